@@ -1,0 +1,2 @@
+//! Example agent runner (placeholder until the example issue lands).
+fn main() {}

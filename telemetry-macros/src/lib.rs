@@ -1,0 +1,1 @@
+//! Attribute macros of the `telemetry` crate. Use them through `telemetry`, not directly.

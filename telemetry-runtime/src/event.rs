@@ -1,0 +1,364 @@
+//! Typed events. One Rust type per event; [`Event::properties`] produces exactly the wire
+//! properties a collector written for cagent's Go telemetry expects.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+use crate::outcome::Outcome;
+
+/// Identifier of an agent session.
+///
+/// A distinct type from [`AgentName`] so the two cannot be swapped by accident.
+///
+/// ```
+/// use telemetry_runtime::SessionId;
+/// let id = SessionId::new("sess-1");
+/// assert_eq!(id.as_str(), "sess-1");
+/// let fresh = SessionId::random();
+/// assert_eq!(fresh.as_str().len(), 36);
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SessionId(String);
+
+impl SessionId {
+    /// Wraps an existing session id.
+    pub fn new(id: impl Into<String>) -> Self {
+        Self(id.into())
+    }
+
+    /// A fresh random (v4 UUID) session id.
+    #[must_use]
+    pub fn random() -> Self {
+        Self(uuid::Uuid::new_v4().to_string())
+    }
+
+    /// The id as a string slice.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Name of an agent.
+///
+/// A distinct type from [`SessionId`] so the two cannot be swapped by accident.
+///
+/// ```
+/// use telemetry_runtime::AgentName;
+/// let agent: AgentName = "root".into();
+/// assert_eq!(agent.as_str(), "root");
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AgentName(String);
+
+impl AgentName {
+    /// Wraps an agent name.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self(name.into())
+    }
+
+    /// The name as a string slice.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+macro_rules! string_newtype_conversions {
+    ($ty:ident) => {
+        impl From<&str> for $ty {
+            fn from(s: &str) -> Self {
+                Self(s.to_owned())
+            }
+        }
+        impl From<String> for $ty {
+            fn from(s: String) -> Self {
+                Self(s)
+            }
+        }
+        impl From<&String> for $ty {
+            fn from(s: &String) -> Self {
+                Self(s.clone())
+            }
+        }
+        impl From<&$ty> for $ty {
+            fn from(s: &$ty) -> Self {
+                s.clone()
+            }
+        }
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+        impl AsRef<str> for $ty {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+    };
+}
+string_newtype_conversions!(SessionId);
+string_newtype_conversions!(AgentName);
+
+/// The `event` field of a record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EventKind {
+    /// A CLI command ran.
+    Command,
+    /// An agent tool was called.
+    Tool,
+    /// A model turn used tokens.
+    Token,
+    /// A session started or ended.
+    Session,
+}
+
+impl EventKind {
+    /// The wire name: `command`, `tool`, `token` or `session`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Command => "command",
+            Self::Tool => "tool",
+            Self::Token => "token",
+            Self::Session => "session",
+        }
+    }
+}
+
+/// An event that can be recorded with [`Client::track`](crate::Client::track).
+///
+/// Implemented by the five built-in event types. Applications may implement it for their own
+/// events; the runtime adds the envelope and system properties.
+///
+/// ```
+/// use telemetry_runtime::{Event, EventKind, CommandEvent, Outcome};
+/// let ev = CommandEvent::new("run", vec!["--fast".into()], Outcome::Success, std::time::Duration::from_millis(12));
+/// assert_eq!(ev.kind(), EventKind::Command);
+/// assert_eq!(ev.properties()["duration_ms"], 12);
+/// ```
+pub trait Event {
+    /// Which kind of record this is.
+    fn kind(&self) -> EventKind;
+    /// The event's own properties (without the system keys the client adds).
+    fn properties(&self) -> Map<String, Value>;
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// A command ran: `action`, `args` (omitted when empty), `is_success`, `error` (omitted when
+/// none), `duration_ms`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CommandEvent {
+    /// The command's name, e.g. `run`.
+    pub action: String,
+    /// Command-line arguments the application chose to report.
+    pub args: Vec<String>,
+    /// Success or failure with its error text.
+    pub outcome: Outcome,
+    /// How long the command took.
+    pub duration: Duration,
+}
+
+impl CommandEvent {
+    /// Builds a command event.
+    pub fn new(
+        action: impl Into<String>,
+        args: Vec<String>,
+        outcome: Outcome,
+        duration: Duration,
+    ) -> Self {
+        Self {
+            action: action.into(),
+            args,
+            outcome,
+            duration,
+        }
+    }
+}
+
+impl Event for CommandEvent {
+    fn kind(&self) -> EventKind {
+        EventKind::Command
+    }
+    fn properties(&self) -> Map<String, Value> {
+        let mut m = Map::new();
+        m.insert("action".into(), Value::from(self.action.as_str()));
+        if !self.args.is_empty() {
+            m.insert(
+                "args".into(),
+                Value::Array(self.args.iter().map(|a| Value::from(a.as_str())).collect()),
+            );
+        }
+        m.insert("is_success".into(), Value::Bool(self.outcome.is_success()));
+        if let Some(e) = self.outcome.error() {
+            m.insert("error".into(), Value::from(e));
+        }
+        m.insert("duration_ms".into(), Value::from(millis(self.duration)));
+        m
+    }
+}
+
+/// A tool call: `action` = `call`, `session_id`, `agent_name`, `tool_name`, `duration_ms`,
+/// `is_success`, `error` (omitted when none).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ToolEvent {
+    /// The tool's name.
+    pub tool_name: String,
+    /// Session the call belongs to (empty when none).
+    pub session_id: SessionId,
+    /// Agent that called the tool (empty when none).
+    pub agent_name: AgentName,
+    /// How long the call took.
+    pub duration: Duration,
+    /// Success or failure with its error text.
+    pub outcome: Outcome,
+}
+
+impl Event for ToolEvent {
+    fn kind(&self) -> EventKind {
+        EventKind::Tool
+    }
+    fn properties(&self) -> Map<String, Value> {
+        let mut m = Map::new();
+        m.insert("action".into(), Value::from("call"));
+        m.insert("session_id".into(), Value::from(self.session_id.as_str()));
+        m.insert("agent_name".into(), Value::from(self.agent_name.as_str()));
+        m.insert("tool_name".into(), Value::from(self.tool_name.as_str()));
+        m.insert("duration_ms".into(), Value::from(millis(self.duration)));
+        m.insert("is_success".into(), Value::Bool(self.outcome.is_success()));
+        if let Some(e) = self.outcome.error() {
+            m.insert("error".into(), Value::from(e));
+        }
+        m
+    }
+}
+
+/// Token usage of one model turn: `action` = `usage`, `session_id`, `agent_name`,
+/// `model_name`, `input_tokens`, `output_tokens`, `total_tokens`, `cost`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TokenEvent {
+    /// Session the turn belongs to.
+    pub session_id: SessionId,
+    /// Agent that ran the turn.
+    pub agent_name: AgentName,
+    /// Model used, e.g. `openai/gpt-4o`.
+    pub model_name: String,
+    /// Prompt tokens.
+    pub input_tokens: u64,
+    /// Completion tokens.
+    pub output_tokens: u64,
+    /// Cost of the turn in the application's currency unit.
+    pub cost: f64,
+}
+
+impl Event for TokenEvent {
+    fn kind(&self) -> EventKind {
+        EventKind::Token
+    }
+    fn properties(&self) -> Map<String, Value> {
+        let mut m = Map::new();
+        m.insert("action".into(), Value::from("usage"));
+        m.insert("session_id".into(), Value::from(self.session_id.as_str()));
+        m.insert("agent_name".into(), Value::from(self.agent_name.as_str()));
+        m.insert("model_name".into(), Value::from(self.model_name.as_str()));
+        m.insert("input_tokens".into(), Value::from(self.input_tokens));
+        m.insert("output_tokens".into(), Value::from(self.output_tokens));
+        m.insert(
+            "total_tokens".into(),
+            Value::from(self.input_tokens.saturating_add(self.output_tokens)),
+        );
+        m.insert("cost".into(), finite(self.cost));
+        m
+    }
+}
+
+fn finite(x: f64) -> Value {
+    // JSON has no NaN or infinity: report 0 rather than fail the whole record.
+    serde_json::Number::from_f64(x).map_or(Value::from(0), Value::Number)
+}
+
+/// A session started: `action` = `start`, `session_id`, `agent_name`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SessionStartEvent {
+    /// The new session's id.
+    pub session_id: SessionId,
+    /// The agent running it.
+    pub agent_name: AgentName,
+}
+
+impl Event for SessionStartEvent {
+    fn kind(&self) -> EventKind {
+        EventKind::Session
+    }
+    fn properties(&self) -> Map<String, Value> {
+        let mut m = Map::new();
+        m.insert("action".into(), Value::from("start"));
+        m.insert("session_id".into(), Value::from(self.session_id.as_str()));
+        m.insert("agent_name".into(), Value::from(self.agent_name.as_str()));
+        m
+    }
+}
+
+/// A session ended, with its aggregates: `action` = `end`, `session_id`, `agent_name`,
+/// `duration_ms`, `tool_calls`, `input_tokens`, `output_tokens`, `total_tokens`, `cost`,
+/// `error_count`, `is_success`, `error` (array of strings).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SessionEndEvent {
+    /// The session's id.
+    pub session_id: SessionId,
+    /// The agent that ran it.
+    pub agent_name: AgentName,
+    /// Time from start to end.
+    pub duration: Duration,
+    /// Number of tool calls recorded in the session.
+    pub tool_calls: u64,
+    /// Sum of input tokens.
+    pub input_tokens: u64,
+    /// Sum of output tokens.
+    pub output_tokens: u64,
+    /// Sum of costs.
+    pub cost: f64,
+    /// Number of errors (failed tool calls and recorded errors).
+    pub error_count: u64,
+    /// The (scrubbed) error texts, most recent last, capped in number.
+    pub errors: Vec<String>,
+}
+
+impl Event for SessionEndEvent {
+    fn kind(&self) -> EventKind {
+        EventKind::Session
+    }
+    fn properties(&self) -> Map<String, Value> {
+        let mut m = Map::new();
+        m.insert("action".into(), Value::from("end"));
+        m.insert("session_id".into(), Value::from(self.session_id.as_str()));
+        m.insert("agent_name".into(), Value::from(self.agent_name.as_str()));
+        m.insert("duration_ms".into(), Value::from(millis(self.duration)));
+        m.insert("tool_calls".into(), Value::from(self.tool_calls));
+        m.insert("input_tokens".into(), Value::from(self.input_tokens));
+        m.insert("output_tokens".into(), Value::from(self.output_tokens));
+        m.insert(
+            "total_tokens".into(),
+            Value::from(self.input_tokens.saturating_add(self.output_tokens)),
+        );
+        m.insert("cost".into(), finite(self.cost));
+        m.insert("error_count".into(), Value::from(self.error_count));
+        m.insert("is_success".into(), Value::Bool(self.error_count == 0));
+        m.insert(
+            "error".into(),
+            Value::Array(
+                self.errors
+                    .iter()
+                    .map(|e| Value::from(e.as_str()))
+                    .collect(),
+            ),
+        );
+        m
+    }
+}

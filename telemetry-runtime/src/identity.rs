@@ -1,0 +1,125 @@
+//! The anonymous user id: a v4 UUID persisted at `<config_dir>/user-uuid`.
+
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+
+/// File name of the persisted id inside the config dir.
+pub const USER_UUID_FILE: &str = "user-uuid";
+
+/// Reads the id persisted in `dir`, if the file holds a valid UUID.
+#[must_use]
+pub fn read_user_uuid(dir: &Path) -> Option<String> {
+    let text = fs::read_to_string(dir.join(USER_UUID_FILE)).ok()?;
+    let id = uuid::Uuid::parse_str(text.trim()).ok()?;
+    Some(id.hyphenated().to_string())
+}
+
+/// Returns the id persisted in `dir`, creating it when missing. An empty, unreadable or
+/// non-UUID file is replaced. Creation is atomic (a fully written temporary file is hard-linked
+/// into place), so two processes starting at once end with the same id. When `dir` cannot be
+/// written, a fresh id for this process only is returned: identity never fails.
+#[must_use]
+pub fn load_or_create_user_uuid(dir: Option<&Path>) -> String {
+    let fresh = uuid::Uuid::new_v4().hyphenated().to_string();
+    let Some(dir) = dir else { return fresh };
+    if let Some(id) = read_user_uuid(dir) {
+        return id;
+    }
+    if fs::create_dir_all(dir).is_err() {
+        return fresh;
+    }
+    let target = dir.join(USER_UUID_FILE);
+    let tmp = dir.join(format!(".{USER_UUID_FILE}.{fresh}.tmp"));
+    if write_private(&tmp, fresh.as_bytes()).is_err() {
+        let _ = fs::remove_file(&tmp);
+        return fresh;
+    }
+    // First writer wins: hard_link fails if the target exists.
+    let result = match fs::hard_link(&tmp, &target) {
+        Ok(()) => Some(fresh.clone()),
+        Err(_) => match read_user_uuid(dir) {
+            Some(id) => Some(id),
+            // The existing file is corrupt: replace it atomically, then take whatever a racing
+            // process may have put there.
+            None => fs::rename(&tmp, &target)
+                .ok()
+                .and_then(|()| read_user_uuid(dir)),
+        },
+    };
+    let _ = fs::remove_file(&tmp);
+    result.unwrap_or(fresh)
+}
+
+/// Writes `bytes` to a new file readable by the owner only (0600 on Unix).
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut opts = fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn creates_once_and_reuses() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = load_or_create_user_uuid(Some(dir.path()));
+        let b = load_or_create_user_uuid(Some(dir.path()));
+        assert_eq!(a, b);
+        assert!(uuid::Uuid::parse_str(&a).is_ok());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(dir.path().join(USER_UUID_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let leftovers = fs::read_dir(dir.path()).unwrap().count();
+        assert_eq!(leftovers, 1, "no temporary files left behind");
+    }
+
+    #[test]
+    fn corrupt_files_are_replaced() {
+        for content in [&b""[..], b"not-a-uuid", b"\xff\xfe\x00garbage", b"1234"] {
+            let dir = tempfile::tempdir().unwrap();
+            fs::write(dir.path().join(USER_UUID_FILE), content).unwrap();
+            let id = load_or_create_user_uuid(Some(dir.path()));
+            assert!(uuid::Uuid::parse_str(&id).is_ok());
+            assert_eq!(read_user_uuid(dir.path()), Some(id));
+        }
+    }
+
+    #[test]
+    fn unwritable_dir_gives_a_process_id() {
+        let dir = tempfile::tempdir().unwrap();
+        // A regular file where the directory should be: nothing can be created below it.
+        let blocker = dir.path().join("file");
+        fs::write(&blocker, b"x").unwrap();
+        let id = load_or_create_user_uuid(Some(&blocker.join("sub")));
+        assert!(uuid::Uuid::parse_str(&id).is_ok());
+    }
+
+    #[test]
+    fn concurrent_creation_agrees() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().to_path_buf();
+        let ids: Vec<String> = std::thread::scope(|s| {
+            let hs: Vec<_> = (0..8)
+                .map(|_| s.spawn(|| load_or_create_user_uuid(Some(&path))))
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(ids.iter().all(|i| *i == ids[0]), "{ids:?}");
+    }
+}

@@ -1,0 +1,43 @@
+//! Runtime of the `telemetry` crate: typed events, the client, consent and configuration,
+//! the anonymous identity, delivery and testing helpers.
+//!
+//! Applications depend on the facade crate `telemetry`, which re-exports this API together
+//! with the tracking attribute macros.
+
+#![forbid(unsafe_code)]
+
+mod client;
+mod config;
+mod current;
+mod delivery;
+mod diag;
+mod event;
+mod identity;
+mod outcome;
+mod scrub;
+mod transport;
+
+pub mod testing;
+
+#[doc(hidden)]
+pub mod __private {
+    //! Support for macro-generated code. Not a public API.
+    pub use crate::private::*;
+}
+mod private;
+
+pub use client::{Client, ClientBuilder, MAX_SESSION_ERRORS, SYSTEM_KEYS, SessionGuard};
+pub use config::{
+    Consent, ConsentSource, DEFAULT_API_KEY_HEADER, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, Env,
+    MAX_TAG_VALUE_CHARS, MAX_TAGS, parse_tags, platform_config_dir,
+};
+pub use current::{
+    WithClient, current, global, maybe_enabled, set_global, with_client, with_client_future,
+};
+pub use event::{
+    AgentName, CommandEvent, Event, EventKind, SessionEndEvent, SessionId, SessionStartEvent,
+    TokenEvent, ToolEvent,
+};
+pub use identity::{USER_UUID_FILE, load_or_create_user_uuid, read_user_uuid};
+pub use outcome::{Outcome, TrackOutcome};
+pub use scrub::{MAX_STRING_CHARS, Scrubber};
