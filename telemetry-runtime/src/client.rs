@@ -17,6 +17,7 @@ use crate::event::{
     ToolEvent,
 };
 use crate::identity;
+use crate::outbox::Outbox;
 use crate::outcome::Outcome;
 use crate::scrub::Scrubber;
 
@@ -64,7 +65,7 @@ enum Sink {
     /// Kept in memory (see [`crate::testing`]).
     Memory(Arc<Mutex<Vec<Value>>>),
     /// Sent over HTTP.
-    Http(Delivery),
+    Http(Box<Delivery>),
 }
 
 #[derive(Debug)]
@@ -238,10 +239,22 @@ impl ClientBuilder {
                 self.timeout.unwrap_or(DEFAULT_TIMEOUT),
                 &env,
             );
-            Sink::Http(Delivery::new(transport, diag.clone()))
+            let timeout = self.timeout.unwrap_or(DEFAULT_TIMEOUT);
+            Sink::Http(Box::new(Delivery::new(
+                transport,
+                config_dir.as_deref().map(Outbox::new),
+                timeout,
+                diag.clone(),
+            )))
         } else {
             Sink::Nowhere
         };
+        if !consent.enabled
+            && let Some(dir) = &config_dir
+        {
+            // Opt-out wins: records queued while telemetry was on are deleted, never sent.
+            let _ = Outbox::new(dir).delete();
+        }
         let tags = env
             .get("TELEMETRY_TAGS")
             .map(config::parse_tags)
@@ -354,6 +367,72 @@ impl Client {
         }
     }
 
+    /// Keeps every record of this process on the machine: they wait in the outbox and a later
+    /// process sends them, if telemetry is still enabled then. Used when the first-run notice
+    /// is shown, so nothing leaves before the user could read how to opt out.
+    pub fn hold_delivery(&self) {
+        if let Sink::Http(d) = &self.inner.sink {
+            d.hold();
+        }
+    }
+
+    /// How many records wait in the outbox.
+    #[must_use]
+    pub fn queued_records(&self) -> usize {
+        self.inner
+            .config_dir
+            .as_deref()
+            .map_or(0, |d| Outbox::new(d).count())
+    }
+
+    /// The anonymous id if one was already created (never creates one).
+    #[must_use]
+    pub fn existing_user_uuid(&self) -> Option<String> {
+        identity::read_user_uuid(self.inner.config_dir.as_deref()?)
+    }
+
+    /// Persists the user's choice in the config dir (`telemetry enable` / `telemetry disable`).
+    /// It applies to clients built afterwards; the environment still overrides it. Disabling
+    /// also deletes the outbox unsent.
+    ///
+    /// # Errors
+    /// No config dir, or it cannot be written.
+    pub fn persist_choice(&self, enabled: bool) -> std::io::Result<()> {
+        let dir = self.require_config_dir()?;
+        std::fs::create_dir_all(dir)?;
+        identity::write_private(
+            &dir.join(config::CONSENT_FILE),
+            if enabled { b"enabled\n" } else { b"disabled\n" },
+        )?;
+        if !enabled {
+            Outbox::new(dir).delete()?;
+        }
+        Ok(())
+    }
+
+    /// Forgets this installation: deletes the anonymous id (a new one is made on next use)
+    /// and the outbox.
+    ///
+    /// # Errors
+    /// No config dir, or a file cannot be removed.
+    pub fn reset(&self) -> std::io::Result<()> {
+        let dir = self.require_config_dir()?;
+        match std::fs::remove_file(dir.join(identity::USER_UUID_FILE)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+        Outbox::new(dir).delete()
+    }
+
+    fn require_config_dir(&self) -> std::io::Result<&Path> {
+        self.inner.config_dir.as_deref().ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "no telemetry config dir is set",
+            )
+        })
+    }
+
     /// The tags from `TELEMETRY_TAGS`.
     #[must_use]
     pub fn tags(&self) -> &[(String, String)] {
@@ -458,7 +537,7 @@ impl Client {
                     r.push(record);
                 }
             }
-            Sink::Http(delivery) => delivery.deliver(record),
+            Sink::Http(delivery) => delivery.deliver(&record),
         }
     }
 

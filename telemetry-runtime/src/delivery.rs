@@ -1,26 +1,62 @@
-//! Delivery decisions: send now, or not at all. Talks to [`crate::transport`] for the bytes.
+//! Delivery decisions: send now, queue in the outbox, or drop — and say why in debug mode.
+//! Talks to [`crate::transport`] for the bytes and [`crate::outbox`] for the disk.
+//!
+//! - Per-process budget: after the first network failure (refused, DNS, timeout, 5xx, 429) no
+//!   more network attempts are made in this process; records go straight to the outbox. A dead
+//!   endpoint costs at most one timeout per process.
+//! - A send carries the outbox backlog first, oldest first, in batches of at most
+//!   [`MAX_BATCH`] records, while holding the outbox lock (two processes never send the same
+//!   record). Records leave the outbox only after a 2xx.
+//! - A 4xx other than 429 refuses the payload itself: those records are dropped and counted.
+//! - The count of dropped records is reported in the next delivered batch: a top-level
+//!   `dropped_records` key of the body and a `dropped_records` property of its first record.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use serde_json::Value;
 
 use crate::diag::DiagOut;
+use crate::outbox::{Contents, Outbox};
 use crate::transport::{PostResult, Transport};
+
+/// Most records in one request.
+pub const MAX_BATCH: usize = 100;
 
 /// Delivers records to one endpoint, synchronously.
 #[derive(Debug)]
 pub(crate) struct Delivery {
     transport: Transport,
+    outbox: Option<Outbox>,
     /// Per-process budget: set after the first network failure.
     failed: AtomicBool,
+    /// Set while records must stay on this machine (the first-run notice was shown).
+    hold: AtomicBool,
+    /// How long to wait for another process's batch before giving up on the outbox lock.
+    patience: Duration,
     diag: DiagOut,
 }
 
+/// How the collector judged one request.
+enum Verdict {
+    Delivered(u16),
+    Refused(u16),
+    Failed(String),
+}
+
 impl Delivery {
-    pub(crate) fn new(transport: Transport, diag: DiagOut) -> Self {
+    pub(crate) fn new(
+        transport: Transport,
+        outbox: Option<Outbox>,
+        timeout: Duration,
+        diag: DiagOut,
+    ) -> Self {
         Self {
             transport,
+            outbox,
             failed: AtomicBool::new(false),
+            hold: AtomicBool::new(false),
+            patience: timeout + Duration::from_millis(500),
             diag,
         }
     }
@@ -29,34 +65,204 @@ impl Delivery {
         self.transport.endpoint()
     }
 
-    /// Sends one record. Returns once the POST was answered or failed.
-    pub(crate) fn deliver(&self, record: Value) {
-        if self.failed.load(Ordering::Relaxed) {
-            self.diag
-                .line("telemetry: not sent: an earlier delivery failed in this process");
-            return;
+    pub(crate) fn hold(&self) {
+        self.hold.store(true, Ordering::Relaxed);
+    }
+
+    fn post(&self, records: &[String], dropped: u64) -> Verdict {
+        let body = batch_body(records, dropped);
+        match self.transport.post(body.as_bytes()) {
+            PostResult::Status(s) if (200..300).contains(&s) => Verdict::Delivered(s),
+            PostResult::Status(s) if (400..500).contains(&s) && s != 429 => Verdict::Refused(s),
+            PostResult::Status(s) => Verdict::Failed(format!("collector answered {s}")),
+            PostResult::Failed(e) => Verdict::Failed(e),
         }
-        let body = match serde_json::to_vec(&serde_json::json!({ "records": [record] })) {
-            Ok(b) => b,
+    }
+
+    /// Queues records in the outbox (or says why it cannot).
+    fn queue(&self, lines: &[String], why: &str) {
+        let Some(outbox) = &self.outbox else {
+            self.diag.line(&format!(
+                "telemetry: dropped {} record(s): {why}, and no config dir for an outbox",
+                lines.len()
+            ));
+            return;
+        };
+        let result = outbox
+            .lock_within(self.patience)
+            .and_then(|l| l.append(lines));
+        match result {
+            Ok(()) => self.diag.line(&format!(
+                "telemetry: queued {} record(s) in {}: {why}",
+                lines.len(),
+                outbox.path().display()
+            )),
+            Err(e) => self.diag.line(&format!(
+                "telemetry: dropped {} record(s): {why}, and the outbox cannot be written: {e}",
+                lines.len()
+            )),
+        }
+    }
+
+    /// Delivers one record, with the outbox backlog. Returns once the collector answered or
+    /// the attempt failed; never panics.
+    pub(crate) fn deliver(&self, record: &Value) {
+        let line = match serde_json::to_string(record) {
+            Ok(l) => l,
             Err(e) => {
-                self.diag
-                    .line(&format!("telemetry: dropped: cannot serialize: {e}"));
+                self.diag.line(&format!(
+                    "telemetry: dropped 1 record: cannot serialize: {e}"
+                ));
                 return;
             }
         };
-        match self.transport.post(&body) {
-            PostResult::Status(s) if (200..300).contains(&s) => {
-                self.diag.line(&format!("telemetry: sent 1 record ({s})"));
+        if self.hold.load(Ordering::Relaxed) {
+            self.queue(&[line], "first run: records wait for the next run");
+            return;
+        }
+        if self.failed.load(Ordering::Relaxed) {
+            self.queue(&[line], "an earlier delivery failed in this process");
+            return;
+        }
+        let Some(outbox) = &self.outbox else {
+            self.send_alone(line);
+            return;
+        };
+        let lock = match outbox.try_lock() {
+            Ok(Some(lock)) => lock,
+            Ok(None) => {
+                // Another process is sending the backlog right now: send ours alone.
+                self.send_alone(line);
+                return;
             }
-            PostResult::Status(s) => {
-                self.failed.store(true, Ordering::Relaxed);
-                self.diag
-                    .line(&format!("telemetry: not sent: collector answered {s}"));
+            Err(e) => {
+                self.diag.line(&format!(
+                    "telemetry: outbox unavailable ({e}); sending without it"
+                ));
+                self.send_alone(line);
+                return;
             }
-            PostResult::Failed(e) => {
-                self.failed.store(true, Ordering::Relaxed);
-                self.diag.line(&format!("telemetry: not sent: {e}"));
+        };
+        let Contents {
+            records: mut pending,
+            mut dropped,
+        } = lock.read();
+        pending.push(line);
+        let mut sent = 0;
+        let mut refused = 0;
+        let mut failure = None;
+        while sent + refused < pending.len() {
+            let start = sent + refused;
+            let end = (start + MAX_BATCH).min(pending.len());
+            let batch = &pending[start..end];
+            match self.post(batch, dropped) {
+                Verdict::Delivered(s) => {
+                    self.diag.line(&format!(
+                        "telemetry: sent {} record(s) ({s}){}",
+                        batch.len(),
+                        if dropped > 0 {
+                            format!(", reporting {dropped} dropped")
+                        } else {
+                            String::new()
+                        }
+                    ));
+                    dropped = 0;
+                    sent += batch.len();
+                }
+                Verdict::Refused(s) => {
+                    self.diag.line(&format!(
+                        "telemetry: dropped {} record(s): collector refused them ({s})",
+                        batch.len()
+                    ));
+                    dropped += batch.len() as u64;
+                    refused += batch.len();
+                }
+                Verdict::Failed(e) => {
+                    self.failed.store(true, Ordering::Relaxed);
+                    failure = Some(e);
+                    break;
+                }
             }
         }
+        let done = sent + refused;
+        let remaining = pending.split_off(done);
+        if let Some(e) = &failure {
+            self.diag.line(&format!(
+                "telemetry: queued {} record(s) in {}: {e}; no more attempts in this process",
+                remaining.len(),
+                outbox.path().display()
+            ));
+        }
+        // Sent and refused records leave; the rest (this record included, on failure) stay.
+        if let Err(e) = lock.write(Contents {
+            records: remaining,
+            dropped,
+        }) {
+            self.diag
+                .line(&format!("telemetry: outbox cannot be written: {e}"));
+        }
+    }
+
+    fn send_alone(&self, line: String) {
+        match self.post(std::slice::from_ref(&line), 0) {
+            Verdict::Delivered(s) => self.diag.line(&format!("telemetry: sent 1 record ({s})")),
+            Verdict::Refused(s) => self.diag.line(&format!(
+                "telemetry: dropped 1 record: collector refused it ({s})"
+            )),
+            Verdict::Failed(e) => {
+                self.failed.store(true, Ordering::Relaxed);
+                self.queue(&[line], &e);
+            }
+        }
+    }
+}
+
+/// `{"records":[..]}` from raw JSON lines; with a dropped count, also a top-level
+/// `dropped_records` and the same property on the first record.
+fn batch_body(records: &[String], dropped: u64) -> String {
+    let mut body = String::with_capacity(records.iter().map(|r| r.len() + 1).sum::<usize>() + 48);
+    body.push_str("{\"records\":[");
+    for (i, r) in records.iter().enumerate() {
+        if i > 0 {
+            body.push(',');
+        }
+        if i == 0
+            && dropped > 0
+            && let Ok(mut v) = serde_json::from_str::<Value>(r)
+        {
+            if let Some(props) = v.get_mut("properties").and_then(Value::as_object_mut) {
+                props.insert("dropped_records".into(), Value::from(dropped));
+            }
+            body.push_str(&v.to_string());
+            continue;
+        }
+        body.push_str(r);
+    }
+    body.push(']');
+    if dropped > 0 {
+        body.push_str(&format!(",\"dropped_records\":{dropped}"));
+    }
+    body.push('}');
+    body
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn body_is_compact_and_reports_drops() {
+        let recs = vec![
+            r#"{"event":"tool","properties":{"a":1}}"#.to_owned(),
+            r#"{"event":"tool"}"#.to_owned(),
+        ];
+        assert_eq!(
+            batch_body(&recs, 0),
+            r#"{"records":[{"event":"tool","properties":{"a":1}},{"event":"tool"}]}"#
+        );
+        let v: Value = serde_json::from_str(&batch_body(&recs, 7)).unwrap();
+        assert_eq!(v["dropped_records"], 7);
+        assert_eq!(v["records"][0]["properties"]["dropped_records"], 7);
+        assert_eq!(v["records"].as_array().unwrap().len(), 2);
     }
 }

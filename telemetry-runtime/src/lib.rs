@@ -13,6 +13,7 @@ mod delivery;
 mod diag;
 mod event;
 mod identity;
+mod outbox;
 mod outcome;
 mod scrub;
 mod transport;
@@ -34,10 +35,12 @@ pub use config::{
 pub use current::{
     WithClient, current, global, maybe_enabled, set_global, with_client, with_client_future,
 };
+pub use delivery::MAX_BATCH;
 pub use event::{
     AgentName, CommandEvent, Event, EventKind, SessionEndEvent, SessionId, SessionStartEvent,
     TokenEvent, ToolEvent,
 };
 pub use identity::{USER_UUID_FILE, load_or_create_user_uuid, read_user_uuid};
+pub use outbox::{MAX_BYTES as OUTBOX_MAX_BYTES, MAX_RECORDS as OUTBOX_MAX_RECORDS, OUTBOX_FILE};
 pub use outcome::{Outcome, TrackOutcome};
 pub use scrub::{MAX_STRING_CHARS, Scrubber};
