@@ -103,6 +103,7 @@ pub struct ClientBuilder {
     api_key_header: Option<String>,
     enabled: Option<bool>,
     debug: bool,
+    verbose: bool,
     config_dir: Option<PathBuf>,
     connect_timeout: Option<Duration>,
     timeout: Option<Duration>,
@@ -182,6 +183,13 @@ impl ClientBuilder {
         self
     }
 
+    /// Verbose mode: records are delivered normally, and each delivery decision (sent,
+    /// queued, dropped, and why) is printed to stderr. `TELEMETRY_VERBOSE=1` turns it on too.
+    pub fn verbose(mut self, verbose: bool) -> Self {
+        self.verbose = verbose;
+        self
+    }
+
     /// Where debug-mode output goes instead of stderr.
     pub fn debug_output(mut self, writer: Arc<Mutex<dyn Write + Send>>) -> Self {
         self.diag_writer = Some(writer);
@@ -210,7 +218,9 @@ impl ClientBuilder {
         }
         let debug =
             self.debug || config::parse_flag(env.get("TELEMETRY_DEBUG")) == config::Flag::On;
-        let diag = match (&self.diag_writer, debug) {
+        let verbose =
+            self.verbose || config::parse_flag(env.get("TELEMETRY_VERBOSE")) == config::Flag::On;
+        let diag = match (&self.diag_writer, debug || verbose) {
             (_, false) => DiagOut::Off,
             (Some(w), true) => DiagOut::Writer(w.clone()),
             (None, true) => DiagOut::Stderr,
@@ -328,10 +338,10 @@ impl Client {
         self.inner.consent.enabled
     }
 
-    /// Whether debug mode is on.
+    /// Whether debug mode is on (records printed, not sent).
     #[must_use]
     pub fn is_debug(&self) -> bool {
-        self.inner.diag.is_on()
+        matches!(self.inner.sink, Sink::Debug)
     }
 
     /// Whether telemetry is enabled, which source decided, and why.
@@ -454,7 +464,7 @@ impl Client {
     /// Scrubs a string the application supplied, as every recorded string is.
     #[must_use]
     pub fn scrub(&self, text: &str) -> String {
-        self.inner.scrubber.scrub(text)
+        self.inner.scrubber.scrub(text).into_owned()
     }
 
     /// Builds the record (envelope) for an event, exactly as it would be sent.
@@ -485,12 +495,7 @@ impl Client {
 
     fn scrub_value(&self, value: &mut Value) {
         match value {
-            Value::String(s) => {
-                let clean = self.inner.scrubber.scrub(s);
-                if clean != *s {
-                    *s = clean;
-                }
-            }
+            Value::String(s) => self.inner.scrubber.scrub_in_place(s),
             Value::Array(items) => items.iter_mut().for_each(|v| self.scrub_value(v)),
             Value::Object(map) => map.values_mut().for_each(|v| self.scrub_value(v)),
             _ => {}
@@ -583,7 +588,7 @@ impl Client {
                 Some(s) if session.as_ref().is_none_or(|id| *id == s.id) => {
                     s.tool_calls += 1;
                     if let Some(e) = outcome.error() {
-                        s.add_error(self.inner.scrubber.scrub(e));
+                        s.add_error(self.inner.scrubber.scrub(e).into_owned());
                     }
                     (s.id.clone(), agent.unwrap_or_else(|| s.agent.clone()))
                 }
@@ -698,7 +703,7 @@ impl Client {
         }
         let mut guard = self.inner.session.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(s) = guard.as_mut() {
-            s.add_error(self.inner.scrubber.scrub(message));
+            s.add_error(self.inner.scrubber.scrub(message).into_owned());
         }
     }
 

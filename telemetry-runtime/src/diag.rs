@@ -26,10 +26,6 @@ impl std::fmt::Debug for DiagOut {
 }
 
 impl DiagOut {
-    pub(crate) fn is_on(&self) -> bool {
-        !matches!(self, Self::Off)
-    }
-
     /// Writes one block of text (a newline is added). Errors are ignored: diagnostics must
     /// never fail the program.
     pub(crate) fn line(&self, text: &str) {

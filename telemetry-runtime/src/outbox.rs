@@ -11,7 +11,7 @@
 //! records dropped by the cap or refused by the collector until a delivered batch reports it.
 
 use std::fs::{self, File, OpenOptions};
-use std::io;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -130,8 +130,39 @@ impl Locked<'_> {
     }
 
     /// Appends records, dropping the oldest beyond the caps.
+    ///
+    /// The common case is a plain append (no fsync: a crashed process loses nothing, the page
+    /// cache has it). Only when the line count or size might pass a cap is the file split into
+    /// lines, capped and rewritten. Counting newlines over-estimates records (meta and corrupt
+    /// lines count too), so the caps are never passed; the rewrite is exact.
     pub(crate) fn append(&self, new: &[String]) -> io::Result<()> {
-        let mut contents = self.read();
+        let existing = match fs::read(&self.outbox.path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        let lines = existing.iter().filter(|b| **b == b'\n').count();
+        let added: usize = new.iter().map(|r| r.len() + 1).sum();
+        let whole_lines = existing.last().is_none_or(|b| *b == b'\n');
+        if whole_lines && lines + new.len() <= MAX_RECORDS && existing.len() + added <= MAX_BYTES {
+            let mut text = String::with_capacity(added);
+            for r in new {
+                text.push_str(r);
+                text.push('\n');
+            }
+            let mut opts = OpenOptions::new();
+            opts.append(true).create(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt;
+                opts.mode(0o600);
+            }
+            return opts.open(&self.outbox.path)?.write_all(text.as_bytes());
+        }
+        // Over a cap: split lines without parsing them (the outbox can hold a thousand
+        // records and this runs once per record while it is full). Lines are validated when
+        // they are read for sending.
+        let mut contents = split_lines(&existing);
         contents.records.extend_from_slice(new);
         self.write(contents)
     }
@@ -157,13 +188,27 @@ impl Locked<'_> {
         let mut tmp = self.outbox.path.clone().into_os_string();
         tmp.push(format!(".{}.tmp", std::process::id()));
         let tmp = PathBuf::from(tmp);
-        let result = crate::identity::write_private(&tmp, text.as_bytes())
-            .and_then(|()| fs::rename(&tmp, &self.outbox.path));
+        // No fsync: this is telemetry, and a rewrite can happen once per record while the
+        // outbox is full; rename keeps readers from ever seeing a half-written file.
+        let result =
+            write_new(&tmp, text.as_bytes()).and_then(|()| fs::rename(&tmp, &self.outbox.path));
         if result.is_err() {
             let _ = fs::remove_file(&tmp);
         }
         result
     }
+}
+
+/// Writes `bytes` to a new file readable by the owner only (0600 on Unix), without fsync.
+fn write_new(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut opts = OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    opts.open(path)?.write_all(bytes)
 }
 
 /// Drops the oldest records beyond [`MAX_RECORDS`] or [`MAX_BYTES`], counting them.
@@ -185,9 +230,45 @@ fn enforce_caps(contents: &mut Contents) {
 }
 
 fn read_contents(path: &Path) -> Contents {
-    let Ok(bytes) = fs::read(path) else {
-        return Contents::default();
-    };
+    fs::read(path)
+        .map(|b| parse_contents(&b))
+        .unwrap_or_default()
+}
+
+/// Splits the outbox into lines without validating records: meta lines are recognised, other
+/// lines that start like an object are kept as records.
+fn split_lines(bytes: &[u8]) -> Contents {
+    let mut contents = Contents::default();
+    let meta_prefix = format!("{{\"{META_KEY}\":");
+    for line in bytes.split(|b| *b == b'\n') {
+        let Ok(line) = std::str::from_utf8(line) else {
+            continue;
+        };
+        let line = line.trim();
+        if line.starts_with(&meta_prefix) {
+            contents.dropped = contents.dropped.saturating_add(
+                line[meta_prefix.len()..]
+                    .trim_end_matches('}')
+                    .trim()
+                    .parse()
+                    .unwrap_or(0),
+            );
+        } else if line.starts_with('{') {
+            contents.records.push(line.to_owned());
+        }
+    }
+    contents
+}
+
+/// What a line must look like: an object with an `event`, or the meta line. Unknown fields are
+/// skipped without being built, so validating a full outbox stays cheap.
+#[derive(serde::Deserialize)]
+struct LineShape {
+    event: Option<serde::de::IgnoredAny>,
+    dropped_records: Option<u64>,
+}
+
+fn parse_contents(bytes: &[u8]) -> Contents {
     let mut contents = Contents::default();
     for line in bytes.split(|b| *b == b'\n') {
         let Ok(line) = std::str::from_utf8(line) else {
@@ -197,18 +278,13 @@ fn read_contents(path: &Path) -> Contents {
         if !line.starts_with('{') {
             continue;
         }
-        let Ok(serde_json::Value::Object(obj)) = serde_json::from_str::<serde_json::Value>(line)
-        else {
-            continue;
-        };
-        if obj.len() == 1
-            && let Some(n) = obj.get(META_KEY).and_then(serde_json::Value::as_u64)
-        {
-            contents.dropped = contents.dropped.saturating_add(n);
-            continue;
-        }
-        if obj.contains_key("event") {
-            contents.records.push(line.to_owned());
+        match serde_json::from_str::<LineShape>(line) {
+            Ok(LineShape { event: Some(_), .. }) => contents.records.push(line.to_owned()),
+            Ok(LineShape {
+                event: None,
+                dropped_records: Some(n),
+            }) => contents.dropped = contents.dropped.saturating_add(n),
+            _ => {}
         }
     }
     contents
