@@ -1,2 +1,281 @@
-//! Example agent runner (placeholder until the example issue lands).
-fn main() {}
+//! `cagent`: a small agent runner in the shape of docker/cagent, instrumented with the
+//! `telemetry` crate. It is both the library's demo and its end-to-end test subject.
+//!
+//! The model provider is an offline stand-in (`scripted/...`, see [`model`]): no network
+//! access or API key is needed, and the tools do real work on the local filesystem.
+
+#![forbid(unsafe_code)]
+
+mod agent;
+mod model;
+mod runner;
+mod telemetry_cmd;
+mod tools;
+mod track;
+
+use std::fmt;
+use std::io::{self, BufRead, IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use telemetry::{Client, Env};
+
+/// Run AI agents defined in YAML files (an example of the `telemetry` crate).
+#[derive(Debug, Parser)]
+#[command(name = "cagent", version, about, long_about = None)]
+struct Cli {
+    /// Telemetry debug mode: print each record on stderr, send nothing.
+    #[arg(short, long, global = true)]
+    debug: bool,
+
+    /// Directory for the anonymous id and the persisted telemetry choice
+    /// [default: the platform config dir + `cagent`, e.g. ~/.config/cagent]
+    #[arg(long, global = true, value_name = "DIR")]
+    config_dir: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run an agent; reads the prompt from stdin when --prompt is absent (line by line when
+    /// stdin is a terminal).
+    Run(RunArgs),
+    /// Run an agent non-interactively: the prompt comes from --prompt or all of stdin.
+    Exec(RunArgs),
+    /// Print the version.
+    Version,
+    /// Show or change the telemetry settings.
+    Telemetry {
+        #[command(subcommand)]
+        action: TelemetryAction,
+    },
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// The agent file (YAML).
+    agent_file: PathBuf,
+    /// The prompt; one model turn per line.
+    #[arg(long, value_name = "TEXT")]
+    prompt: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Subcommand)]
+enum TelemetryAction {
+    /// Show whether telemetry is enabled, why, and where records go.
+    Status,
+    /// Turn telemetry on (persisted in the config dir).
+    Enable,
+    /// Turn telemetry off (persisted in the config dir).
+    Disable,
+    /// Delete the anonymous id; a new one is made when next needed.
+    ResetId,
+}
+
+/// A command failure.
+///
+/// Its `Display` is deliberately terse and generic: it is the error text the command record
+/// carries, and must hold no paths, prompts or file contents. The full explanation for the
+/// user is in `detail`, which `main` prints.
+#[derive(Debug)]
+struct CliError {
+    summary: &'static str,
+    detail: String,
+}
+
+impl CliError {
+    fn new(summary: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            summary,
+            detail: detail.into(),
+        }
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.summary)
+    }
+}
+
+impl From<agent::AgentFileError> for CliError {
+    fn from(e: agent::AgentFileError) -> Self {
+        Self::new(e.kind.summary(), e.to_string())
+    }
+}
+
+/// Where the prompt comes from, per command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// `run`: a terminal on stdin is read line by line, each line answered at once.
+    Interactive,
+    /// `exec`: never interactive.
+    Batch,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let env = Env::from_process();
+    let config_dir = cli
+        .config_dir
+        .clone()
+        .or_else(|| telemetry::platform_config_dir(&env).map(|d| d.join("cagent")));
+
+    let mut builder = Client::builder()
+        .app("cagent", env!("CARGO_PKG_VERSION"))
+        .debug(cli.debug)
+        .env(env.clone());
+    if let Some(dir) = &config_dir {
+        builder = builder.config_dir(dir);
+    }
+    if let Command::Telemetry {
+        action: TelemetryAction::Disable | TelemetryAction::ResetId,
+    } = cli.command
+    {
+        // Opting out and forgetting the anonymous id are never themselves reported (and
+        // reporting `reset-id` would make a new id at once).
+        builder = builder.enabled(false);
+    }
+    let client = builder.build();
+    // A fresh process: nothing has touched the global client yet, so this cannot fail.
+    let _ = telemetry::set_global(client.clone());
+
+    let result = match &cli.command {
+        Command::Run(args) => track::command("run", &[], || cmd_run(args, Mode::Interactive)),
+        Command::Exec(args) => track::command("exec", &[], || cmd_run(args, Mode::Batch)),
+        Command::Version => track::command("version", &[], cmd_version),
+        Command::Telemetry { action } => {
+            let dir = config_dir.as_deref();
+            match action {
+                TelemetryAction::Status => track::command("telemetry", &["status"], || {
+                    cmd_telemetry_status(&client, &env)
+                }),
+                TelemetryAction::Enable => {
+                    track::command("telemetry", &["enable"], || cmd_telemetry_set(dir, true))
+                }
+                TelemetryAction::Disable => {
+                    track::command("telemetry", &["disable"], || cmd_telemetry_set(dir, false))
+                }
+                TelemetryAction::ResetId => {
+                    track::command("telemetry", &["reset-id"], || cmd_telemetry_reset_id(dir))
+                }
+            }
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("cagent: {}", e.detail);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn cmd_run(args: &RunArgs, mode: Mode) -> Result<(), CliError> {
+    let file = agent::load(&args.agent_file)?;
+    let stdin = io::stdin();
+    let interactive = mode == Mode::Interactive && args.prompt.is_none() && stdin.is_terminal();
+    let prompt = match &args.prompt {
+        _ if interactive => None,
+        Some(p) => Some(p.clone()),
+        None => {
+            let mut text = String::new();
+            stdin.lock().read_to_string(&mut text).map_err(|e| {
+                CliError::new(
+                    "cannot read the prompt",
+                    format!("cannot read the prompt from stdin: {e}"),
+                )
+            })?;
+            Some(text)
+        }
+    };
+    if prompt.as_deref().is_some_and(|p| p.trim().is_empty()) {
+        return Err(CliError::new(
+            "empty prompt",
+            "the prompt is empty: pass --prompt TEXT or write it on stdin",
+        ));
+    }
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    let report = match prompt {
+        Some(text) => runner::run(&file, text.lines().map(|l| Ok(l.to_owned())), &mut out),
+        None => {
+            let root = file.root();
+            eprintln!(
+                "cagent: agent `{}` ({}) is ready; type a prompt, one request per line, Ctrl-D to end",
+                root.name, root.model
+            );
+            runner::run(&file, stdin.lock().lines(), &mut out)
+        }
+    };
+    report
+        .map(|_| ())
+        .map_err(|e| CliError::new("input or output failed", format!("run failed: {e}")))
+}
+
+fn cmd_version() -> Result<(), CliError> {
+    println!("cagent {}", env!("CARGO_PKG_VERSION"));
+    Ok(())
+}
+
+fn cmd_telemetry_status(client: &Client, env: &Env) -> Result<(), CliError> {
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    telemetry_cmd::status(client, env.non_empty("TELEMETRY_ENDPOINT"), &mut out)
+        .and_then(|()| out.flush())
+        .map_err(|e| {
+            CliError::new(
+                "cannot write the status",
+                format!("cannot write the status: {e}"),
+            )
+        })
+}
+
+fn need_dir(dir: Option<&Path>) -> Result<&Path, CliError> {
+    dir.ok_or_else(|| {
+        CliError::new(
+            "no config dir",
+            "no config dir: set HOME (or XDG_CONFIG_HOME) or pass --config-dir DIR",
+        )
+    })
+}
+
+fn cmd_telemetry_set(dir: Option<&Path>, enabled: bool) -> Result<(), CliError> {
+    let dir = need_dir(dir)?;
+    telemetry_cmd::persist_choice(dir, enabled).map_err(|e| {
+        CliError::new(
+            "cannot save the choice",
+            format!("cannot save the choice in {}: {e}", dir.display()),
+        )
+    })?;
+    let word = if enabled { "enabled" } else { "disabled" };
+    println!(
+        "Telemetry {word} (saved in {}).",
+        dir.join(telemetry_cmd::CONSENT_FILE).display()
+    );
+    if enabled {
+        println!(
+            "DO_NOT_TRACK, TELEMETRY_ENABLED=false and CI still turn it off where they are set."
+        );
+    }
+    Ok(())
+}
+
+fn cmd_telemetry_reset_id(dir: Option<&Path>) -> Result<(), CliError> {
+    let dir = need_dir(dir)?;
+    let removed = telemetry_cmd::reset_id(dir).map_err(|e| {
+        CliError::new(
+            "cannot remove the anonymous id",
+            format!("cannot remove the anonymous id in {}: {e}", dir.display()),
+        )
+    })?;
+    if removed {
+        println!("Anonymous id deleted; a new one is made when next needed.");
+    } else {
+        println!("No anonymous id to delete.");
+    }
+    Ok(())
+}
