@@ -43,4 +43,4 @@ pub use event::{
 pub use identity::{USER_UUID_FILE, load_or_create_user_uuid, read_user_uuid};
 pub use outbox::{MAX_BYTES as OUTBOX_MAX_BYTES, MAX_RECORDS as OUTBOX_MAX_RECORDS, OUTBOX_FILE};
 pub use outcome::{Outcome, TrackOutcome};
-pub use scrub::{MAX_STRING_CHARS, Scrubber};
+pub use scrub::{MAX_STRING_CHARS, Scrubber, scrub};
