@@ -24,6 +24,68 @@ use crate::scrub::Scrubber;
 /// Keys the client adds to every record's properties; neither tags nor events overwrite them.
 pub const SYSTEM_KEYS: [&str; 5] = ["user_uuid", "version", "os", "os_language", "event_id"];
 
+/// At most this many entries are kept in any array property (such as `args`).
+pub const MAX_ARRAY_ITEMS: usize = 32;
+
+/// A record's properties never serialize to more than this many bytes.
+pub const MAX_RECORD_BYTES: usize = 8 * 1024;
+
+/// Shrinks properties until the record fits in [`MAX_RECORD_BYTES`] (with room for the
+/// envelope): application strings are cut shorter, then arrays, round by round. System keys are
+/// short by construction and never cut. Cheap for ordinary records: the exact size is only
+/// computed when a quick upper bound says it might be too large.
+fn fit_record(props: &mut Map<String, Value>) {
+    const ENVELOPE: usize = 256;
+    fn rough(v: &Value) -> usize {
+        match v {
+            Value::String(s) => s.len() * 6 + 2,
+            Value::Array(a) => a.iter().map(rough).sum::<usize>() + a.len() + 2,
+            Value::Object(m) => {
+                m.iter()
+                    .map(|(k, v)| k.len() * 6 + 3 + rough(v))
+                    .sum::<usize>()
+                    + 2
+            }
+            _ => 24,
+        }
+    }
+    fn shrink(v: &mut Value, chars: usize, items: usize) {
+        match v {
+            Value::String(s) => {
+                if let Some((i, _)) = s.char_indices().nth(chars) {
+                    s.truncate(i);
+                }
+            }
+            Value::Array(a) => {
+                a.truncate(items);
+                a.iter_mut().for_each(|v| shrink(v, chars, items));
+            }
+            Value::Object(m) => m.values_mut().for_each(|v| shrink(v, chars, items)),
+            _ => {}
+        }
+    }
+    let budget = MAX_RECORD_BYTES - ENVELOPE;
+    let size = |p: &Map<String, Value>| serde_json::to_vec(p).map_or(usize::MAX, |b| b.len());
+    let rough_size: usize = props.iter().map(|(k, v)| k.len() * 6 + 3 + rough(v)).sum();
+    if rough_size <= budget {
+        return;
+    }
+    for (chars, items) in [(128, 16), (64, 8), (32, 4), (16, 2), (8, 1), (0, 0)] {
+        if size(props) <= budget {
+            return;
+        }
+        for (k, v) in props.iter_mut() {
+            if !SYSTEM_KEYS.contains(&k.as_str()) {
+                shrink(v, chars, items);
+            }
+        }
+    }
+    // Only keys are left: keep the system keys and the event's own action.
+    if size(props) > budget {
+        props.retain(|k, _| SYSTEM_KEYS.contains(&k.as_str()) || k == "action");
+    }
+}
+
 /// At most this many error texts are kept in a session's `error` list.
 pub const MAX_SESSION_ERRORS: usize = 20;
 
@@ -54,6 +116,8 @@ struct Inner {
     diag: DiagOut,
     scrubber: Scrubber,
     session: Mutex<Option<SessionState>>,
+    env: Env,
+    endpoint: Option<String>,
 }
 
 #[derive(Debug)]
@@ -240,9 +304,9 @@ impl ClientBuilder {
             Sink::Memory(mem)
         } else if debug {
             Sink::Debug
-        } else if let (true, Some(endpoint)) = (consent.enabled, endpoint) {
+        } else if let (true, Some(endpoint)) = (consent.enabled, &endpoint) {
             let transport = crate::transport::Transport::new(
-                endpoint,
+                endpoint.clone(),
                 format!("{app}/{version}"),
                 api_key.map(|k| (header, k)),
                 self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT),
@@ -282,6 +346,8 @@ impl ClientBuilder {
                 sink,
                 diag,
                 session: Mutex::new(None),
+                env,
+                endpoint,
             }),
         }
     }
@@ -377,6 +443,13 @@ impl Client {
         }
     }
 
+    /// The endpoint from the builder or `TELEMETRY_ENDPOINT`, whether or not telemetry is
+    /// enabled (for status reports).
+    #[must_use]
+    pub fn configured_endpoint(&self) -> Option<&str> {
+        self.inner.endpoint.as_deref()
+    }
+
     /// Keeps every record of this process on the machine: they wait in the outbox and a later
     /// process sends them, if telemetry is still enabled then. Used when the first-run notice
     /// is shown, so nothing leaves before the user could read how to opt out.
@@ -420,8 +493,8 @@ impl Client {
         Ok(())
     }
 
-    /// Forgets this installation: deletes the anonymous id (a new one is made on next use)
-    /// and the outbox.
+    /// Forgets this installation: deletes the anonymous id and the outbox; when telemetry is
+    /// enabled, a new id is created at once (when disabled, none is created until it is).
     ///
     /// # Errors
     /// No config dir, or a file cannot be removed.
@@ -431,7 +504,16 @@ impl Client {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
             _ => {}
         }
-        Outbox::new(dir).delete()
+        Outbox::new(dir).delete()?;
+        if self.is_enabled() {
+            let _ = identity::load_or_create_user_uuid(Some(dir));
+        }
+        Ok(())
+    }
+
+    /// The environment snapshot this client was built from.
+    pub(crate) fn env(&self) -> &Env {
+        &self.inner.env
     }
 
     fn require_config_dir(&self) -> std::io::Result<&Path> {
@@ -485,6 +567,7 @@ impl Client {
             self.scrub_value(value);
         }
         self.add_system_properties(&mut props);
+        fit_record(&mut props);
         let mut record = Map::with_capacity(4);
         record.insert("event".into(), Value::from(event.kind().as_str()));
         record.insert("event_timestamp".into(), Value::from(now_millis()));
@@ -496,7 +579,10 @@ impl Client {
     fn scrub_value(&self, value: &mut Value) {
         match value {
             Value::String(s) => self.inner.scrubber.scrub_in_place(s),
-            Value::Array(items) => items.iter_mut().for_each(|v| self.scrub_value(v)),
+            Value::Array(items) => {
+                items.truncate(MAX_ARRAY_ITEMS);
+                items.iter_mut().for_each(|v| self.scrub_value(v));
+            }
             Value::Object(map) => map.values_mut().for_each(|v| self.scrub_value(v)),
             _ => {}
         }

@@ -13,9 +13,11 @@ mod delivery;
 mod diag;
 mod event;
 mod identity;
+mod notice;
 mod outbox;
 mod outcome;
 mod scrub;
+mod status;
 mod transport;
 
 pub mod testing;
@@ -27,7 +29,10 @@ pub mod __private {
 }
 mod private;
 
-pub use client::{Client, ClientBuilder, MAX_SESSION_ERRORS, SYSTEM_KEYS, SessionGuard};
+pub use client::{
+    Client, ClientBuilder, MAX_ARRAY_ITEMS, MAX_RECORD_BYTES, MAX_SESSION_ERRORS, SYSTEM_KEYS,
+    SessionGuard,
+};
 pub use config::{
     Consent, ConsentSource, DEFAULT_API_KEY_HEADER, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, Env,
     MAX_TAG_VALUE_CHARS, MAX_TAGS, parse_tags, platform_config_dir,
@@ -41,6 +46,8 @@ pub use event::{
     TokenEvent, ToolEvent,
 };
 pub use identity::{USER_UUID_FILE, load_or_create_user_uuid, read_user_uuid};
+pub use notice::{NOTICE_FILE, NoticeOutcome, notice_text};
 pub use outbox::{MAX_BYTES as OUTBOX_MAX_BYTES, MAX_RECORDS as OUTBOX_MAX_RECORDS, OUTBOX_FILE};
 pub use outcome::{Outcome, TrackOutcome};
 pub use scrub::{MAX_STRING_CHARS, Scrubber, scrub};
+pub use status::Status;
