@@ -382,10 +382,19 @@ impl Client {
         ClientBuilder::default()
     }
 
-    /// A client configured from the process environment only.
+    /// A client configured from the process environment only: the application name is the
+    /// executable's file name, and the config dir is the platform's config dir joined with
+    /// it (see [`platform_config_dir`](crate::platform_config_dir)). This is what
+    /// [`global()`](crate::global) uses when the application installed no client.
     #[must_use]
     pub fn from_env() -> Self {
-        Self::builder().build()
+        let env = Env::from_process();
+        let app = default_app_name();
+        let mut builder = Self::builder();
+        if let Some(dir) = config::platform_config_dir(&env) {
+            builder = builder.config_dir(dir.join(&app));
+        }
+        builder.app(app, "unknown").env(env).build()
     }
 
     /// A client that is disabled: records nothing, writes nothing.
