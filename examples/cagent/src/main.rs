@@ -14,8 +14,8 @@ mod tools;
 mod track;
 
 use std::fmt;
-use std::io::{self, BufRead, IsTerminal, Read, Write};
-use std::path::{Path, PathBuf};
+use std::io::{self, BufRead, IsTerminal, Read};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
@@ -107,6 +107,9 @@ impl From<agent::AgentFileError> for CliError {
     }
 }
 
+/// Set to `1` to hide the first-run telemetry notice.
+const HIDE_BANNER_VAR: &str = "CAGENT_HIDE_TELEMETRY_BANNER";
+
 /// Where the prompt comes from, per command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
@@ -132,36 +135,38 @@ fn main() -> ExitCode {
         builder = builder.config_dir(dir);
     }
     if let Command::Telemetry {
-        action: TelemetryAction::Disable | TelemetryAction::ResetId,
+        action: TelemetryAction::Disable,
     } = cli.command
     {
-        // Opting out and forgetting the anonymous id are never themselves reported (and
-        // reporting `reset-id` would make a new id at once).
+        // Opting out is never itself reported.
         builder = builder.enabled(false);
     }
     let client = builder.build();
     // A fresh process: nothing has touched the global client yet, so this cannot fail.
     let _ = telemetry::set_global(client.clone());
+    // Once per config dir, when telemetry is enabled: what is collected and how to opt out.
+    // Records of the process that shows it stay on this machine until a later run.
+    client.first_run_notice(HIDE_BANNER_VAR);
 
     let result = match &cli.command {
         Command::Run(args) => track::command("run", &[], || cmd_run(args, Mode::Interactive)),
         Command::Exec(args) => track::command("exec", &[], || cmd_run(args, Mode::Batch)),
         Command::Version => track::command("version", &[], cmd_version),
         Command::Telemetry { action } => {
-            let dir = config_dir.as_deref();
+            let client = &client;
             match action {
-                TelemetryAction::Status => track::command("telemetry", &["status"], || {
-                    cmd_telemetry_status(&client, &env)
-                }),
+                TelemetryAction::Status => {
+                    track::command("telemetry", &["status"], || cmd_telemetry_status(client))
+                }
                 TelemetryAction::Enable => {
-                    track::command("telemetry", &["enable"], || cmd_telemetry_set(dir, true))
+                    track::command("telemetry", &["enable"], || cmd_telemetry_set(client, true))
                 }
-                TelemetryAction::Disable => {
-                    track::command("telemetry", &["disable"], || cmd_telemetry_set(dir, false))
-                }
-                TelemetryAction::ResetId => {
-                    track::command("telemetry", &["reset-id"], || cmd_telemetry_reset_id(dir))
-                }
+                TelemetryAction::Disable => track::command("telemetry", &["disable"], || {
+                    cmd_telemetry_set(client, false)
+                }),
+                TelemetryAction::ResetId => track::command("telemetry", &["reset-id"], || {
+                    cmd_telemetry_reset_id(client)
+                }),
             }
         }
     };
@@ -221,61 +226,68 @@ fn cmd_version() -> Result<(), CliError> {
     Ok(())
 }
 
-fn cmd_telemetry_status(client: &Client, env: &Env) -> Result<(), CliError> {
-    let stdout = io::stdout();
-    let mut out = stdout.lock();
-    telemetry_cmd::status(client, env.non_empty("TELEMETRY_ENDPOINT"), &mut out)
-        .and_then(|()| out.flush())
-        .map_err(|e| {
-            CliError::new(
-                "cannot write the status",
-                format!("cannot write the status: {e}"),
-            )
-        })
-}
-
-fn need_dir(dir: Option<&Path>) -> Result<&Path, CliError> {
-    dir.ok_or_else(|| {
+fn cmd_telemetry_status(client: &Client) -> Result<(), CliError> {
+    telemetry_cmd::status(client, &mut io::stdout().lock()).map_err(|e| {
         CliError::new(
-            "no config dir",
-            "no config dir: set HOME (or XDG_CONFIG_HOME) or pass --config-dir DIR",
+            "cannot write the status",
+            format!("cannot write the status: {e}"),
         )
     })
 }
 
-fn cmd_telemetry_set(dir: Option<&Path>, enabled: bool) -> Result<(), CliError> {
-    let dir = need_dir(dir)?;
-    telemetry_cmd::persist_choice(dir, enabled).map_err(|e| {
-        CliError::new(
+fn config_error(summary: &'static str, what: &str, client: &Client, e: &io::Error) -> CliError {
+    match client.config_dir() {
+        None => CliError::new(
+            "no config dir",
+            "no config dir: set HOME (or XDG_CONFIG_HOME) or pass --config-dir DIR",
+        ),
+        Some(dir) => CliError::new(summary, format!("{what} in {}: {e}", dir.display())),
+    }
+}
+
+fn cmd_telemetry_set(client: &Client, enabled: bool) -> Result<(), CliError> {
+    telemetry_cmd::persist_choice(client, enabled).map_err(|e| {
+        config_error(
             "cannot save the choice",
-            format!("cannot save the choice in {}: {e}", dir.display()),
+            "cannot save the choice",
+            client,
+            &e,
         )
     })?;
     let word = if enabled { "enabled" } else { "disabled" };
-    println!(
-        "Telemetry {word} (saved in {}).",
-        dir.join(telemetry_cmd::CONSENT_FILE).display()
-    );
+    let file = client
+        .config_dir()
+        .map(|d| d.join(telemetry_cmd::CONSENT_FILE));
+    match file {
+        Some(file) => println!("Telemetry {word} (saved in {}).", file.display()),
+        None => println!("Telemetry {word}."),
+    }
     if enabled {
         println!(
             "DO_NOT_TRACK, TELEMETRY_ENABLED=false and CI still turn it off where they are set."
         );
+    } else {
+        println!("Records waiting to be sent were deleted.");
     }
     Ok(())
 }
 
-fn cmd_telemetry_reset_id(dir: Option<&Path>) -> Result<(), CliError> {
-    let dir = need_dir(dir)?;
-    let removed = telemetry_cmd::reset_id(dir).map_err(|e| {
-        CliError::new(
-            "cannot remove the anonymous id",
-            format!("cannot remove the anonymous id in {}: {e}", dir.display()),
+fn cmd_telemetry_reset_id(client: &Client) -> Result<(), CliError> {
+    let new_id = telemetry_cmd::reset_id(client).map_err(|e| {
+        config_error(
+            "cannot reset the anonymous id",
+            "cannot reset the anonymous id",
+            client,
+            &e,
         )
     })?;
-    if removed {
-        println!("Anonymous id deleted; a new one is made when next needed.");
-    } else {
-        println!("No anonymous id to delete.");
+    match new_id {
+        Some(id) => {
+            println!("Anonymous id reset; the new id is {id}. Waiting records were deleted.")
+        }
+        None => println!(
+            "Anonymous id deleted; a new one is made when telemetry next records something."
+        ),
     }
     Ok(())
 }

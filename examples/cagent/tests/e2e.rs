@@ -386,29 +386,116 @@ fn telemetry_status_and_reset_id() {
         .args(["telemetry", "status"]));
     assert!(out.status.success(), "{}", stderr(&out));
     let status = stdout(&out);
-    assert!(status.contains("Telemetry:    enabled"), "{status}");
+    assert!(status.contains("enabled"), "{status}");
     assert!(status.contains("default"), "{status}");
     assert!(status.contains(&collector.url()), "{status}");
-    assert!(status.contains("Anonymous id: none yet"), "{status}");
-    // The status command was recorded: now there is an id.
+    assert!(
+        status.contains(&sb.config.display().to_string()),
+        "{status}"
+    );
+    assert!(status.contains("none yet"), "{status}");
+    // The status command was recorded: now there is an id, and status shows it.
     let records = collector.records();
     assert_eq!(records.len(), 1);
     assert_eq!(props(&records[0])["action"], "telemetry");
     assert_eq!(props(&records[0])["args"], serde_json::json!(["status"]));
-    let id = std::fs::read_to_string(sb.config.join("user-uuid")).unwrap();
+    let first_id = std::fs::read_to_string(sb.config.join("user-uuid")).unwrap();
+    let first_id = first_id.trim();
     let out = run(sb.cagent().args(["telemetry", "status"]));
-    assert!(stdout(&out).contains(id.trim()), "{}", stdout(&out));
+    assert!(stdout(&out).contains(first_id), "{}", stdout(&out));
 
+    // reset-id replaces the id; the reset command itself carries only the new one.
     let out = run(sb
         .cagent()
         .env("TELEMETRY_ENDPOINT", collector.url())
         .args(["telemetry", "reset-id"]));
     assert!(out.status.success(), "{}", stderr(&out));
+    let new_id = std::fs::read_to_string(sb.config.join("user-uuid")).unwrap();
+    assert_ne!(new_id.trim(), first_id);
+    assert!(stdout(&out).contains(new_id.trim()), "{}", stdout(&out));
+    let records = collector.records();
+    assert_eq!(records.len(), 2);
+    assert_eq!(props(&records[1])["args"], serde_json::json!(["reset-id"]));
+    assert_eq!(props(&records[1])["user_uuid"], new_id.trim());
+
+    // With telemetry off, reset-id deletes the id and makes none.
+    let out = run(sb
+        .cagent()
+        .env("TELEMETRY_ENABLED", "false")
+        .args(["telemetry", "reset-id"]));
+    assert!(out.status.success(), "{}", stderr(&out));
     assert!(!sb.config.join("user-uuid").exists());
-    assert_eq!(collector.requests().len(), 1, "reset-id is not reported");
-    let out = run(sb.cagent().args(["telemetry", "reset-id"]));
+    assert_eq!(collector.requests().len(), 2);
+}
+
+#[test]
+fn first_run_notice_holds_records_until_the_next_run() {
+    let collector = Collector::start();
+    let sb = Sandbox::new();
+    let run_once = |hide: bool| {
+        let mut cmd = sb.cagent();
+        if !hide {
+            cmd.env_remove("CAGENT_HIDE_TELEMETRY_BANNER");
+        }
+        run(cmd
+            .env("TELEMETRY_ENDPOINT", collector.url())
+            .arg("run")
+            .arg(agent("basic.yaml"))
+            .args(["--prompt", "hello"]))
+    };
+    let out = run_once(false);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "You said: hello\n");
+    let notice = stderr(&out);
+    assert!(notice.contains("cagent telemetry disable"), "{notice}");
+    assert!(notice.contains("TELEMETRY_ENABLED=false"), "{notice}");
+    assert!(notice.contains("CAGENT_HIDE_TELEMETRY_BANNER"), "{notice}");
+    assert_eq!(
+        collector.requests().len(),
+        0,
+        "nothing leaves during the first run"
+    );
+
+    // The next run shows no notice and sends both runs' records.
+    let out = run_once(false);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stderr(&out), "");
+    let kinds: Vec<String> = collector.records().iter().map(kind).collect();
+    let one_run = ["session:start", "token:usage", "session:end", "command:run"];
+    assert_eq!(kinds, [one_run, one_run].concat());
+}
+
+#[test]
+fn first_run_notice_then_disable_deletes_the_held_records() {
+    let collector = Collector::start();
+    let sb = Sandbox::new();
+    let mut cmd = sb.cagent();
+    cmd.env_remove("CAGENT_HIDE_TELEMETRY_BANNER");
+    let out = run(cmd
+        .env("TELEMETRY_ENDPOINT", collector.url())
+        .arg("run")
+        .arg(agent("basic.yaml"))
+        .args(["--prompt", "hello"]));
+    assert!(stderr(&out).contains("telemetry disable"));
+    let out = run(sb
+        .cagent()
+        .env("TELEMETRY_ENDPOINT", collector.url())
+        .args(["telemetry", "disable"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run(sb
+        .cagent()
+        .env("TELEMETRY_ENDPOINT", collector.url())
+        .env("TELEMETRY_ENABLED", "true")
+        .arg("run")
+        .arg(agent("basic.yaml"))
+        .args(["--prompt", "hello"]));
     assert!(out.status.success());
-    assert!(stdout(&out).contains("No anonymous id"));
+    // Only the last run's records: the held ones were deleted unsent.
+    let kinds: Vec<String> = collector.records().iter().map(kind).collect();
+    assert_eq!(
+        kinds,
+        ["session:start", "token:usage", "session:end", "command:run"]
+    );
 }
 
 #[test]
