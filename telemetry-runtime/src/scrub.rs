@@ -104,12 +104,6 @@ static EMAIL_ADDRESS: LazyLock<Regex> =
 /// [`redact_long_run`].
 static LONG_RUN: LazyLock<Regex> = LazyLock::new(|| compile(r"[A-Za-z0-9+/_-]{32,}=*"));
 
-/// Prefixes of the shapes in [`KEY_SHAPES`], for the fast path's pre-check.
-const SHAPE_PREFIXES: [&[u8]; 12] = [
-    b"sk-", b"sk_", b"rk_", b"gh", b"glpat-", b"xox", b"AKIA", b"ASIA", b"AIza", b"npm_", b"hf_",
-    b"eyJ",
-];
-
 /// Removes personal data and secrets from strings before they are recorded.
 ///
 /// In short: home directory → `~`, login name → `<user>`, e-mail addresses → `<email>`, URL
@@ -159,7 +153,9 @@ const SHAPE_PREFIXES: [&[u8]; 12] = [
 ///    paths, identifiers or UUIDs (`/usr/lib/x86_64-linux-gnu/…`,
 ///    `550e8400-e29b-41d4-a716-446655440000`) and stay.
 /// 9. **Length cap**: at most [`MAX_STRING_CHARS`] characters are kept, cut on a character
-///    boundary.
+///    boundary; a placeholder the cut would halve is dropped whole.
+///
+/// A string that is exactly a UUID (`8-4-4-4-12` hex digits) is left as it is.
 ///
 /// Near misses stay unchanged: version numbers (`v0.10.0-beta.1`), git short hashes, hex runs
 /// shorter than 32 characters, UUIDs, ordinary words and paths outside the home directory.
@@ -277,12 +273,15 @@ impl Scrubber {
 
     /// Scrubs one string; borrows it back unchanged when no rule applies.
     ///
-    /// Short plain strings (`read_file`, a UUID, a version number) take a fast path: one pass
-    /// over the bytes shows that no rule can apply, and no regex runs. It is sound because
-    /// every rule needs something that pass looks for:
+    /// A string that is exactly a UUID is returned as it is (see `is_canonical_uuid` in the
+    /// source for why no rule could apply). Other short plain strings (`read_file`, a version
+    /// number) take a fast path: one pass over the bytes shows that no rule can apply, and no
+    /// regex runs. It is sound because every rule needs something that pass looks for:
     ///
-    /// - URL credentials and e-mail addresses need `@`; authorization headers and secret
-    ///   assignments need `:` or `=`; a lone `Bearer` token needs whitespace;
+    /// - URL credentials need `://` and `@`, e-mail addresses `@`;
+    /// - authorization headers and secret assignments need a `:` or `=` right after
+    ///   `authorization` or one of the secret keys (any case; a quote and spaces between),
+    ///   and a lone `Bearer` token needs a space or tab right after `bearer`;
     /// - the home directory holds a `/` or `\` (homes without one are not kept);
     /// - the login name must occur in the text (checked, ASCII-case-insensitively);
     /// - a key shape needs a run of at least 13 of `[A-Za-z0-9_+-]` holding one of the
@@ -299,33 +298,36 @@ impl Scrubber {
         } else {
             text
         };
-        let scan = Scan::of(text);
-        let user_present = self.users.iter().any(|u| contains_ascii_ci(text, u));
-        if !scan.may_need_rules() && !user_present {
+        if is_canonical_uuid(text.as_bytes()) {
+            return Cow::Borrowed(text);
+        }
+        let mut scan = Scan::of(text);
+        scan.user = self.users.iter().any(|u| contains_ascii_ci(text, u));
+        if !scan.may_need_rules() {
             return if scan.too_long {
                 cap(Cow::Borrowed(text))
             } else {
                 Cow::Borrowed(text)
             };
         }
+        cap(self.apply_rules(text, scan))
+    }
 
+    /// Applies the rules that `scan` says may apply, in order (all but the cap).
+    fn apply_rules<'a>(&self, text: &'a str, scan: Scan) -> Cow<'a, str> {
         let mut out = Cow::Borrowed(text);
-        // Removing URL user-info joins `scheme://` to the host, which can lengthen a run.
-        let mut long_run = scan.long_run;
-        if scan.at && scan.colon_or_eq {
-            let before = out.len();
+        if scan.at && scan.url {
             out = apply(out, |s| URL_CREDENTIALS.replace_all(s, "${1}"));
-            long_run |= out.len() != before;
         }
-        if scan.colon_or_eq {
+        if scan.authorization {
             out = apply(out, |s| {
                 AUTHORIZATION.replace_all(s, "${1}${2}${3}<redacted>")
             });
         }
-        if scan.space && contains_ascii_ci(&out, "bearer") {
+        if scan.bearer {
             out = apply(out, |s| BEARER.replace_all(s, "${1}${2}<redacted>"));
         }
-        if scan.colon_or_eq {
+        if scan.secret_key {
             out = apply(out, |s| {
                 SECRET_ASSIGNMENT.replace_all(s, |c: &Captures<'_>| {
                     let quote = if c.get(2).is_some() {
@@ -350,17 +352,20 @@ impl Scrubber {
                 out = apply(out, |s| replace_home(s, home));
             }
         }
-        if user_present {
+        if scan.user {
             for user in &self.users {
                 out = apply(out, |s| replace_user(s, user));
             }
         }
-        if long_run {
+        // The scan judged the runs of the original text. Any change since then can join runs
+        // (URL user-info removed) or split them (a placeholder in the middle), and a piece of
+        // a path-like run can look random on its own: then judge again, by running the rule.
+        if scan.long_run || matches!(out, Cow::Owned(_)) {
             out = apply(out, |s| {
                 LONG_RUN.replace_all(s, |c: &Captures<'_>| redact_long_run(&c[0]))
             });
         }
-        cap(out)
+        out
     }
 
     /// Scrubs a string in place, leaving it untouched (no allocation) when no rule applies.
@@ -396,6 +401,21 @@ impl Scrubber {
 pub fn scrub(text: &str) -> String {
     static PROCESS: LazyLock<Scrubber> = LazyLock::new(|| Scrubber::from_env(&Env::from_process()));
     PROCESS.scrub(text).into_owned()
+}
+
+/// Whether `bytes` is exactly a hyphenated UUID (`8-4-4-4-12` hex digits, any case).
+///
+/// Session ids and the like are UUIDs and pass here on every record, so they skip even the
+/// scan. No rule applies to one anyway (no `@`, `:`, `=`, `/` or space; every key-shape
+/// prefix holds a non-hex letter; the one run has a separator every 9 characters and no piece
+/// longer than 12), except a login name that is a hex word of 4, 8 or 12 letters standing as
+/// one of its groups, which says nothing about anyone there.
+fn is_canonical_uuid(bytes: &[u8]) -> bool {
+    bytes.len() == 36
+        && bytes.iter().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => *b == b'-',
+            _ => b.is_ascii_hexdigit(),
+        })
 }
 
 /// Runs one rule on the current text, keeping the current value when the rule changed nothing.
@@ -556,13 +576,26 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 
 /// Whether `needle` (ASCII-lowercased) occurs in `text`, ignoring ASCII case.
 fn contains_ascii_ci(text: &str, needle: &str) -> bool {
-    let needle = needle.as_bytes();
-    !needle.is_empty()
-        && needle.len() <= text.len()
-        && text
-            .as_bytes()
-            .windows(needle.len())
-            .any(|w| w.eq_ignore_ascii_case(needle))
+    let (text, needle) = (text.as_bytes(), needle.as_bytes());
+    let Some((&first, rest)) = needle.split_first() else {
+        return false;
+    };
+    let Some(last_start) = text.len().checked_sub(needle.len()) else {
+        return false;
+    };
+    // Runs on every string: a plain loop that only looks further at the first byte's match.
+    let first_upper = first.to_ascii_uppercase();
+    let mut i = 0;
+    while i <= last_start {
+        let b = text[i];
+        if (b == first || b == first_upper)
+            && text[i + 1..i + needle.len()].eq_ignore_ascii_case(rest)
+        {
+            return true;
+        }
+        i += 1;
+    }
+    false
 }
 
 /// Whether `byte` is a separator inside base64 runs.
@@ -618,25 +651,59 @@ enum RunVerdict {
 /// characters (a random base64 string has one per 32 on average; paths, identifiers and
 /// UUIDs have one every few characters).
 fn judge_run(run: &[u8]) -> RunVerdict {
-    if run.len() < MIN_SECRET_RUN {
-        return RunVerdict::Keep;
-    }
-    let mut pieces = run.split(|b| is_run_separator(*b));
-    if pieces.clone().any(is_secret_piece) {
-        return if pieces.all(|p| is_secret_piece(p) || is_wordish(p)) {
-            RunVerdict::Pieces
+    let mut stats = RunStats::default();
+    run.iter().for_each(|&b| stats.push(b));
+    stats.verdict(run)
+}
+
+/// What [`judge_run`] needs to know about a run, gathered byte by byte (so the fast path's
+/// single pass can gather it too).
+#[derive(Clone, Copy, Debug, Default)]
+struct RunStats {
+    len: usize,
+    separators: usize,
+    piece: usize,
+    longest_piece: usize,
+    digit: bool,
+    letter: bool,
+}
+
+impl RunStats {
+    /// Adds one byte of `[A-Za-z0-9+/_-]`.
+    fn push(&mut self, b: u8) {
+        self.len += 1;
+        if is_run_separator(b) {
+            self.separators += 1;
+            self.piece = 0;
         } else {
-            RunVerdict::Whole
-        };
+            self.piece += 1;
+            self.longest_piece = self.longest_piece.max(self.piece);
+            self.digit |= b.is_ascii_digit();
+            self.letter |= b.is_ascii_alphabetic();
+        }
     }
-    let separators = run.iter().filter(|b| is_run_separator(**b)).count();
-    if separators * 10 < run.len()
-        && run.iter().any(u8::is_ascii_digit)
-        && run.iter().any(u8::is_ascii_alphabetic)
-    {
-        RunVerdict::Whole
-    } else {
-        RunVerdict::Keep
+
+    /// The verdict on `run`, the bytes these statistics were gathered from.
+    fn verdict(&self, run: &[u8]) -> RunVerdict {
+        if self.len < MIN_SECRET_RUN {
+            return RunVerdict::Keep;
+        }
+        // Only a piece of 32+ characters can be a secret piece: rarely worth splitting for.
+        if self.longest_piece >= MIN_SECRET_RUN {
+            let mut pieces = run.split(|b| is_run_separator(*b));
+            if pieces.clone().any(is_secret_piece) {
+                return if pieces.all(|p| is_secret_piece(p) || is_wordish(p)) {
+                    RunVerdict::Pieces
+                } else {
+                    RunVerdict::Whole
+                };
+            }
+        }
+        if self.separators * 10 < self.len && self.digit && self.letter {
+            RunVerdict::Whole
+        } else {
+            RunVerdict::Keep
+        }
     }
 }
 
@@ -674,11 +741,6 @@ fn push_piece(out: &mut String, piece: &str) -> bool {
     secret
 }
 
-/// Whether the long-run rule would change this maximal run of `[A-Za-z0-9+/_-]`.
-fn long_run_rules_apply(run: &[u8]) -> bool {
-    judge_run(run) != RunVerdict::Keep
-}
-
 /// The length of the longest run of bytes satisfying `pred`.
 fn longest(bytes: &[u8], pred: impl Fn(&u8) -> bool) -> usize {
     let (mut best, mut current) = (0, 0);
@@ -689,83 +751,149 @@ fn longest(bytes: &[u8], pred: impl Fn(&u8) -> bool) -> usize {
     best
 }
 
-/// Whether a run of `[A-Za-z0-9_+-]` may hold one of the known key shapes.
-fn may_hold_shape(run: &[u8]) -> bool {
-    run.len() >= MIN_SHAPE_RUN
-        && SHAPE_PREFIXES
-            .iter()
-            .any(|prefix| find(run, prefix).is_some())
+/// Whether one of [`KEY_SHAPES`]'s prefixes starts `bytes` (`gl` standing for `glpat-`, `gh`
+/// for `ghp_` and its siblings). A shape also needs a run of at least [`MIN_SHAPE_RUN`] characters.
+fn shape_prefix_at(bytes: &[u8]) -> bool {
+    matches!(
+        bytes,
+        [b's', b'k', b'-' | b'_', ..]
+            | [b'r', b'k', b'_', ..]
+            | [b'g', b'h' | b'l', ..]
+            | [b'g', b'i', b't', b'h', b'u', b'b', b'_', ..]
+            | [b'x', b'o', b'x', ..]
+            | [b'A', b'K' | b'S', b'I', b'A', ..]
+            | [b'A', b'I', b'z', b'a', ..]
+            | [b'n', b'p', b'm', b'_', ..]
+            | [b'h', b'f', b'_', ..]
+            | [b'e', b'y', b'J', ..]
+    )
 }
 
+/// Keys whose value a secret assignment redacts, as the text just before the `=`/`:` ends
+/// (lowercase). A superset of [`SECRET_ASSIGNMENT`]'s keys: `key` stands for `api_key`,
+/// `apikey`, `api-key`, `access_key`, `private_key`.
+const SECRET_KEY_SUFFIXES: [&[u8]; 8] = [
+    b"key",
+    b"token",
+    b"passwd",
+    b"password",
+    b"passphrase",
+    b"secret",
+    b"credential",
+    b"credentials",
+];
+
 /// What one pass over the bytes found: which rules can possibly apply.
-#[derive(Debug, Default)]
+#[derive(Clone, Copy, Debug, Default)]
 struct Scan {
     /// More than [`MAX_STRING_CHARS`] characters.
     too_long: bool,
-    /// An `@` (URL credentials, e-mail).
+    /// An `@` (e-mail; with `url`, URL credentials).
     at: bool,
-    /// A `:` or `=` (URL credentials, authorization, secret assignments).
-    colon_or_eq: bool,
-    /// ASCII whitespace (a lone bearer token).
-    space: bool,
+    /// A `://`.
+    url: bool,
+    /// A `:` or `=` right after `authorization` (quote and spaces between allowed).
+    authorization: bool,
+    /// A `:` or `=` right after a secret key ([`SECRET_KEY_SUFFIXES`]).
+    secret_key: bool,
+    /// Whitespace right after `bearer`.
+    bearer: bool,
     /// A `/` or `\` (home directory).
     separator: bool,
     /// A run that may hold a known key shape.
     shape: bool,
     /// A run the long-run rules would change.
     long_run: bool,
+    /// A login name occurs (filled in by the scrubber, which knows the names).
+    user: bool,
 }
 
 impl Scan {
     fn of(text: &str) -> Self {
         let bytes = text.as_bytes();
-        let mut scan = Scan::default();
-        let mut chars = 0usize;
-        // Start of the current run of `[A-Za-z0-9_+-]` (key shapes) and of
-        // `[A-Za-z0-9_+/-]` (long runs).
-        let mut shape_start = 0;
-        let mut long_start = 0;
+        let mut scan = Scan {
+            too_long: text.len() > MAX_STRING_CHARS && text.chars().count() > MAX_STRING_CHARS,
+            ..Scan::default()
+        };
+        // The current run of `[A-Za-z0-9_+-]` (key shapes): where it starts, and whether a
+        // shape's prefix starts in it.
+        let (mut shape_start, mut shape_prefix) = (0, false);
+        // The current run of `[A-Za-z0-9_+/-]` (long runs).
+        let (mut long_start, mut long) = (0, RunStats::default());
         for (i, &b) in bytes.iter().enumerate() {
-            if b & 0xC0 != 0x80 {
-                chars += 1;
+            match b {
+                b'0'..=b'9' | b'_' | b'+' | b'-' => {
+                    long.push(b);
+                    continue;
+                }
+                b'a'..=b'z' | b'A'..=b'Z' => {
+                    shape_prefix |= shape_prefix_at(&bytes[i..]);
+                    long.push(b);
+                    continue;
+                }
+                _ => {}
             }
-            let in_shape = b.is_ascii_alphanumeric() || matches!(b, b'_' | b'+' | b'-');
-            let in_long = in_shape || b == b'/';
-            if !in_shape {
-                scan.shape |= may_hold_shape(&bytes[shape_start..i]);
-                shape_start = i + 1;
+            scan.shape |= shape_prefix && i - shape_start >= MIN_SHAPE_RUN;
+            (shape_start, shape_prefix) = (i + 1, false);
+            if b == b'/' {
+                scan.separator = true;
+                long.push(b);
+                continue;
             }
-            if !in_long {
-                scan.long_run |= long_run_rules_apply(&bytes[long_start..i]);
-                long_start = i + 1;
-            }
+            scan.long_run |= long.verdict(&bytes[long_start..i]) != RunVerdict::Keep;
+            (long_start, long) = (i + 1, RunStats::default());
             match b {
                 b'@' => scan.at = true,
-                b':' | b'=' => scan.colon_or_eq = true,
-                b'/' | b'\\' => scan.separator = true,
-                b if b.is_ascii_whitespace() => scan.space = true,
+                b'\\' => scan.separator = true,
+                b':' | b'=' => {
+                    scan.url |= b == b':' && bytes[i + 1..].starts_with(b"//");
+                    let key = key_before(&bytes[..i]);
+                    scan.authorization |= ends_with_ci(key, b"authorization");
+                    scan.secret_key |= SECRET_KEY_SUFFIXES.iter().any(|k| ends_with_ci(key, k));
+                }
+                b'\t' | b' ' => scan.bearer |= ends_with_ci(&bytes[..i], b"bearer"),
                 _ => {}
             }
         }
-        scan.shape |= may_hold_shape(&bytes[shape_start.min(bytes.len())..]);
-        scan.long_run |= long_run_rules_apply(&bytes[long_start.min(bytes.len())..]);
-        scan.too_long = chars > MAX_STRING_CHARS;
+        scan.shape |= shape_prefix && bytes.len() - shape_start.min(bytes.len()) >= MIN_SHAPE_RUN;
+        scan.long_run |= long.verdict(&bytes[long_start.min(bytes.len())..]) != RunVerdict::Keep;
         scan
     }
 
-    /// Whether any rule but the login name's can apply.
+    /// Whether any rule can apply (the cap aside).
     fn may_need_rules(&self) -> bool {
         let Scan {
             too_long: _,
             at,
-            colon_or_eq,
-            space,
+            url: _, // URL credentials need `@` too
+            authorization,
+            secret_key,
+            bearer,
             separator,
             shape,
             long_run,
+            user,
         } = *self;
-        at || colon_or_eq || space || separator || shape || long_run
+        at || authorization || secret_key || bearer || separator || shape || long_run || user
     }
+}
+
+/// The text before a `:` or `=` without the spaces and the one quote the assignment rules
+/// allow between key and separator.
+fn key_before(before: &[u8]) -> &[u8] {
+    let mut end = before.len();
+    while end > 0 && matches!(before[end - 1], b' ' | b'\t') {
+        end -= 1;
+    }
+    if end > 0 && matches!(before[end - 1], b'"' | b'\'') {
+        end -= 1;
+    }
+    &before[..end]
+}
+
+/// Whether `text` ends with `suffix` (lowercase), ignoring ASCII case.
+fn ends_with_ci(text: &[u8], suffix: &[u8]) -> bool {
+    text.len() >= suffix.len() && text[text.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
 }
 
 #[cfg(test)]
@@ -1024,6 +1152,101 @@ mod tests {
         }
     }
 
+    /// Fragments that trigger (or nearly trigger) every rule, for generated inputs.
+    const FRAGMENTS: &[&str] = &[
+        "bob",
+        "Bob",
+        "bobcat",
+        "/home/bob",
+        "/home/bobby",
+        "\\Users\\bob",
+        "@",
+        ":",
+        "=",
+        "://",
+        " ",
+        "\t",
+        "\"",
+        "'",
+        "&",
+        "/",
+        "-",
+        "_",
+        "+",
+        ".",
+        "<",
+        ">",
+        "token",
+        "Password",
+        "api_key",
+        "authorization",
+        "Bearer",
+        "bearer ",
+        "https://",
+        "u:p@",
+        "example.com",
+        "sk-",
+        "ghp_",
+        "github_pat_",
+        "xoxb-",
+        "AKIA",
+        "AIza",
+        "eyJ",
+        "glpat-",
+        "hf_",
+        "npm_",
+        "0123456789abcdef",
+        "ABCDEFGHIJKLMNOP",
+        "abcdefghij",
+        "K7MDENG",
+        "x86_64",
+        "v1.2.3",
+        "550e8400-e29b-41d4-a716-446655440000",
+        "é",
+        "日本",
+        "🎉",
+        "==",
+    ];
+
+    #[test]
+    fn gating_never_skips_a_rule_that_would_apply() {
+        let scrubber = bob();
+        let everything = Scan {
+            too_long: true,
+            at: true,
+            url: true,
+            authorization: true,
+            secret_key: true,
+            bearer: true,
+            separator: true,
+            shape: true,
+            long_run: true,
+            user: true,
+        };
+        // A small deterministic generator (no dependency, same cases on every run).
+        let mut state: u64 = 0x5eed;
+        let mut next = |n: usize| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 33) as usize % n
+        };
+        for _ in 0..20_000 {
+            let mut text = String::new();
+            for _ in 0..1 + next(10) {
+                text.push_str(FRAGMENTS[next(FRAGMENTS.len())]);
+            }
+            let mut scan = Scan::of(&text);
+            scan.user = scrubber.users.iter().any(|u| contains_ascii_ci(&text, u));
+            let gated = scrubber.apply_rules(&text, scan);
+            let full = scrubber.apply_rules(&text, everything);
+            assert_eq!(gated, full, "input {text:?} scan {scan:?}");
+            if !scan.may_need_rules() {
+                assert_eq!(full, text, "fast path taken for {text:?}");
+            }
+        }
+    }
+
     #[test]
     fn windows_paths_and_username() {
         let scrubber = Scrubber::from_env(&Env::from_pairs([
@@ -1075,6 +1298,23 @@ mod tests {
         assert_eq!(scrubber.scrub("/root/.cargo root"), "~/.cargo root");
         let scrubber = Scrubber::with_identity(Some("relative"), None);
         assert_eq!(scrubber.scrub("relative/x"), "relative/x");
+    }
+
+    #[test]
+    fn a_whole_uuid_is_left_alone() {
+        let scrubber = Scrubber::with_identity(None, Some("cafe"));
+        let id = "0f1e2d3c-cafe-4b5a-8697-a8b9cadbecfd";
+        assert!(matches!(scrubber.scrub(id), Cow::Borrowed(s) if s == id));
+        assert!(matches!(
+            scrubber.scrub(&id.to_uppercase()),
+            Cow::Borrowed(_)
+        ));
+        assert_eq!(scrubber.scrub("cafe au lait"), "<user> au lait");
+        // Inside a longer text the rules apply as everywhere else.
+        assert_eq!(
+            scrubber.scrub(&format!("session {id}")),
+            "session 0f1e2d3c-<user>-4b5a-8697-a8b9cadbecfd"
+        );
     }
 
     #[test]
