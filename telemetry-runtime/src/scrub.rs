@@ -144,8 +144,9 @@ static LONG_RUN: LazyLock<Regex> = LazyLock::new(|| compile(r"[A-Za-z0-9+/_-]{32
 /// 8. **Long random runs**: runs of 32 or more hex digits, and runs of 32 or more characters
 ///    of the base64 alphabets (`A-Z a-z 0-9 + / _ -`, trailing `=` padding included) that
 ///    look random, become `<redacted>`. Within a base64 run, a *secret piece* is a stretch
-///    between separators (`+ / _ -`) of 32+ characters that holds 32+ hex digits or mixes
-///    digits and letters. A run with a secret piece goes whole, unless every other piece of
+///    between separators (`+ / _ -`) of 32+ characters that holds 32+ hex digits, mixes
+///    digits and letters, or mixes cases as random text does (capitals side by side in at
+///    least three places, unlike `CamelCaseNames`). A run with a secret piece goes whole, unless every other piece of
 ///    6 or more characters reads like a word (`cache`, `Projects2024`): then only the secret
 ///    pieces go (`/var/cache/pip/<redacted>/wheel`). A run without one goes whole when it
 ///    mixes digits and letters and has fewer than one separator per ten characters (an AWS
@@ -603,12 +604,20 @@ fn is_run_separator(byte: u8) -> bool {
     matches!(byte, b'+' | b'/' | b'_' | b'-')
 }
 
-/// Whether a separator-free piece of a run is a secret by itself: 32+ characters mixing
-/// digits and letters (no word or name looks like that), or 32+ hex digits.
+/// Whether a separator-free piece of a run is a secret by itself: 32+ characters that mix
+/// digits and letters, or hold 32+ hex digits, or mix cases the way random text does (lower
+/// case letters, and at least three places where two capitals meet: `CamelCaseNames` have
+/// capitals only at word starts). No word or name looks like any of these.
 fn is_secret_piece(piece: &[u8]) -> bool {
     piece.len() >= MIN_SECRET_RUN
         && ((piece.iter().any(u8::is_ascii_digit) && piece.iter().any(u8::is_ascii_alphabetic))
-            || longest(piece, u8::is_ascii_hexdigit) >= MIN_SECRET_RUN)
+            || longest(piece, u8::is_ascii_hexdigit) >= MIN_SECRET_RUN
+            || (piece.iter().any(u8::is_ascii_lowercase)
+                && piece
+                    .windows(2)
+                    .filter(|w| w[0].is_ascii_uppercase() && w[1].is_ascii_uppercase())
+                    .count()
+                    >= 3))
 }
 
 /// Whether a piece reads like a word or a number (`cache`, `Projects2024`, `PIP`, `2024`)
@@ -947,6 +956,11 @@ mod tests {
             "Pneumonoultramicroscopicsilicovolcanoconiosis",
             "Pneumonoultramicroscopicsilicovolcanoconiosis",
         ),
+        (
+            "ThisIsAVeryLongCamelCaseIdentifierName",
+            "ThisIsAVeryLongCamelCaseIdentifierName",
+        ),
+        ("key abcdefghijklmnopqrstuvwxyzABCDEFGHIJ", "key <redacted>"),
         (
             "my_really_long_function_name_without_digits",
             "my_really_long_function_name_without_digits",
@@ -1298,6 +1312,52 @@ mod tests {
         assert_eq!(scrubber.scrub("/root/.cargo root"), "~/.cargo root");
         let scrubber = Scrubber::with_identity(Some("relative"), None);
         assert_eq!(scrubber.scrub("relative/x"), "relative/x");
+    }
+
+    #[test]
+    fn nothing_private_survives_in_a_realistic_error() {
+        let scrubber = Scrubber::from_env(&Env::from_pairs([
+            ("HOME", "/home/alice"),
+            ("USER", "alice"),
+        ]));
+        let secrets = [
+            "/home/alice",
+            "alice",
+            "alice.smith@example.org",
+            "hunter2",
+            "sk-proj-T3BlbkFJabcdefghijklmnop0123456789",
+            "ghp_16C7e42F292c6912E7710c838347Ae178B4a",
+            "AKIAIOSFODNN7EXAMPLE",
+            "AIzaSyDdI0hCZtE6vySjMm-WEfRq3CPzqKqqsHI",
+            "xoxp-1234567890-0987654321-abcdefABCDEF",
+            JWT,
+        ];
+        let text = format!(
+            "alice: cannot read /home/alice/project/.env (owner alice.smith@example.org); \
+             fetch https://alice:hunter2@registry.example.com/v2/ failed; keys: {} {} {} {} {} {}",
+            secrets[4], secrets[5], secrets[6], secrets[7], secrets[8], secrets[9],
+        );
+        let out = scrubber.scrub(&text);
+        for secret in secrets {
+            assert!(!out.contains(secret), "{secret} survived in {out}");
+        }
+        assert!(
+            out.starts_with("<user>: cannot read ~/project/.env (owner <email>); "),
+            "{out}"
+        );
+        // Each argument on its own, as a command's args are recorded.
+        for arg in [
+            "--api-key=sk-ant-api03-abcdefghijklmnopqrstuvwxyz",
+            "--token",
+            "ghp_16C7e42F292c6912E7710c838347Ae178B4a",
+            "--out=/home/alice/out.json",
+        ] {
+            let out = scrubber.scrub(arg);
+            assert!(
+                !out.contains("sk-ant") && !out.contains("ghp_") && !out.contains("alice"),
+                "{arg} -> {out}"
+            );
+        }
     }
 
     #[test]
