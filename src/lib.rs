@@ -1,11 +1,188 @@
 //! Honest, anonymous usage telemetry for Rust command-line tools, one attribute per function.
 //!
 //! This facade re-exports the runtime ([`Client`], events, [`testing`]) and the tracking
-//! attribute macros.
+//! attribute macros [`track_command`], [`track_tool`] and [`track_session`].
+//!
+//! ```
+//! use telemetry::{track_command, track_session, track_tool};
+//!
+//! #[track_command(name = "run", args = ["--fast"])]
+//! fn run() -> Result<(), std::io::Error> {
+//!     agent_loop("sess-1")
+//! }
+//!
+//! #[track_session(agent = "root", id = session_id)]
+//! fn agent_loop(session_id: &str) -> Result<(), std::io::Error> {
+//!     read_file("Cargo.toml").map(drop)
+//! }
+//!
+//! #[track_tool]
+//! fn read_file(path: &str) -> std::io::Result<usize> {
+//!     Ok(path.len()) // a real tool would read the file
+//! }
+//!
+//! let (result, records) = telemetry::testing::capture(run);
+//! assert!(result.is_ok());
+//! let events: Vec<_> = records.iter().map(|r| r["event"].as_str().unwrap()).collect();
+//! assert_eq!(events, ["session", "tool", "session", "command"]);
+//! assert_eq!(records[1]["properties"]["tool_name"], "read_file");
+//! assert_eq!(records[1]["properties"]["session_id"], "sess-1");
+//! assert_eq!(records[3]["properties"]["action"], "run");
+//! ```
+//!
+//! # What the macros do
+//!
+//! Each macro wraps the function's body and leaves its signature, attributes, visibility and
+//! documentation as they are. When telemetry is off (no enabled client), the wrapped call costs
+//! one relaxed atomic load and a branch; no clock is read and no argument expression is
+//! evaluated. When it is on, the macro resolves the current client ([`current`]), times the
+//! body, and records an event when the function returns, however it returns: normally, early
+//! with `return` or `?`, or by panicking (the panic is recorded as a failure whose error says
+//! `panicked`, then unwinds unchanged; no `UnwindSafe` bound is added).
+//!
+//! The returned value decides success, by its type rather than the spelling of its type:
+//! `Result<T, E>` with `E: Display`, through any alias (`io::Result<T>`, `anyhow::Result<T>`,
+//! your own), is a failure when `Err`, with the error's `Display` text as `error` (scrubbed and
+//! capped like every recorded string); a type implementing [`TrackOutcome`] classifies itself;
+//! anything else is a success. Argument values and returned values are never recorded unless an
+//! attribute argument names them (`args = ..`).
+//!
+//! Every macro accepts `crate = path` to name this crate when it is renamed or re-exported,
+//! e.g. `#[track_tool(crate = ::my_app::telemetry)]`.
+//!
+//! `async fn`s are timed across their awaits; the future stays `Send` when the body's future
+//! is. Functions inside `#[async_trait]` impls are supported: the returned boxed future is
+//! timed, not its creation. A tracked future that is dropped before completing records a
+//! failure (`cancelled`, or `panicked` when dropped during a panic).
 
 #![forbid(unsafe_code)]
 
 pub use telemetry_runtime::*;
+
+/// Records a `command` event each time the function returns.
+///
+/// The event's properties: `action` = the function's name, or `name = "..."`; `args` = the
+/// strings of `args = <expr>` when given (omitted otherwise, and when empty); `is_success` and
+/// `error` from the returned value; `duration_ms`.
+///
+/// Arguments, all optional:
+/// - `name = "run"`: the `action` to report instead of the function's name;
+/// - `args = <expr>`: the command-line arguments to report, anything iterable over strings
+///   (`Vec<String>`, `&[&str]`, `[&str; N]`, ...). The expression may use the function's
+///   parameters; it is evaluated before the body, and only when telemetry is on. Report only
+///   what you would show anyone: nothing is recorded that you do not name here;
+/// - `crate = path`: where this crate is (default `::telemetry`).
+///
+/// ```
+/// use telemetry::track_command;
+///
+/// /// Builds the project.
+/// #[track_command(name = "build", args = flags)]
+/// pub fn build_cmd(flags: &[&str]) -> std::io::Result<u32> {
+///     if flags.contains(&"--broken") {
+///         return Err(std::io::Error::other("cannot build"));
+///     }
+///     Ok(0)
+/// }
+///
+/// let (result, records) = telemetry::testing::capture(|| build_cmd(&["--release"]));
+/// assert_eq!(result.unwrap(), 0);
+/// let props = &records[0]["properties"];
+/// assert_eq!(props["action"], "build");
+/// assert_eq!(props["args"][0], "--release");
+/// assert_eq!(props["is_success"], true);
+///
+/// let (result, records) = telemetry::testing::capture(|| build_cmd(&["--broken"]));
+/// assert!(result.is_err());
+/// assert_eq!(records[0]["properties"]["error"], "cannot build");
+/// ```
+#[doc(inline)]
+pub use telemetry_macros::track_command;
+
+/// Records a `tool` event each time the function returns.
+///
+/// The event's properties: `action` = `call`; `tool_name` = the function's name, or
+/// `name = "..."`; `session_id` and `agent_name` of the current session of the current client
+/// (empty when there is none), or from `session = <expr>` and `agent = <expr>`;
+/// `duration_ms`; `is_success` and `error` from the returned value. A call inside the current
+/// session counts in that session's `tool_calls` (and, when it fails, its errors).
+///
+/// Arguments, all optional:
+/// - `name = "filesystem"`: the `tool_name` to report instead of the function's name;
+/// - `session = <expr>`: the session id, anything `Into<SessionId>` (`&str`, `String`,
+///   [`SessionId`]); may use `self` and the parameters; evaluated before the body, only when
+///   telemetry is on;
+/// - `agent = <expr>`: the agent's name, anything `Into<AgentName>`; same rules;
+/// - `crate = path`: where this crate is (default `::telemetry`).
+///
+/// ```
+/// use telemetry::track_tool;
+///
+/// struct Agent { name: String, session: String }
+///
+/// impl Agent {
+///     #[track_tool(name = "filesystem", session = &self.session, agent = &self.name)]
+///     fn read(&self, path: &str) -> Result<String, String> {
+///         Err(format!("no such file: {path}"))
+///     }
+/// }
+///
+/// let agent = Agent { name: "root".into(), session: "s-1".into() };
+/// let (_, records) = telemetry::testing::capture(|| agent.read("notes.txt"));
+/// let props = &records[0]["properties"];
+/// assert_eq!(records[0]["event"], "tool");
+/// assert_eq!(props["tool_name"], "filesystem");
+/// assert_eq!(props["session_id"], "s-1");
+/// assert_eq!(props["agent_name"], "root");
+/// assert_eq!(props["is_success"], false);
+/// assert_eq!(props["error"], "no such file: notes.txt");
+/// ```
+#[doc(inline)]
+pub use telemetry_macros::track_tool;
+
+/// Runs the function inside a session of the current client.
+///
+/// Before the body, the session starts (a `session` event with `action` = `start`); after it,
+/// however the body leaves (return, `?`, panic), the session ends (`action` = `end`, with its
+/// duration, tool calls, tokens, cost and errors). An `Err` returned by the function, or a
+/// panic, counts as an error of the session. Tool calls made meanwhile by
+/// [`#[track_tool]`](track_tool) functions belong to it.
+///
+/// Arguments:
+/// - `agent = <expr>` (required): the agent's name, anything `Into<AgentName>`;
+/// - `id = <expr>`: the session id, anything `Into<SessionId>` (default a random UUID);
+/// - `crate = path`: where this crate is (default `::telemetry`).
+///
+/// Both expressions may use the parameters; they are evaluated before the body, only when
+/// telemetry is on.
+///
+/// ```
+/// use telemetry::{track_session, track_tool};
+///
+/// #[track_tool]
+/// fn shell(cmd: &str) -> Result<(), String> {
+///     if cmd.is_empty() { Err("empty command".into()) } else { Ok(()) }
+/// }
+///
+/// #[track_session(agent = "root")]
+/// fn run_agent(cmds: &[&str]) -> Result<(), String> {
+///     for cmd in cmds {
+///         shell(cmd)?;
+///     }
+///     Ok(())
+/// }
+///
+/// let (result, records) = telemetry::testing::capture(|| run_agent(&["ls", ""]));
+/// assert!(result.is_err());
+/// let end = &records.last().unwrap()["properties"];
+/// assert_eq!(end["action"], "end");
+/// assert_eq!(end["agent_name"], "root");
+/// assert_eq!(end["tool_calls"], 2);
+/// // The failed tool call and the function's `Err` are both errors of the session.
+/// assert_eq!(end["error_count"], 2);
+/// ```
+#[doc(inline)]
+pub use telemetry_macros::track_session;
 
 #[doc(hidden)]
 pub mod __private {

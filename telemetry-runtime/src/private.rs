@@ -2,6 +2,8 @@
 
 use std::time::Instant;
 
+use std::future::Future;
+
 use crate::client::{Client, SessionGuard};
 use crate::current::{current, maybe_enabled};
 use crate::event::{AgentName, CommandEvent, SessionId};
@@ -12,6 +14,86 @@ use crate::outcome::{Outcome, TrackOutcome};
 #[must_use]
 pub fn enabled() -> bool {
     maybe_enabled()
+}
+
+/// The current client when it is enabled: where a tracked call starts. When telemetry is off
+/// this is one relaxed atomic load and a branch; the attribute's argument expressions are
+/// evaluated only after it returned `Some`.
+#[inline]
+#[must_use]
+pub fn start() -> Option<Start> {
+    if enabled() { start_slow() } else { None }
+}
+
+#[inline(never)]
+fn start_slow() -> Option<Start> {
+    let client = current();
+    client.is_enabled().then_some(Start(client))
+}
+
+/// An enabled current client, about to track one call.
+pub struct Start(Client);
+
+impl Start {
+    /// Starts timing a command.
+    #[must_use]
+    pub fn command(self, name: &'static str, args: Vec<String>) -> Tracker {
+        Tracker::start(self.0, Kind::Command { name, args })
+    }
+
+    /// Starts timing a tool call.
+    #[must_use]
+    pub fn tool(
+        self,
+        name: &'static str,
+        session: Option<SessionId>,
+        agent: Option<AgentName>,
+    ) -> Tracker {
+        Tracker::start(
+            self.0,
+            Kind::Tool {
+                name,
+                session,
+                agent,
+            },
+        )
+    }
+
+    /// Starts a session (a random id unless one is given).
+    #[must_use]
+    pub fn session(self, agent: AgentName, id: Option<SessionId>) -> Session {
+        Session(
+            self.0
+                .start_session(agent, id.unwrap_or_else(SessionId::random)),
+        )
+    }
+}
+
+/// Calls the wrapped body of a sync function. The `FnOnce` bound fixes the closure's kind, so a
+/// body may return references borrowed from `&mut` parameters; the explicit `R` gives the body
+/// the function's return type for inference (`?`, `.collect()`, `.into()`).
+#[inline(always)]
+pub fn once<R, F: FnOnce() -> R>(f: F) -> R {
+    f()
+}
+
+/// Gives the wrapped body of an `async fn` (an `async move` block) the function's return type,
+/// so `?` and `return` in it infer as they do in the original function.
+#[inline(always)]
+pub fn typed<R, F: Future<Output = R>>(f: F) -> F {
+    f
+}
+
+/// Converts a `session = ..` or `id = ..` expression.
+#[inline]
+pub fn session_id(id: impl Into<SessionId>) -> SessionId {
+    id.into()
+}
+
+/// Converts an `agent = ..` expression.
+#[inline]
+pub fn agent_name(agent: impl Into<AgentName>) -> AgentName {
+    agent.into()
 }
 
 /// Converts an `args = ..` expression into owned strings.
@@ -43,36 +125,12 @@ pub struct Tracker {
 }
 
 impl Tracker {
-    fn start(kind: Kind) -> Option<Self> {
-        let client = current();
-        if !client.is_enabled() {
-            return None;
-        }
-        Some(Self {
+    fn start(client: Client, kind: Kind) -> Self {
+        Self {
             client,
             start: Instant::now(),
             kind: Some(kind),
-        })
-    }
-
-    /// Starts tracking a command, if the current client is enabled.
-    #[must_use]
-    pub fn command(name: &'static str, args: Vec<String>) -> Option<Self> {
-        Self::start(Kind::Command { name, args })
-    }
-
-    /// Starts tracking a tool call, if the current client is enabled.
-    #[must_use]
-    pub fn tool(
-        name: &'static str,
-        session: Option<SessionId>,
-        agent: Option<AgentName>,
-    ) -> Option<Self> {
-        Self::start(Kind::Tool {
-            name,
-            session,
-            agent,
-        })
+        }
     }
 
     /// Records the call with its outcome.
@@ -113,14 +171,14 @@ impl Drop for Tracker {
     }
 }
 
-/// Starts a session on the current client, if enabled.
-#[must_use]
-pub fn session(agent: impl Into<AgentName>, id: Option<SessionId>) -> Option<SessionGuard> {
-    let client = current();
-    if !client.is_enabled() {
-        return None;
+/// A session started by `#[track_session]`; ends it when finished or dropped.
+pub struct Session(SessionGuard);
+
+impl Session {
+    /// Ends the session, counting `outcome`'s error if it failed.
+    pub fn finish(self, outcome: Outcome) {
+        self.0.finish(&outcome);
     }
-    Some(client.start_session(agent, id.unwrap_or_else(SessionId::random)))
 }
 
 /// Holds a reference to the returned value for classification by autoref specialization:

@@ -1,0 +1,8 @@
+use telemetry::track_tool;
+
+#[track_tool(name = "a", name = "b")]
+fn tool() {}
+
+fn main() {
+    tool();
+}

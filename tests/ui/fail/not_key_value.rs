@@ -1,0 +1,8 @@
+use telemetry::track_command;
+
+#[track_command(verbose)]
+fn run() {}
+
+fn main() {
+    run();
+}

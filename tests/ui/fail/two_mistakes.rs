@@ -1,0 +1,9 @@
+// Two mistakes, two errors, nothing more.
+use telemetry::track_tool;
+
+#[track_tool(name = "a", nmae = "b", name = "c")]
+fn tool() {}
+
+fn main() {
+    tool();
+}

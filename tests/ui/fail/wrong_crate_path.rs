@@ -1,0 +1,8 @@
+use telemetry::track_tool;
+
+#[track_tool(crate = 42)]
+fn tool() {}
+
+fn main() {
+    tool();
+}
