@@ -11,7 +11,6 @@ mod model;
 mod runner;
 mod telemetry_cmd;
 mod tools;
-mod track;
 
 use std::fmt;
 use std::io::{self, BufRead, IsTerminal, Read};
@@ -149,26 +148,15 @@ fn main() -> ExitCode {
     client.first_run_notice(HIDE_BANNER_VAR);
 
     let result = match &cli.command {
-        Command::Run(args) => track::command("run", &[], || cmd_run(args, Mode::Interactive)),
-        Command::Exec(args) => track::command("exec", &[], || cmd_run(args, Mode::Batch)),
-        Command::Version => track::command("version", &[], cmd_version),
-        Command::Telemetry { action } => {
-            let client = &client;
-            match action {
-                TelemetryAction::Status => {
-                    track::command("telemetry", &["status"], || cmd_telemetry_status(client))
-                }
-                TelemetryAction::Enable => {
-                    track::command("telemetry", &["enable"], || cmd_telemetry_set(client, true))
-                }
-                TelemetryAction::Disable => track::command("telemetry", &["disable"], || {
-                    cmd_telemetry_set(client, false)
-                }),
-                TelemetryAction::ResetId => track::command("telemetry", &["reset-id"], || {
-                    cmd_telemetry_reset_id(client)
-                }),
-            }
-        }
+        Command::Run(args) => cmd_run(args),
+        Command::Exec(args) => cmd_exec(args),
+        Command::Version => cmd_version(),
+        Command::Telemetry { action } => match action {
+            TelemetryAction::Status => cmd_telemetry_status(&client),
+            TelemetryAction::Enable => cmd_telemetry_enable(&client),
+            TelemetryAction::Disable => cmd_telemetry_disable(&client),
+            TelemetryAction::ResetId => cmd_telemetry_reset_id(&client),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -179,7 +167,19 @@ fn main() -> ExitCode {
     }
 }
 
-fn cmd_run(args: &RunArgs, mode: Mode) -> Result<(), CliError> {
+/// `cagent run`: interactive when stdin is a terminal and there is no `--prompt`.
+#[telemetry::track_command(name = "run")]
+fn cmd_run(args: &RunArgs) -> Result<(), CliError> {
+    run_agent(args, Mode::Interactive)
+}
+
+/// `cagent exec`: never interactive.
+#[telemetry::track_command(name = "exec")]
+fn cmd_exec(args: &RunArgs) -> Result<(), CliError> {
+    run_agent(args, Mode::Batch)
+}
+
+fn run_agent(args: &RunArgs, mode: Mode) -> Result<(), CliError> {
     let file = agent::load(&args.agent_file)?;
     let stdin = io::stdin();
     let interactive = mode == Mode::Interactive && args.prompt.is_none() && stdin.is_terminal();
@@ -221,11 +221,13 @@ fn cmd_run(args: &RunArgs, mode: Mode) -> Result<(), CliError> {
         .map_err(|e| CliError::new("input or output failed", format!("run failed: {e}")))
 }
 
+#[telemetry::track_command(name = "version")]
 fn cmd_version() -> Result<(), CliError> {
     println!("cagent {}", env!("CARGO_PKG_VERSION"));
     Ok(())
 }
 
+#[telemetry::track_command(name = "telemetry", args = ["status"])]
 fn cmd_telemetry_status(client: &Client) -> Result<(), CliError> {
     telemetry_cmd::status(client, &mut io::stdout().lock()).map_err(|e| {
         CliError::new(
@@ -245,7 +247,19 @@ fn config_error(summary: &'static str, what: &str, client: &Client, e: &io::Erro
     }
 }
 
-fn cmd_telemetry_set(client: &Client, enabled: bool) -> Result<(), CliError> {
+#[telemetry::track_command(name = "telemetry", args = ["enable"])]
+fn cmd_telemetry_enable(client: &Client) -> Result<(), CliError> {
+    persist_choice(client, true)
+}
+
+/// Annotated like every command, but `main` builds a disabled client for it: opting out is
+/// never itself reported.
+#[telemetry::track_command(name = "telemetry", args = ["disable"])]
+fn cmd_telemetry_disable(client: &Client) -> Result<(), CliError> {
+    persist_choice(client, false)
+}
+
+fn persist_choice(client: &Client, enabled: bool) -> Result<(), CliError> {
     telemetry_cmd::persist_choice(client, enabled).map_err(|e| {
         config_error(
             "cannot save the choice",
@@ -272,6 +286,7 @@ fn cmd_telemetry_set(client: &Client, enabled: bool) -> Result<(), CliError> {
     Ok(())
 }
 
+#[telemetry::track_command(name = "telemetry", args = ["reset-id"])]
 fn cmd_telemetry_reset_id(client: &Client) -> Result<(), CliError> {
     let new_id = telemetry_cmd::reset_id(client).map_err(|e| {
         config_error(

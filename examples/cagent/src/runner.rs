@@ -7,7 +7,6 @@ use std::path::Path;
 use crate::agent::{Agent, AgentFile};
 use crate::model::{self, Step};
 use crate::tools::{self, ToolError};
-use crate::track;
 
 /// What a run did, for the caller (telemetry has its own account in the session).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -21,32 +20,32 @@ pub struct Report {
 }
 
 /// Runs the file's `root` agent on each non-blank line of `lines`, writing each answer to
-/// `out` as soon as it is ready. The whole run is one telemetry session of `root`.
+/// `out` as soon as it is ready. The whole run is one telemetry session of `root` (with a
+/// fresh random session id); an `Err` counts as an error of the session.
 ///
 /// # Errors
 /// Reading `lines` or writing `out` failed.
+#[telemetry::track_session(agent = &file.root().name)]
 pub fn run(
     file: &AgentFile,
     lines: impl IntoIterator<Item = io::Result<String>>,
     out: &mut dyn Write,
 ) -> io::Result<Report> {
-    track::session(&file.root().name, || {
-        let mut runner = Runner {
-            file,
-            report: Report::default(),
-        };
-        for line in lines {
-            let line = line?;
-            let line = line.trim();
-            if line.is_empty() {
-                continue;
-            }
-            let answer = runner.turn(file.root(), line);
-            writeln!(out, "{}", answer.trim_end_matches('\n'))?;
-            out.flush()?;
+    let mut runner = Runner {
+        file,
+        report: Report::default(),
+    };
+    for line in lines {
+        let line = line?;
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
         }
-        Ok(runner.report)
-    })
+        let answer = runner.turn(file.root(), line);
+        writeln!(out, "{}", answer.trim_end_matches('\n'))?;
+        out.flush()?;
+    }
+    Ok(runner.report)
 }
 
 struct Runner<'a> {
@@ -123,6 +122,7 @@ impl Runner<'_> {
     }
 
     /// The `transfer_task` tool: hands `task` to the sub-agent `sub` for one turn.
+    #[telemetry::track_tool(agent = &caller.name)]
     fn transfer_task(
         &mut self,
         caller: &Agent,
@@ -130,17 +130,15 @@ impl Runner<'_> {
         task: &str,
     ) -> Result<String, ToolError> {
         let file = self.file;
-        track::tool("transfer_task", &caller.name, || {
-            let target = caller
-                .sub_agents
-                .iter()
-                .any(|s| s == sub)
-                .then(|| file.agent(sub))
-                .flatten()
-                .ok_or(ToolError::UnknownAgent)?;
-            let task = if task.is_empty() { "hello" } else { task };
-            Ok(self.turn(target, task))
-        })
+        let target = caller
+            .sub_agents
+            .iter()
+            .any(|s| s == sub)
+            .then(|| file.agent(sub))
+            .flatten()
+            .ok_or(ToolError::UnknownAgent)?;
+        let task = if task.is_empty() { "hello" } else { task };
+        Ok(self.turn(target, task))
     }
 
     fn count<T>(&mut self, result: &Result<T, ToolError>) {

@@ -8,8 +8,6 @@ use std::fmt;
 use std::io;
 use std::path::Path;
 
-use crate::track;
-
 /// Files larger than this are not read into an answer.
 pub const MAX_READ_BYTES: u64 = 1024 * 1024;
 
@@ -47,35 +45,36 @@ impl fmt::Display for ToolError {
 impl std::error::Error for ToolError {}
 
 /// Reads a text file (invalid UTF-8 is replaced), for the agent called `agent`.
+///
+/// Recorded as a `read_file` tool call of `agent` in the current session; an `Err` is a
+/// failed call whose error is the terse [`ToolError`] text.
+#[telemetry::track_tool(agent = agent)]
 pub fn read_file(agent: &str, path: &Path) -> Result<String, ToolError> {
-    track::tool("read_file", agent, || {
-        let meta = std::fs::metadata(path)?;
-        if meta.is_dir() {
-            return Err(ToolError::Io(io::ErrorKind::IsADirectory));
-        }
-        if meta.len() > MAX_READ_BYTES {
-            return Err(ToolError::TooLarge);
-        }
-        let bytes = std::fs::read(path)?;
-        Ok(String::from_utf8_lossy(&bytes).into_owned())
-    })
+    let meta = std::fs::metadata(path)?;
+    if meta.is_dir() {
+        return Err(ToolError::Io(io::ErrorKind::IsADirectory));
+    }
+    if meta.len() > MAX_READ_BYTES {
+        return Err(ToolError::TooLarge);
+    }
+    let bytes = std::fs::read(path)?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 /// Lists a directory: entry names sorted, directories with a trailing `/`.
+#[telemetry::track_tool(agent = agent)]
 pub fn list_directory(agent: &str, dir: &Path) -> Result<Vec<String>, ToolError> {
-    track::tool("list_directory", agent, || {
-        let mut names = Vec::new();
-        for entry in std::fs::read_dir(dir)? {
-            let entry = entry?;
-            let mut name = entry.file_name().to_string_lossy().into_owned();
-            if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                name.push('/');
-            }
-            names.push(name);
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let mut name = entry.file_name().to_string_lossy().into_owned();
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            name.push('/');
         }
-        names.sort();
-        Ok(names)
-    })
+        names.push(name);
+    }
+    names.sort();
+    Ok(names)
 }
 
 #[cfg(test)]
