@@ -143,6 +143,14 @@ fn nothing() -> Option<u8> {
     None
 }
 
+#[derive(Debug)]
+struct NoDisplay;
+
+#[track_command]
+fn fails_without_display() -> Result<(), NoDisplay> {
+    Err(NoDisplay)
+}
+
 #[test]
 fn user_types_classify_themselves() {
     let (_, records) = capture(|| exit_code(3));
@@ -155,6 +163,10 @@ fn user_types_classify_themselves() {
     assert_eq!(records[0]["properties"]["is_success"], true);
     let (_, records) = capture(nothing);
     assert_eq!(records[0]["properties"]["is_success"], true);
+    // An `Err` whose error has no `Display` still fails; its type is named instead.
+    let (_, records) = capture(fails_without_display);
+    assert_eq!(records[0]["properties"]["is_success"], false);
+    assert_eq!(records[0]["properties"]["error"], "Err(macros::NoDisplay)");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -359,6 +359,36 @@ fn async_trait_methods() {
     assert!(duration_ms(&records[2]) >= 20, "{records:?}");
 }
 
+// A sync function returning `impl Future`: the future is timed, not its creation.
+
+#[track_tool(name = "deferred")]
+fn deferred(ms: u64) -> impl Future<Output = Result<u64, AsyncError>> + Send {
+    let start = Instant::now();
+    async move {
+        sleep(ms).await;
+        if ms == 0 {
+            return Err(AsyncError("zero".into()));
+        }
+        Ok(u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX))
+    }
+}
+
+#[test]
+fn impl_future_is_timed_until_completion() {
+    let (v, records) = capture(|| {
+        let fut = assert_send(deferred(20));
+        block_on(async { (fut.await.is_ok(), deferred(0).await.is_err()) })
+    });
+    assert_eq!(v, (true, true));
+    assert!(duration_ms(&records[0]) >= 20, "{records:?}");
+    assert_eq!(
+        normalize(&records)[1],
+        json!({"event": "tool", "properties": {"action": "call", "session_id": "",
+            "agent_name": "", "tool_name": "deferred", "is_success": false,
+            "error": "async: zero"}})
+    );
+}
+
 // Native async fn in traits.
 
 trait NativeTool {

@@ -6,6 +6,7 @@
 #![deny(warnings, clippy::pedantic)]
 
 use std::fmt;
+use std::future::Future;
 
 use telemetry::{track_command, track_session, track_tool};
 
@@ -62,6 +63,11 @@ async fn async_tool(n: u32) -> Result<u32, Failure> {
 #[track_command]
 async fn async_unit() {}
 
+#[track_tool]
+fn deferred(n: u8) -> impl Future<Output = Result<u8, Failure>> + Send {
+    async move { if n == 0 { Err(Failure) } else { Ok(n) } }
+}
+
 #[async_trait::async_trait]
 trait Tool {
     async fn call(&self) -> Result<u8, Failure>;
@@ -84,11 +90,17 @@ fn lint_clean_functions_run() {
         let results = result(false).is_ok() && result(true).is_err();
         let sum: u32 = tool(&[1, 2]).sum();
         let len = stacked("abc");
-        let tools = pollster::block_on(async { (async_tool(0).await.is_err(), Echo.call().await) });
+        let tools = pollster::block_on(async {
+            let deferred_ok = deferred(1).await.is_ok();
+            (
+                async_tool(0).await.is_err() && deferred_ok,
+                Echo.call().await,
+            )
+        });
         pollster::block_on(async_unit());
         let panicked = std::panic::catch_unwind(|| never()).is_err();
         (results, sum, len.ok(), tools, panicked)
     });
     assert_eq!(v, (true, 5, Some(3), (true, Ok(2)), true));
-    assert_eq!(records.len(), 11);
+    assert_eq!(records.len(), 12);
 }

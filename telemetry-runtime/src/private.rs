@@ -182,17 +182,31 @@ impl Session {
 }
 
 /// Holds a reference to the returned value for classification by autoref specialization:
-/// `(&&&Probe(&value)).telemetry_outcome()` picks the most specific impl below.
+/// `(&&&&Probe(&value)).telemetry_outcome()` picks the most specific impl below.
 pub struct Probe<'a, T: ?Sized>(pub &'a T);
 
-/// `Result<T, E>` with `E: Display`, through any alias.
+/// `Result<T, E>` with `E: Display`, through any alias: `Err` fails with the error's text.
 pub trait ViaResult {
     /// The outcome.
     fn telemetry_outcome(&self) -> Outcome;
 }
-impl<T, E: std::fmt::Display> ViaResult for &&Probe<'_, Result<T, E>> {
+impl<T, E: std::fmt::Display> ViaResult for &&&Probe<'_, Result<T, E>> {
     fn telemetry_outcome(&self) -> Outcome {
         Outcome::of_result(self.0)
+    }
+}
+
+/// Any other `Result<T, E>`: `Err` still fails; without `Display` the error's type is named.
+pub trait ViaAnyResult {
+    /// The outcome.
+    fn telemetry_outcome(&self) -> Outcome;
+}
+impl<T, E> ViaAnyResult for &&Probe<'_, Result<T, E>> {
+    fn telemetry_outcome(&self) -> Outcome {
+        match self.0 {
+            Ok(_) => Outcome::Success,
+            Err(_) => Outcome::Failure(format!("Err({})", std::any::type_name::<E>())),
+        }
     }
 }
 
@@ -238,13 +252,21 @@ mod tests {
     #[allow(clippy::needless_borrow)] // the extra borrows are the point of autoref specialization
     fn autoref_classification() {
         let r: MyResult<()> = Err(std::io::Error::other("disk"));
-        assert_eq!((&&&Probe(&r)).telemetry_outcome(), Outcome::failure("disk"));
-        let ok: Result<u8, String> = Ok(1);
-        assert_eq!((&&&Probe(&ok)).telemetry_outcome(), Outcome::Success);
         assert_eq!(
-            (&&&Probe(&Code(3))).telemetry_outcome(),
+            (&&&&Probe(&r)).telemetry_outcome(),
+            Outcome::failure("disk")
+        );
+        let ok: Result<u8, String> = Ok(1);
+        assert_eq!((&&&&Probe(&ok)).telemetry_outcome(), Outcome::Success);
+        let unit_err: Result<u8, ()> = Err(());
+        assert_eq!(
+            (&&&&Probe(&unit_err)).telemetry_outcome(),
+            Outcome::failure("Err(())")
+        );
+        assert_eq!(
+            (&&&&Probe(&Code(3))).telemetry_outcome(),
             Outcome::failure("3")
         );
-        assert_eq!((&&&Probe(&5_u32)).telemetry_outcome(), Outcome::Success);
+        assert_eq!((&&&&Probe(&5_u32)).telemetry_outcome(), Outcome::Success);
     }
 }
