@@ -43,17 +43,22 @@
 //! The returned value decides success, by its type rather than the spelling of its type:
 //! `Result<T, E>` with `E: Display`, through any alias (`io::Result<T>`, `anyhow::Result<T>`,
 //! your own), is a failure when `Err`, with the error's `Display` text as `error` (scrubbed and
-//! capped like every recorded string); a type implementing [`TrackOutcome`] classifies itself;
-//! anything else is a success. Argument values and returned values are never recorded unless an
+//! capped like every recorded string; an error type without `Display` is named instead);
+//! a type implementing [`TrackOutcome`] classifies itself; anything else is a success. Argument values and returned values are never recorded unless an
 //! attribute argument names them (`args = ..`).
 //!
 //! Every macro accepts `crate = path` to name this crate when it is renamed or re-exported,
 //! e.g. `#[track_tool(crate = ::my_app::telemetry)]`.
 //!
 //! `async fn`s are timed across their awaits; the future stays `Send` when the body's future
-//! is. Functions inside `#[async_trait]` impls are supported: the returned boxed future is
-//! timed, not its creation. A tracked future that is dropped before completing records a
-//! failure (`cancelled`, or `panicked` when dropped during a panic).
+//! is. Functions inside `#[async_trait]` impls, and functions returning `impl Future`, are
+//! supported too: the returned future is timed, not its creation. A tracked future that is
+//! dropped before completing records a failure (`cancelled`, or `panicked` when dropped during
+//! a panic).
+//!
+//! Attributes can be stacked. They expand from the top down, so the lower attribute wraps the
+//! upper one: with `#[track_command]` above `#[track_session(..)]`, the command is recorded
+//! inside the session, before it ends.
 
 #![forbid(unsafe_code)]
 
