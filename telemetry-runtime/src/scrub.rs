@@ -609,12 +609,15 @@ fn is_run_separator(byte: u8) -> bool {
 }
 
 /// Whether a separator-free piece of a run is a secret by itself: 32+ characters that mix
-/// digits and letters, or hold 32+ hex digits, or mix cases the way random text does (lower
-/// case letters, and at least three places where two capitals meet: `CamelCaseNames` have
-/// capitals only at word starts). No word or name looks like any of these.
+/// digits and letters, or hold 32+ hex digits, or are letters of one case only (no word is
+/// that long), or mix cases the way random text does (lower case letters, and at least three
+/// places where two capitals meet: `CamelCaseNames` have capitals only at word starts). No
+/// word or name looks like any of these.
 fn is_secret_piece(piece: &[u8]) -> bool {
     piece.len() >= MIN_SECRET_RUN
         && ((piece.iter().any(u8::is_ascii_digit) && piece.iter().any(u8::is_ascii_alphabetic))
+            || piece.iter().all(u8::is_ascii_lowercase)
+            || piece.iter().all(u8::is_ascii_uppercase)
             || longest(piece, u8::is_ascii_hexdigit) >= MIN_SECRET_RUN
             || (piece.iter().any(u8::is_ascii_lowercase)
                 && piece
@@ -1409,8 +1412,13 @@ mod tests {
         assert!(matches!(capped, Cow::Borrowed(_)));
         let mixed = "a🎉".repeat(200);
         assert_eq!(scrubber.scrub(&mixed).chars().count(), MAX_STRING_CHARS);
-        let exact = "x".repeat(MAX_STRING_CHARS);
+        let exact = "x ".repeat(MAX_STRING_CHARS / 2);
         assert_eq!(scrubber.scrub(&exact), exact);
+        // A 32+ run of one letter case is no word: redacted, as the issue's "any run of 32 or
+        // more base64 characters" asks.
+        assert_eq!(scrubber.scrub(&"x".repeat(MAX_STRING_CHARS)), "<redacted>");
+        assert_eq!(scrubber.scrub(&"Q".repeat(40)), "<redacted>");
+        assert_eq!(scrubber.scrub("AbstractSingletonProxyFactoryBean"), "AbstractSingletonProxyFactoryBean");
         // Capped after scrubbing: the secret is gone, not cut in half.
         let late = format!("{} token=abcdef0123456789", "w ".repeat(119));
         assert_eq!(
