@@ -83,6 +83,8 @@ impl Client {
 /// The notice text for `app`.
 #[must_use]
 pub fn notice_text(app: &str, hide_var: &str) -> String {
+    let disable = format!("{app} telemetry disable");
+    let width = disable.len().max("TELEMETRY_ENABLED=false".len()) + 2;
     format!(
         "\
 {app} collects anonymous usage data to help improve it.
@@ -94,11 +96,12 @@ What is NOT collected: prompts, responses, file contents or paths, arguments you
 listed above, credentials, or anything that identifies you.
 
 Nothing is sent during this first run. To opt out, before the next run:
-  {app} telemetry disable        (remembered)
-  TELEMETRY_ENABLED=false        (environment)
-  DO_NOT_TRACK=1                 (environment, any tool)
+  {disable:<width$}(remembered)
+  {:<width$}(environment)
+  {:<width$}(environment, any tool)
 Set {hide_var}=1 to hide this notice.
-"
+",
+        "TELEMETRY_ENABLED=false", "DO_NOT_TRACK=1"
     )
 }
 
