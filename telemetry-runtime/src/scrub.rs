@@ -1418,7 +1418,10 @@ mod tests {
         // more base64 characters" asks.
         assert_eq!(scrubber.scrub(&"x".repeat(MAX_STRING_CHARS)), "<redacted>");
         assert_eq!(scrubber.scrub(&"Q".repeat(40)), "<redacted>");
-        assert_eq!(scrubber.scrub("AbstractSingletonProxyFactoryBean"), "AbstractSingletonProxyFactoryBean");
+        assert_eq!(
+            scrubber.scrub("AbstractSingletonProxyFactoryBean"),
+            "AbstractSingletonProxyFactoryBean"
+        );
         // Capped after scrubbing: the secret is gone, not cut in half.
         let late = format!("{} token=abcdef0123456789", "w ".repeat(119));
         assert_eq!(
