@@ -193,3 +193,8 @@ pub use telemetry_macros::track_session;
 pub mod __private {
     pub use telemetry_runtime::__private::*;
 }
+
+/// The README's code blocks, compiled and run as doctests so the README stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
