@@ -1,11 +1,12 @@
 //! The client: builds records from events and hands them to delivery.
 
+use std::borrow::Cow;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::config::{
     self, Consent, DEFAULT_API_KEY_HEADER, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, Env,
@@ -13,13 +14,15 @@ use crate::config::{
 use crate::delivery::Delivery;
 use crate::diag::DiagOut;
 use crate::event::{
-    AgentName, CommandEvent, Event, SessionEndEvent, SessionId, SessionStartEvent, TokenEvent,
-    ToolEvent,
+    AgentName, BuiltinEvent, CommandEvent, Event, Field, SessionEndEvent, SessionId,
+    SessionStartEvent, TokenEvent, ToolCall,
 };
 use crate::identity;
 use crate::outbox::Outbox;
 use crate::outcome::Outcome;
+use crate::record::{self, Fixed, RecordWriter};
 use crate::scrub::Scrubber;
+use crate::testing::Records;
 
 /// Keys the client adds to every record's properties; neither tags nor events overwrite them.
 pub const SYSTEM_KEYS: [&str; 5] = ["user_uuid", "version", "os", "os_language", "event_id"];
@@ -29,62 +32,6 @@ pub const MAX_ARRAY_ITEMS: usize = 32;
 
 /// A record's properties never serialize to more than this many bytes.
 pub const MAX_RECORD_BYTES: usize = 8 * 1024;
-
-/// Shrinks properties until the record fits in [`MAX_RECORD_BYTES`] (with room for the
-/// envelope): application strings are cut shorter, then arrays, round by round. System keys are
-/// short by construction and never cut. Cheap for ordinary records: the exact size is only
-/// computed when a quick upper bound says it might be too large.
-fn fit_record(props: &mut Map<String, Value>) {
-    const ENVELOPE: usize = 256;
-    fn rough(v: &Value) -> usize {
-        match v {
-            Value::String(s) => s.len() * 6 + 2,
-            Value::Array(a) => a.iter().map(rough).sum::<usize>() + a.len() + 2,
-            Value::Object(m) => {
-                m.iter()
-                    .map(|(k, v)| k.len() * 6 + 3 + rough(v))
-                    .sum::<usize>()
-                    + 2
-            }
-            _ => 24,
-        }
-    }
-    fn shrink(v: &mut Value, chars: usize, items: usize) {
-        match v {
-            Value::String(s) => {
-                if let Some((i, _)) = s.char_indices().nth(chars) {
-                    s.truncate(i);
-                }
-            }
-            Value::Array(a) => {
-                a.truncate(items);
-                a.iter_mut().for_each(|v| shrink(v, chars, items));
-            }
-            Value::Object(m) => m.values_mut().for_each(|v| shrink(v, chars, items)),
-            _ => {}
-        }
-    }
-    let budget = MAX_RECORD_BYTES - ENVELOPE;
-    let size = |p: &Map<String, Value>| serde_json::to_vec(p).map_or(usize::MAX, |b| b.len());
-    let rough_size: usize = props.iter().map(|(k, v)| k.len() * 6 + 3 + rough(v)).sum();
-    if rough_size <= budget {
-        return;
-    }
-    for (chars, items) in [(128, 16), (64, 8), (32, 4), (16, 2), (8, 1), (0, 0)] {
-        if size(props) <= budget {
-            return;
-        }
-        for (k, v) in props.iter_mut() {
-            if !SYSTEM_KEYS.contains(&k.as_str()) {
-                shrink(v, chars, items);
-            }
-        }
-    }
-    // Only keys are left: keep the system keys and the event's own action.
-    if size(props) > budget {
-        props.retain(|k, _| SYSTEM_KEYS.contains(&k.as_str()) || k == "action");
-    }
-}
 
 /// At most this many error texts are kept in a session's `error` list.
 pub const MAX_SESSION_ERRORS: usize = 20;
@@ -112,6 +59,8 @@ struct Inner {
     tags: Vec<(String, String)>,
     os_language: String,
     user_uuid: OnceLock<String>,
+    /// What every record of this client repeats, built at its first record.
+    fixed: OnceLock<Fixed>,
     sink: Sink,
     diag: DiagOut,
     scrubber: Scrubber,
@@ -127,7 +76,7 @@ enum Sink {
     /// Debug mode: printed, not sent.
     Debug,
     /// Kept in memory (see [`crate::testing`]).
-    Memory(Arc<Mutex<Vec<Value>>>),
+    Memory(Records),
     /// Sent over HTTP.
     Http(Box<Delivery>),
 }
@@ -172,7 +121,7 @@ pub struct ClientBuilder {
     connect_timeout: Option<Duration>,
     timeout: Option<Duration>,
     env: Option<Env>,
-    memory: Option<Arc<Mutex<Vec<Value>>>>,
+    memory: Option<Records>,
     diag_writer: Option<Arc<Mutex<dyn Write + Send>>>,
 }
 
@@ -263,7 +212,7 @@ impl ClientBuilder {
     /// Keeps records in the given vector instead of sending them (used by
     /// [`testing::capture`](crate::testing::capture)).
     #[doc(hidden)]
-    pub fn memory(mut self, records: Arc<Mutex<Vec<Value>>>) -> Self {
+    pub fn memory(mut self, records: Records) -> Self {
         self.memory = Some(records);
         self
     }
@@ -343,6 +292,7 @@ impl ClientBuilder {
                 config_dir,
                 tags,
                 user_uuid: OnceLock::new(),
+                fixed: OnceLock::new(),
                 sink,
                 diag,
                 session: Mutex::new(None),
@@ -368,12 +318,6 @@ fn os_language(env: &Env) -> String {
         return "en-US".to_owned();
     }
     base.replace('_', "-").chars().take(16).collect()
-}
-
-fn now_millis() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 impl Client {
@@ -571,18 +515,83 @@ impl Client {
     /// ```
     #[must_use]
     pub fn build_record(&self, event: &dyn Event) -> Value {
-        let mut props = event.properties();
-        for value in props.values_mut() {
+        record::parse(&self.record_json(event))
+    }
+
+    /// The JSON text of an application's event: its properties map, scrubbed.
+    fn record_json(&self, event: &dyn Event) -> String {
+        let mut map = event.properties();
+        for value in map.values_mut() {
             self.scrub_value(value);
         }
-        self.add_system_properties(&mut props);
-        fit_record(&mut props);
-        let mut record = Map::with_capacity(4);
-        record.insert("event".into(), Value::from(event.kind().as_str()));
-        record.insert("event_timestamp".into(), Value::from(now_millis()));
-        record.insert("source".into(), Value::from(self.inner.app.as_str()));
-        record.insert("properties".into(), Value::Object(props));
-        Value::Object(record)
+        // An application's event cannot override the system keys.
+        let mut props: Vec<(&String, &Value)> = map
+            .iter()
+            .filter(|(k, _)| !SYSTEM_KEYS.contains(&k.as_str()))
+            .collect();
+        props.sort_by(|a, b| a.0.cmp(b.0));
+        record::write(event.kind(), self.fixed(), &mut |w| {
+            for (k, v) in &props {
+                w.json(k, v);
+            }
+        })
+    }
+
+    /// The JSON text of a built-in event: the same record as [`record_json`](Self::record_json)
+    /// gives, written from borrowed fields with no intermediate map.
+    fn builtin_json(&self, event: &dyn BuiltinEvent) -> String {
+        let scrub = |s| self.scrub_cow(s);
+        let fixed = self.fixed();
+        // Fields come sorted by key, never a system key, with plain keys.
+        record::write(event.kind(), fixed, &mut |w: &mut RecordWriter<'_>| {
+            event.fields(&mut |k, f| match f {
+                Field::Str(s) => w.str(k, true, &scrub(s)),
+                Field::Action(a) => w.str(k, true, fixed.action(a)),
+                Field::U64(n) => w.u64(k, true, n),
+                Field::Bool(b) => w.bool(k, true, b),
+                Field::F64(x) => w.f64(k, true, x),
+                Field::List(items) => {
+                    w.list(
+                        k,
+                        true,
+                        items.iter().take(MAX_ARRAY_ITEMS).map(|s| scrub(s)),
+                    );
+                }
+            });
+        })
+    }
+
+    /// Scrubs a string an event holds (the empty string, often an absent session or agent,
+    /// is left as it is without a scan: no rule changes it).
+    fn scrub_cow<'s>(&self, s: &'s str) -> Cow<'s, str> {
+        if s.is_empty() {
+            Cow::Borrowed(s)
+        } else {
+            self.inner.scrubber.scrub(s)
+        }
+    }
+
+    /// What every record repeats (creates the anonymous id at the first record).
+    fn fixed(&self) -> &Fixed {
+        self.inner.fixed.get_or_init(|| {
+            let tags: Vec<(String, String)> = self
+                .inner
+                .tags
+                .iter()
+                .map(|(k, v)| (k.clone(), self.inner.scrubber.scrub(v).into_owned()))
+                .collect();
+            Fixed::new(
+                [
+                    ("user_uuid", self.user_uuid()),
+                    ("version", &self.inner.version),
+                    ("os", std::env::consts::OS),
+                    ("os_language", &self.inner.os_language),
+                ],
+                &tags,
+                &self.inner.app,
+                |s| self.inner.scrubber.scrub(s).into_owned(),
+            )
+        })
     }
 
     fn scrub_value(&self, value: &mut Value) {
@@ -597,47 +606,31 @@ impl Client {
         }
     }
 
-    fn add_system_properties(&self, props: &mut Map<String, Value>) {
-        for key in SYSTEM_KEYS {
-            props.remove(key);
-        }
-        props.insert("user_uuid".into(), Value::from(self.user_uuid()));
-        props.insert("version".into(), Value::from(self.inner.version.as_str()));
-        props.insert("os".into(), Value::from(std::env::consts::OS));
-        props.insert(
-            "os_language".into(),
-            Value::from(self.inner.os_language.as_str()),
-        );
-        props.insert(
-            "event_id".into(),
-            Value::from(uuid::Uuid::new_v4().hyphenated().to_string()),
-        );
-        for (k, v) in &self.inner.tags {
-            if !props.contains_key(k) {
-                props.insert(k.clone(), Value::from(self.inner.scrubber.scrub(v)));
-            }
-        }
-    }
-
     /// Records any event. Synchronous: returns once the record was delivered or its delivery
     /// failed (within the configured timeouts). Never panics, never writes to stdout.
     pub fn track(&self, event: &dyn Event) {
-        if !self.records_go_somewhere() {
-            return;
+        if self.records_go_somewhere() {
+            self.dispatch(self.record_json(event));
         }
-        let record = self.build_record(event);
+    }
+
+    /// [`track`](Self::track) for the built-in events, on the fast path.
+    fn track_builtin(&self, event: &dyn BuiltinEvent) {
+        if self.records_go_somewhere() {
+            self.dispatch(self.builtin_json(event));
+        }
+    }
+
+    /// Hands a record's JSON text to the sink.
+    fn dispatch(&self, line: String) {
         match &self.inner.sink {
             Sink::Nowhere => {}
             Sink::Debug => {
-                let text = serde_json::to_string_pretty(&record).unwrap_or_default();
+                let text = serde_json::to_string_pretty(&record::parse(&line)).unwrap_or_default();
                 self.inner.diag.line(&text);
             }
-            Sink::Memory(records) => {
-                if let Ok(mut r) = records.lock() {
-                    r.push(record);
-                }
-            }
-            Sink::Http(delivery) => delivery.deliver(&record),
+            Sink::Memory(records) => records.push(line),
+            Sink::Http(delivery) => delivery.deliver(line),
         }
     }
 
@@ -649,7 +642,7 @@ impl Client {
             return;
         }
         let args = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
-        self.track(&CommandEvent::new(
+        self.track_builtin(&CommandEvent::new(
             action,
             args,
             Outcome::Success,
@@ -690,12 +683,12 @@ impl Client {
                 _ => (session.unwrap_or_default(), agent.unwrap_or_default()),
             }
         };
-        self.track(&ToolEvent {
-            tool_name: tool.to_owned(),
-            session_id,
-            agent_name,
+        self.track_builtin(&ToolCall {
+            tool_name: tool,
+            session_id: session_id.as_str(),
+            agent_name: agent_name.as_str(),
             duration,
-            outcome,
+            outcome: &outcome,
         });
     }
 
@@ -724,7 +717,7 @@ impl Client {
                 None => Default::default(),
             }
         };
-        self.track(&TokenEvent {
+        self.track_builtin(&TokenEvent {
             session_id,
             agent_name,
             model_name: model.to_owned(),
@@ -759,7 +752,7 @@ impl Client {
                 errors: Vec::new(),
             });
         }
-        self.track(&SessionStartEvent {
+        self.track_builtin(&SessionStartEvent {
             session_id: id,
             agent_name: agent,
         });
@@ -810,7 +803,7 @@ impl Client {
             guard.take()
         };
         if let Some(s) = state {
-            self.track(&SessionEndEvent {
+            self.track_builtin(&SessionEndEvent {
                 session_id: s.id,
                 agent_name: s.agent,
                 duration: s.start.elapsed(),
@@ -872,5 +865,179 @@ impl Drop for SessionGuard {
             self.client.record_error("panicked");
         }
         self.client.end_session_if(&self.session_id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{EventKind, ToolEvent};
+    use crate::record::fit_record;
+    use serde_json::Map;
+
+    /// The record as the client built it before it wrote JSON directly: a `Value` map with
+    /// the same steps (scrub, system keys, tags, size cap, envelope).
+    fn reference_record(client: &Client, event: &dyn Event, id: &Value, ts: &Value) -> Value {
+        let mut props = event.properties();
+        for value in props.values_mut() {
+            client.scrub_value(value);
+        }
+        for key in SYSTEM_KEYS {
+            props.remove(key);
+        }
+        props.insert("user_uuid".into(), Value::from(client.user_uuid()));
+        props.insert("version".into(), Value::from(client.inner.version.as_str()));
+        props.insert("os".into(), Value::from(std::env::consts::OS));
+        props.insert(
+            "os_language".into(),
+            Value::from(client.inner.os_language.as_str()),
+        );
+        props.insert("event_id".into(), id.clone());
+        for (k, v) in &client.inner.tags {
+            if !props.contains_key(k) {
+                props.insert(k.clone(), Value::from(client.inner.scrubber.scrub(v)));
+            }
+        }
+        fit_record(&mut props);
+        let mut record = Map::new();
+        record.insert("event".into(), Value::from(event.kind().as_str()));
+        record.insert("event_timestamp".into(), ts.clone());
+        record.insert("source".into(), Value::from(client.inner.app.as_str()));
+        record.insert("properties".into(), Value::Object(props));
+        Value::Object(record)
+    }
+
+    /// The written JSON is byte for byte `serde_json`'s text of the reference record.
+    fn assert_exact(client: &Client, event: &dyn Event, line: &str) {
+        let parsed: Value = serde_json::from_str(line).unwrap();
+        let id = &parsed["properties"]["event_id"];
+        assert!(
+            uuid::Uuid::parse_str(id.as_str().unwrap()).is_ok_and(|u| u.get_version_num() == 4)
+        );
+        let reference = reference_record(client, event, id, &parsed["event_timestamp"]);
+        assert_eq!(line, serde_json::to_string(&reference).unwrap());
+    }
+
+    struct Custom(Map<String, Value>);
+    impl Event for Custom {
+        fn kind(&self) -> EventKind {
+            EventKind::Command
+        }
+        fn properties(&self) -> Map<String, Value> {
+            self.0.clone()
+        }
+    }
+
+    fn client(tags: &str) -> Client {
+        Client::builder()
+            .app("tool \"quoted\" ✓", "1.2.3-beta")
+            .env(Env::from_pairs([
+                ("TELEMETRY_TAGS", tags),
+                ("LANG", "de_DE.UTF-8"),
+                ("HOME", "/home/jane"),
+                ("USER", "jane"),
+            ]))
+            .build()
+    }
+
+    #[test]
+    fn written_records_are_exactly_the_reference_records() {
+        let long = "x".repeat(300);
+        let awkward = "tab\t quote\" backslash\\ nl\n ctl\u{1} é ✓ 🎉 /home/jane/x mail a@b.io";
+        trait Both: Event + BuiltinEvent {}
+        impl<T: Event + BuiltinEvent> Both for T {}
+        let builtins: Vec<Box<dyn Both>> = vec![
+            Box::new(ToolEvent {
+                tool_name: "read_file".into(),
+                session_id: "s-1".into(),
+                agent_name: "root".into(),
+                duration: Duration::from_millis(7),
+                outcome: Outcome::Success,
+            }),
+            Box::new(ToolEvent {
+                tool_name: awkward.into(),
+                session_id: SessionId::default(),
+                agent_name: AgentName::default(),
+                duration: Duration::MAX,
+                outcome: Outcome::failure(format!("password=hunter2 {awkward}")),
+            }),
+            Box::new(CommandEvent::new(
+                "run",
+                vec!["--fast".into(), awkward.into()],
+                Outcome::Success,
+                Duration::ZERO,
+            )),
+            // Too large: 40 long args are cut (array items, then lengths).
+            Box::new(CommandEvent::new(
+                "big",
+                vec![long.clone(); 40],
+                Outcome::failure(long.clone()),
+                Duration::ZERO,
+            )),
+            Box::new(TokenEvent {
+                session_id: "s".into(),
+                agent_name: "a".into(),
+                model_name: "openai/gpt-4o".into(),
+                input_tokens: 10,
+                output_tokens: u64::MAX,
+                cost: 0.1 + 0.2,
+            }),
+            Box::new(TokenEvent {
+                session_id: "s".into(),
+                agent_name: "a".into(),
+                model_name: "m".into(),
+                input_tokens: 0,
+                output_tokens: 0,
+                cost: f64::NAN,
+            }),
+            Box::new(SessionStartEvent {
+                session_id: "s".into(),
+                agent_name: "a".into(),
+            }),
+            Box::new(SessionEndEvent {
+                session_id: "s".into(),
+                agent_name: "a".into(),
+                duration: Duration::from_secs(3),
+                tool_calls: 2,
+                input_tokens: 1,
+                output_tokens: 2,
+                cost: 1e-7,
+                error_count: 1,
+                errors: vec![awkward.into()],
+            }),
+        ];
+        let custom = Custom(
+            serde_json::json!({
+                "action": "custom",
+                "event_id": "mine",
+                "user_uuid": "mine",
+                "team": "overridden by the event",
+                "nested": {"path": "/home/jane/notes", "n": [1, 2.5, null, true]},
+                "list": (0..40).map(|i| format!("item {i}")).collect::<Vec<_>>(),
+            })
+            .as_object()
+            .unwrap()
+            .clone(),
+        );
+        let huge = Custom(
+            serde_json::json!({"action": "huge", "blob": "y".repeat(20_000)})
+                .as_object()
+                .unwrap()
+                .clone(),
+        );
+        for tags in [
+            "",
+            "team=platform,os=spoof,event_id=spoof,action=spoof,team=again,contact=jane@example.com",
+        ] {
+            let client = client(tags);
+            for event in &builtins {
+                let event: &dyn Both = &**event;
+                assert_exact(&client, event, &client.builtin_json(event));
+                assert_exact(&client, event, &client.record_json(event));
+            }
+            for event in [&custom, &huge] {
+                assert_exact(&client, event, &client.record_json(event));
+            }
+        }
     }
 }

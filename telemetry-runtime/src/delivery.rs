@@ -104,18 +104,9 @@ impl Delivery {
         }
     }
 
-    /// Delivers one record, with the outbox backlog. Returns once the collector answered or
-    /// the attempt failed; never panics.
-    pub(crate) fn deliver(&self, record: &Value) {
-        let line = match serde_json::to_string(record) {
-            Ok(l) => l,
-            Err(e) => {
-                self.diag.line(&format!(
-                    "telemetry: dropped 1 record: cannot serialize: {e}"
-                ));
-                return;
-            }
-        };
+    /// Delivers one record (its compact JSON text), with the outbox backlog. Returns once the
+    /// collector answered or the attempt failed; never panics.
+    pub(crate) fn deliver(&self, line: String) {
         if self.hold.load(Ordering::Relaxed) {
             self.queue(&[line], "first run: records wait for the next run");
             return;

@@ -147,6 +147,84 @@ pub trait Event {
     fn properties(&self) -> Map<String, Value>;
 }
 
+/// One property of a built-in event, borrowed from it, before scrubbing.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Field<'a> {
+    Str(&'a str),
+    /// A constant `action`: the client scrubs it once, not at every record.
+    Action(Action),
+    U64(u64),
+    Bool(bool),
+    /// A JSON number, or `0` when not finite (as [`finite`] does).
+    F64(f64),
+    List(&'a [String]),
+}
+
+/// The constant `action` of the tool, token and session events.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Action {
+    Call,
+    Usage,
+    Start,
+    End,
+}
+
+impl Action {
+    /// Every action, in the order of their discriminants.
+    pub(crate) const ALL: [Action; 4] = [Self::Call, Self::Usage, Self::Start, Self::End];
+
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Call => "call",
+            Self::Usage => "usage",
+            Self::Start => "start",
+            Self::End => "end",
+        }
+    }
+}
+
+/// The client's fast path for the built-in events: their properties as borrowed fields, with
+/// no map and no owned strings. Exactly the entries of [`Event::properties`], in the order of
+/// their keys (a test holds both for every event).
+pub(crate) trait BuiltinEvent {
+    fn kind(&self) -> EventKind;
+    fn fields<'a>(&'a self, out: &mut dyn FnMut(&'static str, Field<'a>));
+}
+
+/// A tool call, borrowed: what [`ToolEvent`] records, without owning its strings (the
+/// client records calls from this).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ToolCall<'a> {
+    pub(crate) tool_name: &'a str,
+    pub(crate) session_id: &'a str,
+    pub(crate) agent_name: &'a str,
+    pub(crate) duration: Duration,
+    pub(crate) outcome: &'a Outcome,
+}
+
+impl<'a> ToolCall<'a> {
+    fn emit(self, out: &mut dyn FnMut(&'static str, Field<'a>)) {
+        out("action", Field::Action(Action::Call));
+        out("agent_name", Field::Str(self.agent_name));
+        out("duration_ms", Field::U64(millis(self.duration)));
+        if let Some(e) = self.outcome.error() {
+            out("error", Field::Str(e));
+        }
+        out("is_success", Field::Bool(self.outcome.is_success()));
+        out("session_id", Field::Str(self.session_id));
+        out("tool_name", Field::Str(self.tool_name));
+    }
+}
+
+impl BuiltinEvent for ToolCall<'_> {
+    fn kind(&self) -> EventKind {
+        EventKind::Tool
+    }
+    fn fields<'a>(&'a self, out: &mut dyn FnMut(&'static str, Field<'a>)) {
+        self.emit(out);
+    }
+}
+
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
@@ -278,7 +356,7 @@ impl Event for TokenEvent {
     }
 }
 
-fn finite(x: f64) -> Value {
+pub(crate) fn finite(x: f64) -> Value {
     // JSON has no NaN or infinity: report 0 rather than fail the whole record.
     serde_json::Number::from_f64(x).map_or(Value::from(0), Value::Number)
 }
@@ -360,5 +438,179 @@ impl Event for SessionEndEvent {
             ),
         );
         m
+    }
+}
+
+impl BuiltinEvent for CommandEvent {
+    fn kind(&self) -> EventKind {
+        EventKind::Command
+    }
+    fn fields<'a>(&'a self, out: &mut dyn FnMut(&'static str, Field<'a>)) {
+        out("action", Field::Str(&self.action));
+        if !self.args.is_empty() {
+            out("args", Field::List(&self.args));
+        }
+        out("duration_ms", Field::U64(millis(self.duration)));
+        if let Some(e) = self.outcome.error() {
+            out("error", Field::Str(e));
+        }
+        out("is_success", Field::Bool(self.outcome.is_success()));
+    }
+}
+
+impl BuiltinEvent for ToolEvent {
+    fn kind(&self) -> EventKind {
+        EventKind::Tool
+    }
+    fn fields<'a>(&'a self, out: &mut dyn FnMut(&'static str, Field<'a>)) {
+        ToolCall {
+            tool_name: &self.tool_name,
+            session_id: self.session_id.as_str(),
+            agent_name: self.agent_name.as_str(),
+            duration: self.duration,
+            outcome: &self.outcome,
+        }
+        .emit(out);
+    }
+}
+
+impl BuiltinEvent for TokenEvent {
+    fn kind(&self) -> EventKind {
+        EventKind::Token
+    }
+    fn fields<'a>(&'a self, out: &mut dyn FnMut(&'static str, Field<'a>)) {
+        out("action", Field::Action(Action::Usage));
+        out("agent_name", Field::Str(self.agent_name.as_str()));
+        out("cost", Field::F64(self.cost));
+        out("input_tokens", Field::U64(self.input_tokens));
+        out("model_name", Field::Str(&self.model_name));
+        out("output_tokens", Field::U64(self.output_tokens));
+        out("session_id", Field::Str(self.session_id.as_str()));
+        let total = self.input_tokens.saturating_add(self.output_tokens);
+        out("total_tokens", Field::U64(total));
+    }
+}
+
+impl BuiltinEvent for SessionStartEvent {
+    fn kind(&self) -> EventKind {
+        EventKind::Session
+    }
+    fn fields<'a>(&'a self, out: &mut dyn FnMut(&'static str, Field<'a>)) {
+        out("action", Field::Action(Action::Start));
+        out("agent_name", Field::Str(self.agent_name.as_str()));
+        out("session_id", Field::Str(self.session_id.as_str()));
+    }
+}
+
+impl BuiltinEvent for SessionEndEvent {
+    fn kind(&self) -> EventKind {
+        EventKind::Session
+    }
+    fn fields<'a>(&'a self, out: &mut dyn FnMut(&'static str, Field<'a>)) {
+        out("action", Field::Action(Action::End));
+        out("agent_name", Field::Str(self.agent_name.as_str()));
+        out("cost", Field::F64(self.cost));
+        out("duration_ms", Field::U64(millis(self.duration)));
+        out("error", Field::List(&self.errors));
+        out("error_count", Field::U64(self.error_count));
+        out("input_tokens", Field::U64(self.input_tokens));
+        out("is_success", Field::Bool(self.error_count == 0));
+        out("output_tokens", Field::U64(self.output_tokens));
+        out("session_id", Field::Str(self.session_id.as_str()));
+        out("tool_calls", Field::U64(self.tool_calls));
+        let total = self.input_tokens.saturating_add(self.output_tokens);
+        out("total_tokens", Field::U64(total));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field_value(f: Field<'_>) -> Value {
+        match f {
+            Field::Str(s) => Value::from(s),
+            Field::Action(a) => Value::from(a.as_str()),
+            Field::U64(n) => Value::from(n),
+            Field::Bool(b) => Value::Bool(b),
+            Field::F64(x) => finite(x),
+            Field::List(items) => {
+                Value::Array(items.iter().map(|s| Value::from(s.as_str())).collect())
+            }
+        }
+    }
+
+    fn assert_same<E: BuiltinEvent + Event>(ev: &E) {
+        assert_eq!(BuiltinEvent::kind(ev), Event::kind(ev));
+        let mut fields = Vec::new();
+        ev.fields(&mut |k, f| fields.push((k, f)));
+        let n = fields.len();
+        assert!(
+            fields.windows(2).all(|w| w[0].0 < w[1].0),
+            "fields come sorted by key: {fields:?}"
+        );
+        let from_fields: Map<String, Value> = fields
+            .into_iter()
+            .map(|(k, f)| (k.to_owned(), field_value(f)))
+            .collect();
+        assert_eq!(from_fields.len(), n, "no key twice");
+        assert!(
+            from_fields
+                .keys()
+                .all(|k| !crate::client::SYSTEM_KEYS.contains(&k.as_str())),
+            "the client adds the system keys"
+        );
+        assert_eq!(from_fields, ev.properties());
+    }
+
+    #[test]
+    fn actions_are_in_discriminant_order() {
+        for (i, a) in Action::ALL.iter().enumerate() {
+            assert_eq!(*a as usize, i);
+        }
+    }
+
+    #[test]
+    fn fields_are_exactly_the_properties() {
+        let d = Duration::from_millis(1234);
+        for outcome in [Outcome::Success, Outcome::failure("boom")] {
+            for args in [vec![], vec!["--a".to_owned(), "b".to_owned()]] {
+                assert_same(&CommandEvent::new("run", args, outcome.clone(), d));
+            }
+            assert_same(&ToolEvent {
+                tool_name: "read_file".into(),
+                session_id: "s".into(),
+                agent_name: "a".into(),
+                duration: d,
+                outcome: outcome.clone(),
+            });
+        }
+        for cost in [0.25, 0.0, 1.0, f64::NAN, f64::INFINITY, -3.5e-9] {
+            assert_same(&TokenEvent {
+                session_id: "s".into(),
+                agent_name: "a".into(),
+                model_name: "m".into(),
+                input_tokens: 3,
+                output_tokens: u64::MAX,
+                cost,
+            });
+            for errors in [vec![], vec!["e1".to_owned(), "e2".to_owned()]] {
+                assert_same(&SessionEndEvent {
+                    session_id: "s".into(),
+                    agent_name: "a".into(),
+                    duration: d,
+                    tool_calls: 4,
+                    input_tokens: 5,
+                    output_tokens: 6,
+                    cost,
+                    error_count: errors.len() as u64,
+                    errors,
+                });
+            }
+        }
+        assert_same(&SessionStartEvent {
+            session_id: "s".into(),
+            agent_name: "a".into(),
+        });
     }
 }

@@ -16,6 +16,7 @@ mod identity;
 mod notice;
 mod outbox;
 mod outcome;
+mod record;
 mod scrub;
 mod status;
 mod transport;

@@ -1,6 +1,6 @@
 //! Helpers for testing instrumentation: capture the records a closure would send.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use serde_json::Value;
 
@@ -34,7 +34,7 @@ pub fn capture_with<R>(builder: ClientBuilder, f: impl FnOnce() -> R) -> (R, Vec
     (r, take(&records))
 }
 
-/// A capturing client and the vector it fills, for tests that pass the client around
+/// A capturing client and the records it keeps, for tests that pass the client around
 /// (threads, async tasks).
 ///
 /// ```
@@ -42,10 +42,12 @@ pub fn capture_with<R>(builder: ClientBuilder, f: impl FnOnce() -> R) -> (R, Vec
 /// let (client, records) = testing::capture_client(Client::builder());
 /// client.record_error("ignored: no session");
 /// client.track_command("x", Vec::<String>::new());
+/// assert_eq!(records.len(), 1);
 /// assert_eq!(testing::take(&records).len(), 1);
+/// assert!(records.is_empty());
 /// ```
-pub fn capture_client(builder: ClientBuilder) -> (Client, Arc<Mutex<Vec<Value>>>) {
-    let records = Arc::new(Mutex::new(Vec::new()));
+pub fn capture_client(builder: ClientBuilder) -> (Client, Records) {
+    let records = Records::default();
     let client = builder
         .env_or_empty()
         .enabled(true)
@@ -54,12 +56,59 @@ pub fn capture_client(builder: ClientBuilder) -> (Client, Arc<Mutex<Vec<Value>>>
     (client, records)
 }
 
-/// Takes the records collected so far.
+/// Takes the records collected so far, parsed.
 #[must_use]
-pub fn take(records: &Arc<Mutex<Vec<Value>>>) -> Vec<Value> {
-    std::mem::take(
-        &mut *records
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner),
-    )
+pub fn take(records: &Records) -> Vec<Value> {
+    records.take()
+}
+
+/// The records a capturing client keeps: the exact JSON text of each record, byte for byte
+/// what would have been sent. Cheap to clone (shared).
+#[derive(Clone, Debug, Default)]
+pub struct Records(Arc<Mutex<Vec<String>>>);
+
+impl Records {
+    /// Takes the records collected so far, parsed (the envelope objects).
+    #[must_use]
+    pub fn take(&self) -> Vec<Value> {
+        self.take_json()
+            .iter()
+            .filter_map(|line| serde_json::from_str(line).ok())
+            .collect()
+    }
+
+    /// Takes the records collected so far as the JSON text that would have been sent, one
+    /// compact object per record.
+    ///
+    /// ```
+    /// use telemetry_runtime::{Client, testing};
+    /// let (client, records) = testing::capture_client(Client::builder());
+    /// client.track_command("x", ["--y"]);
+    /// let json = records.take_json();
+    /// assert!(json[0].starts_with(r#"{"event":"command","event_timestamp":"#));
+    /// ```
+    #[must_use]
+    pub fn take_json(&self) -> Vec<String> {
+        std::mem::take(&mut *self.lock())
+    }
+
+    /// How many records are waiting to be taken.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether no record is waiting to be taken.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.lock().is_empty()
+    }
+
+    pub(crate) fn push(&self, line: String) {
+        self.lock().push(line);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<String>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
