@@ -1,9 +1,11 @@
 //! The client: builds records from events and hands them to delivery.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -33,6 +35,35 @@ pub const MAX_ARRAY_ITEMS: usize = 32;
 /// A record's properties never serialize to more than this many bytes.
 pub const MAX_RECORD_BYTES: usize = 8 * 1024;
 
+/// At most this many distinct names a client remembers the scrubbed form of.
+const MAX_NAMES: usize = 256;
+
+/// Names and their scrubbed form when it differs from the name.
+type ScrubbedNames = HashMap<Box<str>, Option<Box<str>>, BuildHasherDefault<NameHasher>>;
+
+/// FNV-1a, for the short names of [`Inner::names`]: a few instructions per byte where
+/// SipHash costs more than the lookup saves. Flooding is no concern: the names come from the
+/// application, and at most [`MAX_NAMES`] are kept.
+#[derive(Debug)]
+struct NameHasher(u64);
+
+impl Default for NameHasher {
+    fn default() -> Self {
+        Self(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for NameHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+}
+
 /// At most this many error texts are kept in a session's `error` list.
 pub const MAX_SESSION_ERRORS: usize = 20;
 
@@ -61,6 +92,9 @@ struct Inner {
     user_uuid: OnceLock<String>,
     /// What every record of this client repeats, built at its first record.
     fixed: OnceLock<Fixed>,
+    /// Names (tool, agent, model) and their scrubbed form when it differs: scrubbing is the
+    /// costliest step of a record, and these come back in record after record.
+    names: RwLock<ScrubbedNames>,
     sink: Sink,
     diag: DiagOut,
     scrubber: Scrubber,
@@ -293,6 +327,7 @@ impl ClientBuilder {
                 tags,
                 user_uuid: OnceLock::new(),
                 fixed: OnceLock::new(),
+                names: RwLock::default(),
                 sink,
                 diag,
                 session: Mutex::new(None),
@@ -547,6 +582,7 @@ impl Client {
             event.fields(&mut |k, f| match f {
                 Field::Str(s) => w.str(k, true, &scrub(s)),
                 Field::Action(a) => w.str(k, true, fixed.action(a)),
+                Field::Name(s) => w.str(k, true, &self.scrub_name(s)),
                 Field::U64(n) => w.u64(k, true, n),
                 Field::Bool(b) => w.bool(k, true, b),
                 Field::F64(x) => w.f64(k, true, x),
@@ -569,6 +605,34 @@ impl Client {
         } else {
             self.inner.scrubber.scrub(s)
         }
+    }
+
+    /// Scrubs a name, remembering the result for the next records (at most [`MAX_NAMES`]
+    /// names are remembered; past that, names are scrubbed each time).
+    fn scrub_name<'s>(&'s self, name: &'s str) -> Cow<'s, str> {
+        if name.is_empty() {
+            return Cow::Borrowed(name);
+        }
+        let names = &self.inner.names;
+        {
+            let known = names.read().unwrap_or_else(PoisonError::into_inner);
+            if let Some(scrubbed) = known.get(name) {
+                return match scrubbed {
+                    None => Cow::Borrowed(name),
+                    Some(s) => Cow::Owned(s.to_string()),
+                };
+            }
+        }
+        let scrubbed = self.scrub_cow(name);
+        let mut known = names.write().unwrap_or_else(PoisonError::into_inner);
+        if known.len() < MAX_NAMES {
+            let value = match &scrubbed {
+                Cow::Borrowed(_) => None,
+                Cow::Owned(s) => Some(s.as_str().into()),
+            };
+            known.insert(name.into(), value);
+        }
+        scrubbed
     }
 
     /// What every record repeats (creates the anonymous id at the first record).
@@ -1032,6 +1096,8 @@ mod tests {
             let client = client(tags);
             for event in &builtins {
                 let event: &dyn Both = &**event;
+                // Twice: the second time, names come from the client's memory.
+                assert_exact(&client, event, &client.builtin_json(event));
                 assert_exact(&client, event, &client.builtin_json(event));
                 assert_exact(&client, event, &client.record_json(event));
             }

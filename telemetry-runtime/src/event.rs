@@ -153,6 +153,9 @@ pub(crate) enum Field<'a> {
     Str(&'a str),
     /// A constant `action`: the client scrubs it once, not at every record.
     Action(Action),
+    /// A name that comes back in record after record (tool, agent, model): the client
+    /// remembers how it scrubs.
+    Name(&'a str),
     U64(u64),
     Bool(bool),
     /// A JSON number, or `0` when not finite (as [`finite`] does).
@@ -205,14 +208,14 @@ pub(crate) struct ToolCall<'a> {
 impl<'a> ToolCall<'a> {
     fn emit(self, out: &mut dyn FnMut(&'static str, Field<'a>)) {
         out("action", Field::Action(Action::Call));
-        out("agent_name", Field::Str(self.agent_name));
+        out("agent_name", Field::Name(self.agent_name));
         out("duration_ms", Field::U64(millis(self.duration)));
         if let Some(e) = self.outcome.error() {
             out("error", Field::Str(e));
         }
         out("is_success", Field::Bool(self.outcome.is_success()));
         out("session_id", Field::Str(self.session_id));
-        out("tool_name", Field::Str(self.tool_name));
+        out("tool_name", Field::Name(self.tool_name));
     }
 }
 
@@ -480,10 +483,10 @@ impl BuiltinEvent for TokenEvent {
     }
     fn fields<'a>(&'a self, out: &mut dyn FnMut(&'static str, Field<'a>)) {
         out("action", Field::Action(Action::Usage));
-        out("agent_name", Field::Str(self.agent_name.as_str()));
+        out("agent_name", Field::Name(self.agent_name.as_str()));
         out("cost", Field::F64(self.cost));
         out("input_tokens", Field::U64(self.input_tokens));
-        out("model_name", Field::Str(&self.model_name));
+        out("model_name", Field::Name(&self.model_name));
         out("output_tokens", Field::U64(self.output_tokens));
         out("session_id", Field::Str(self.session_id.as_str()));
         let total = self.input_tokens.saturating_add(self.output_tokens);
@@ -497,7 +500,7 @@ impl BuiltinEvent for SessionStartEvent {
     }
     fn fields<'a>(&'a self, out: &mut dyn FnMut(&'static str, Field<'a>)) {
         out("action", Field::Action(Action::Start));
-        out("agent_name", Field::Str(self.agent_name.as_str()));
+        out("agent_name", Field::Name(self.agent_name.as_str()));
         out("session_id", Field::Str(self.session_id.as_str()));
     }
 }
@@ -508,7 +511,7 @@ impl BuiltinEvent for SessionEndEvent {
     }
     fn fields<'a>(&'a self, out: &mut dyn FnMut(&'static str, Field<'a>)) {
         out("action", Field::Action(Action::End));
-        out("agent_name", Field::Str(self.agent_name.as_str()));
+        out("agent_name", Field::Name(self.agent_name.as_str()));
         out("cost", Field::F64(self.cost));
         out("duration_ms", Field::U64(millis(self.duration)));
         out("error", Field::List(&self.errors));
@@ -529,7 +532,7 @@ mod tests {
 
     fn field_value(f: Field<'_>) -> Value {
         match f {
-            Field::Str(s) => Value::from(s),
+            Field::Str(s) | Field::Name(s) => Value::from(s),
             Field::Action(a) => Value::from(a.as_str()),
             Field::U64(n) => Value::from(n),
             Field::Bool(b) => Value::Bool(b),
