@@ -1,7 +1,11 @@
 //! Bytes on the wire: one reused ureq agent that POSTs a JSON body and reads the answer to the
 //! end (so the keep-alive connection is reused).
 
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
+
+use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
+use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 
 use crate::config::Env;
 
@@ -41,7 +45,11 @@ impl Transport {
             .proxy(proxy_for(&endpoint, env))
             .build();
         Self {
-            agent: config.into(),
+            agent: ureq::Agent::with_parts(
+                config,
+                DefaultConnector::default(),
+                OnceResolver::default(),
+            ),
             endpoint,
             user_agent,
             api_key,
@@ -73,6 +81,42 @@ impl Transport {
             }
             Err(e) => PostResult::Failed(e.to_string()),
         }
+    }
+}
+
+/// Resolves each host (the endpoint's, a proxy's) once per transport, with ureq's resolver and
+/// its timeout; later requests reuse the addresses. ureq resolves the host before it looks for
+/// a kept-alive connection, and with a timeout its resolver starts a thread per lookup: that
+/// thread was most of the cost of a record sent over a reused connection (see BENCHMARKS.md).
+/// A process lives too short for DNS changes to matter, and a dead address ends its network
+/// attempts anyway (the per-process budget).
+#[derive(Debug, Default)]
+struct OnceResolver {
+    known: Mutex<Vec<(String, ResolvedSocketAddrs)>>,
+}
+
+impl Resolver for OnceResolver {
+    fn resolve(
+        &self,
+        uri: &ureq::http::Uri,
+        config: &ureq::config::Config,
+        timeout: NextTimeout,
+    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        let key = format!(
+            "{}://{}",
+            uri.scheme_str().unwrap_or_default(),
+            uri.authority().map_or("", |a| a.as_str())
+        );
+        let known = || self.known.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((_, addrs)) = known().iter().find(|(k, _)| *k == key) {
+            return Ok(addrs.clone());
+        }
+        let addrs = DefaultResolver::default().resolve(uri, config, timeout)?;
+        let mut known = known();
+        if known.len() < 4 {
+            known.push((key, addrs.clone()));
+        }
+        Ok(addrs)
     }
 }
 
