@@ -5,12 +5,17 @@
 //! ```text
 //! fn f(params) -> R {
 //!     #![inner attributes]
-//!     let t = if telemetry::__private::enabled() { <start tracker> } else { None };
-//!     let ret = telemetry::__private::once::<R', _>(move || { <original body> });
-//!     if let Some(t) = t { t.finish(<classify &ret>) }
-//!     ret
+//!     let t = if let Some(s) = telemetry::__private::start() { Some(<start tracker>) } else { None };
+//!     let body = telemetry::__private::body::<R', _>(move || { <original body> });
+//!     match t {
+//!         None => body(),
+//!         Some(t) => telemetry::__private::run(t, body, |ret| <classify ret>),
+//!     }
 //! }
 //! ```
+//!
+//! Everything telemetry does once enabled happens in `run`, out of line: off, the function is a
+//! check and a call of its body, small enough to be inlined where the bare function would be.
 //!
 //! `R'` is `R` with every `impl Trait` replaced by `_`. An `async fn` awaits
 //! `typed::<R', _>(async move { <original body> })` instead. A function returning a boxed
@@ -209,13 +214,20 @@ fn generate(
             }
         }
     } else {
+        let run = ident("__telemetry_body");
+        let outcome_of_ref = quote! {{
+            use #p::{ViaAnyResult as _, ViaDefault as _, ViaResult as _, ViaTrait as _};
+            (&&&&#p::Probe(#ret)).telemetry_outcome()
+        }};
         quote! {
             #prelude
-            let #ret = #p::once::<#ret_ty, _>(move || #body);
-            if let ::core::option::Option::Some(#guard) = #guard {
-                #guard.finish(#outcome);
+            let #run = #p::body::<#ret_ty, _>(move || #body);
+            match #guard {
+                ::core::option::Option::None => #run(),
+                ::core::option::Option::Some(#guard) => {
+                    #p::run(#guard, #run, |#ret| #outcome_of_ref)
+                }
             }
-            #ret
         }
     }
 }
@@ -320,7 +332,7 @@ mod tests {
             "{out}"
         );
         // `impl Trait` is erased where the body's type is spelled.
-        assert!(out.contains("once :: < Result < _ , E > , _ >"), "{out}");
+        assert!(out.contains("body :: < Result < _ , E > , _ >"), "{out}");
         assert!(out.contains("session_id (self . id)"), "{out}");
     }
 

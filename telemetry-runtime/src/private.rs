@@ -77,6 +77,50 @@ pub fn once<R, F: FnOnce() -> R>(f: F) -> R {
     f()
 }
 
+/// Gives the wrapped body of a sync function its kind and type without calling it: `FnOnce`
+/// (so a body may move captured values and return references borrowed from `&mut`
+/// parameters) returning the function's return type (for inference of `?`, `.collect()`,
+/// `.into()`), as [`once`] does for the bodies it calls at once.
+#[inline(always)]
+pub fn body<R, F: FnOnce() -> R>(f: F) -> F {
+    f
+}
+
+/// What the guard of a tracked call does when the call returns ([`Tracker`], [`Session`]).
+pub trait Finish {
+    /// Records the call with its outcome.
+    fn finish(self, outcome: Outcome);
+}
+
+impl Finish for Tracker {
+    fn finish(self, outcome: Outcome) {
+        Tracker::finish(self, outcome);
+    }
+}
+
+impl Finish for Session {
+    fn finish(self, outcome: Outcome) {
+        Session::finish(self, outcome);
+    }
+}
+
+/// Runs the body of a tracked sync function when telemetry is on, then records the outcome
+/// `classify` finds in the returned value (a panic in the body is recorded by the guard's
+/// drop). Out of line and cold on purpose: with everything telemetry does once enabled in
+/// here, a tracked function is, when telemetry is off, one relaxed load, a branch and its
+/// body, small enough to be inlined wherever the bare function would be.
+#[inline(never)]
+#[cold]
+pub fn run<G: Finish, R>(
+    guard: G,
+    body: impl FnOnce() -> R,
+    classify: impl FnOnce(&R) -> Outcome,
+) -> R {
+    let ret = body();
+    guard.finish(classify(&ret));
+    ret
+}
+
 /// Gives the wrapped body of an `async fn` (an `async move` block) the function's return type,
 /// so `?` and `return` in it infer as they do in the original function.
 #[inline(always)]
