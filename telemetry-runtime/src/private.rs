@@ -25,6 +25,9 @@ pub fn start() -> Option<Start> {
     if enabled() { start_slow() } else { None }
 }
 
+// Cold: the branch to it is laid out as the unlikely one, so a tracked function's disabled
+// path runs straight through.
+#[cold]
 #[inline(never)]
 fn start_slow() -> Option<Start> {
     let client = current();
