@@ -398,10 +398,7 @@ pub(crate) fn write(
 /// `\` or control character; `serde_json` writes everything else as it is): they are copied
 /// after one branch-free scan.
 fn push_json_str(out: &mut String, s: &str) {
-    let plain = s.bytes().fold(true, |plain, b| {
-        plain & (b >= 0x20) & (b != b'"') & (b != b'\\')
-    });
-    if plain {
+    if !needs_escape(s.as_bytes()) {
         out.reserve(s.len() + 2);
         out.push('"');
         out.push_str(s);
@@ -409,6 +406,30 @@ fn push_json_str(out: &mut String, s: &str) {
     } else {
         out.push_str(&Value::from(s).to_string());
     }
+}
+
+/// Whether a JSON string needs escapes: a control character, `"` or `\`. Eight bytes at a
+/// time (the classic "has a byte less than / equal to" word tricks, exact for any input).
+fn needs_escape(bytes: &[u8]) -> bool {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS != 0;
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0_u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_ne_bytes(word);
+        if x.wrapping_sub(ONES * 0x20) & !x & HIGHS != 0
+            || has_zero(x ^ (ONES * u64::from(b'"')))
+            || has_zero(x ^ (ONES * u64::from(b'\\')))
+        {
+            return true;
+        }
+    }
+    chunks
+        .remainder()
+        .iter()
+        .any(|&b| b < 0x20 || b == b'"' || b == b'\\')
 }
 
 /// Writes a number in decimal, two digits per step (timestamps have 13).
@@ -502,6 +523,22 @@ mod tests {
         }
         let other = std::thread::spawn(new_event_id).join().unwrap();
         assert!(seen.insert(other), "another thread draws other ids");
+    }
+
+    #[test]
+    fn escape_check_is_exact() {
+        let special = |b: u8| b < 0x20 || b == b'"' || b == b'\\';
+        // Every byte value at every position of strings up to 20 bytes long.
+        for len in 0..=20 {
+            for pos in 0..len {
+                for b in 0..=255_u8 {
+                    let mut bytes = vec![b'a'; len];
+                    bytes[pos] = b;
+                    assert_eq!(needs_escape(&bytes), special(b), "{bytes:?}");
+                }
+            }
+        }
+        assert!(!needs_escape("é ✓ 🎉 ~ del\u{7f}".as_bytes()));
     }
 
     #[test]
