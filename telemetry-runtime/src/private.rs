@@ -239,8 +239,18 @@ pub trait ViaResult {
 }
 impl<T, E: std::fmt::Display> ViaResult for &&&Probe<'_, Result<T, E>> {
     fn telemetry_outcome(&self) -> Outcome {
-        Outcome::of_result(self.0)
+        match self.0 {
+            Ok(_) => Outcome::Success,
+            Err(e) => error_outcome(e),
+        }
     }
+}
+
+/// `Outcome::failure` of an error, out of line and generic over the error's type alone: one
+/// copy per error type, not one inlined into every tracked function (compile time, code size).
+#[inline(never)]
+fn error_outcome<E: std::fmt::Display>(e: &E) -> Outcome {
+    Outcome::failure(e)
 }
 
 /// Any other `Result<T, E>`: `Err` still fails; without `Display` the error's type is named.
