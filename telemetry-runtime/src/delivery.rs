@@ -119,6 +119,11 @@ impl Delivery {
             self.send_alone(line);
             return;
         };
+        if !outbox.path().exists() {
+            // Nothing waits (the common case): no lock, no read, just this record.
+            self.send_alone(line);
+            return;
+        }
         let lock = match outbox.try_lock() {
             Ok(Some(lock)) => lock,
             Ok(None) => {
@@ -194,12 +199,29 @@ impl Delivery {
         }
     }
 
+    /// Remembers dropped records in the outbox, to be reported by the next delivered batch.
+    fn count_dropped(&self, n: u64) {
+        let Some(outbox) = &self.outbox else { return };
+        let result = outbox.lock_within(self.patience).and_then(|lock| {
+            let mut contents = lock.read();
+            contents.dropped += n;
+            lock.write(contents)
+        });
+        if let Err(e) = result {
+            self.diag
+                .line(&format!("telemetry: cannot count dropped records: {e}"));
+        }
+    }
+
     fn send_alone(&self, line: String) {
         match self.post(std::slice::from_ref(&line), 0) {
             Verdict::Delivered(s) => self.diag.line(&format!("telemetry: sent 1 record ({s})")),
-            Verdict::Refused(s) => self.diag.line(&format!(
-                "telemetry: dropped 1 record: collector refused it ({s})"
-            )),
+            Verdict::Refused(s) => {
+                self.diag.line(&format!(
+                    "telemetry: dropped 1 record: collector refused it ({s})"
+                ));
+                self.count_dropped(1);
+            }
             Verdict::Failed(e) => {
                 self.failed.store(true, Ordering::Relaxed);
                 self.queue(&[line], &e);
