@@ -17,6 +17,7 @@
 
 mod common;
 
+use std::cell::RefCell;
 use std::hint::black_box;
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -33,6 +34,8 @@ fn tracked(x: u64) -> Result<u64, MyErr> {
 }
 
 const SAMPLES: usize = 50;
+const PAIRED_ROUNDS: usize = 10;
+const PAIRED_REQUESTS: u64 = 1_000;
 /// The overall request timeout of the dead-endpoint benchmark.
 const DEAD_TIMEOUT: Duration = Duration::from_millis(200);
 const DEAD_EVENTS: u64 = 50;
@@ -125,9 +128,9 @@ fn main() {
     let request = raw_request(&first);
     let (head, body) = request.split_at(request.len() - first.body.len());
     let raw_collector = Collector::start();
-    let mut raw = TcpStream::connect(raw_collector.addr()).expect("connect to the collector");
+    let raw = TcpStream::connect(raw_collector.addr()).expect("connect to the collector");
     raw.set_nodelay(true).expect("TCP_NODELAY");
-    let mut raw_buf = Vec::new();
+    let raw = RefCell::new((raw, Vec::new()));
     let ureq_collector = Collector::start();
     let ureq_agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
@@ -136,61 +139,91 @@ fn main() {
     let ureq_url = ureq_collector.url();
     let user_agent = first.header("user-agent").unwrap_or_default().to_owned();
 
+    // The five routines; each runs `n` requests.
+    let raw_once = |pieces: &[&[u8]]| {
+        let mut guard = raw.borrow_mut();
+        let (stream, buf) = &mut *guard;
+        for piece in pieces {
+            stream.write_all(piece).expect("write the request");
+        }
+        let status = read_answer(stream, buf).expect("read the answer");
+        assert_eq!(status, 200);
+    };
+    let mut plain_r = |n: u64| {
+        telemetry::with_client(&plain_client, || {
+            for i in 0..n {
+                black_box(tracked(black_box(i))).ok();
+            }
+        });
+    };
+    let mut boxed_r = |n: u64| {
+        telemetry::with_client(&boxed_client, || {
+            for i in 0..n {
+                black_box(tracked(black_box(i))).ok();
+            }
+        });
+    };
+    let mut raw_r = |n: u64| (0..n).for_each(|_| raw_once(&[&request]));
+    let mut split_r = |n: u64| (0..n).for_each(|_| raw_once(&[head, body]));
+    let mut ureq_r = |n: u64| {
+        for _ in 0..n {
+            let mut answer = ureq_agent
+                .post(&ureq_url)
+                .header("Content-Type", "application/json")
+                .header("User-Agent", &user_agent)
+                .send(&first.body[..])
+                .expect("POST");
+            assert_eq!(answer.status(), 200);
+            black_box(answer.body_mut().read_to_vec().ok());
+        }
+    };
+    let timed = |s: &Samples, iters: u64, r: &mut dyn FnMut(u64)| {
+        let start = Instant::now();
+        r(iters);
+        let elapsed = start.elapsed();
+        s.keep(elapsed, iters);
+        elapsed
+    };
+
     let [raw_s, split_s, ureq_s, plain_s, boxed_s]: [Samples; 5] = Default::default();
     let mut group = c.benchmark_group("sync_delivery");
     // The client first, right after its first record: ureq drops a connection idle for 15 s.
     group.bench_function("client_post", |b| {
-        b.iter_custom(|iters| {
-            telemetry::with_client(&plain_client, || {
-                plain_s.time(iters, |i| {
-                    black_box(tracked(black_box(i))).ok();
-                })
-            })
-        });
+        b.iter_custom(|iters| timed(&plain_s, iters, &mut plain_r));
     });
     group.bench_function("client_post_with_outbox", |b| {
-        b.iter_custom(|iters| {
-            telemetry::with_client(&boxed_client, || {
-                boxed_s.time(iters, |i| {
-                    black_box(tracked(black_box(i))).ok();
-                })
-            })
-        });
+        b.iter_custom(|iters| timed(&boxed_s, iters, &mut boxed_r));
     });
+    // Each client's connections over its own benchmark (ureq closes a connection idle for
+    // 15 s, so the paired rounds below, after the other benchmarks, may open one more).
+    let plain_connections = plain.connections();
+    let boxed_connections = boxed.connections();
     group.bench_function("raw_tcp_lower_bound", |b| {
-        b.iter_custom(|iters| {
-            raw_s.time(iters, |_| {
-                raw.write_all(&request).expect("write the request");
-                let status = read_answer(&mut raw, &mut raw_buf).expect("read the answer");
-                assert_eq!(status, 200);
-            })
-        });
+        b.iter_custom(|iters| timed(&raw_s, iters, &mut raw_r));
     });
     group.bench_function("raw_tcp_head_then_body", |b| {
-        b.iter_custom(|iters| {
-            split_s.time(iters, |_| {
-                raw.write_all(head).expect("write the head");
-                raw.write_all(body).expect("write the body");
-                let status = read_answer(&mut raw, &mut raw_buf).expect("read the answer");
-                assert_eq!(status, 200);
-            })
-        });
+        b.iter_custom(|iters| timed(&split_s, iters, &mut split_r));
     });
     group.bench_function("ureq_alone", |b| {
-        b.iter_custom(|iters| {
-            ureq_s.time(iters, |_| {
-                let mut answer = ureq_agent
-                    .post(&ureq_url)
-                    .header("Content-Type", "application/json")
-                    .header("User-Agent", &user_agent)
-                    .send(&first.body[..])
-                    .expect("POST");
-                assert_eq!(answer.status(), 200);
-                black_box(answer.body_mut().read_to_vec().ok());
-            })
-        });
+        b.iter_custom(|iters| timed(&ureq_s, iters, &mut ureq_r));
     });
     group.finish();
+    // The bar: paired rounds, every routine in turn, ratios taken round by round.
+    let rounds = if common::measuring() {
+        common::paired(
+            PAIRED_ROUNDS,
+            PAIRED_REQUESTS,
+            &mut [
+                &mut raw_r,
+                &mut split_r,
+                &mut ureq_r,
+                &mut plain_r,
+                &mut boxed_r,
+            ],
+        )
+    } else {
+        Vec::new()
+    };
 
     // 4. Dead endpoint.
     let dead = Collector::stalling();
@@ -225,11 +258,9 @@ fn main() {
     c.final_summary();
 
     // Correctness holds in every mode (`cargo test --benches` too): keep-alive, outbox.
-    let plain_connections = plain.connections();
-    let boxed_connections = boxed.connections();
     println!(
         "\nconnections: client {plain_connections}, client with outbox {boxed_connections}, \
-         raw {}, ureq {} (each one for its whole run)",
+         raw {}, ureq {} (each one for its whole benchmark)",
         raw_collector.connections(),
         ureq_collector.connections()
     );
@@ -238,6 +269,10 @@ fn main() {
     );
     assert_eq!(plain_connections, 1, "one TCP connection for the whole run");
     assert_eq!(boxed_connections, 1, "one TCP connection for the whole run");
+    assert!(
+        plain.connections() <= 2 && boxed.connections() <= 2,
+        "at most one more connection each in the paired rounds, after an idle time"
+    );
     assert_eq!(incomplete_outboxes, 0, "all records in the outbox");
 
     if !common::measuring() {
@@ -253,37 +288,42 @@ fn main() {
     ) else {
         return;
     };
-    println!("  raw TCP lower bound        {:8.1} µs/record", r / 1e3);
+    let ratio = |i: usize| {
+        common::median_of(
+            rounds[i]
+                .iter()
+                .zip(&rounds[0])
+                .map(|(x, raw)| x / raw)
+                .collect(),
+        )
+        .unwrap_or(f64::NAN)
+    };
     println!(
-        "  raw TCP, head then body    {:8.1} µs/record  {:.2}x raw",
-        h / 1e3,
-        h / r
+        "  criterion medians (one benchmark after the other), and paired ratios to raw \
+         ({PAIRED_ROUNDS} rounds of {PAIRED_REQUESTS} requests of each in turn):"
+    );
+    for (name, m, i) in [
+        ("raw TCP lower bound", r, 0),
+        ("raw TCP, head then body", h, 1),
+        ("ureq alone, same body", u, 2),
+        ("client POST", p, 3),
+        ("client POST, with outbox", o, 4),
+    ] {
+        println!(
+            "    {name:<26} {:8.1} µs/record  {:.2}x raw (paired)",
+            m / 1e3,
+            ratio(i)
+        );
+    }
+    println!(
+        "  bar: client POST at most 1.6x raw (paired): {:.2}x -> {}",
+        ratio(3),
+        common::verdict(ratio(3) <= 1.6)
     );
     println!(
-        "  ureq alone, same body      {:8.1} µs/record  {:.2}x raw",
-        u / 1e3,
-        u / r
-    );
-    println!(
-        "  client POST                {:8.1} µs/record  {:.2}x raw, {:.2}x ureq alone",
-        p / 1e3,
-        p / r,
-        p / u
-    );
-    println!(
-        "  client POST, with outbox   {:8.1} µs/record  {:.2}x raw",
-        o / 1e3,
-        o / r
-    );
-    println!(
-        "  bar: client POST at most 1.6x raw: {:.2}x -> {}",
-        p / r,
-        common::verdict(p / r <= 1.6)
-    );
-    println!(
-        "  bar: with outbox at most 1.6x raw: {:.2}x -> {}",
-        o / r,
-        common::verdict(o / r <= 1.6)
+        "  the same with an outbox (paired): {:.2}x -> {}",
+        ratio(4),
+        common::verdict(ratio(4) <= 1.6)
     );
     if let Some(d) = dead_s.median(DEAD_SAMPLES) {
         let limit = DEAD_TIMEOUT + Duration::from_millis(100);

@@ -32,6 +32,8 @@ fn instrumented_err(x: u64) -> Result<u64, MyErr> {
 }
 
 const SAMPLES: usize = 100;
+const PAIRED_ROUNDS: usize = 200;
+const PAIRED_CALLS: u64 = 1_000_000;
 
 fn bench(
     group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
@@ -85,19 +87,51 @@ fn main() {
     let medians: Vec<Option<f64>> = samples.iter().map(|s| s.median(SAMPLES)).collect();
     let Some(base) = medians[0] else { return };
     println!("\nsummary (medians of this run; {}):", common::machine());
+    println!("  criterion, one benchmark after the other:");
     for (name, m) in names.iter().zip(&medians) {
         if let Some(m) = m {
             println!(
-                "  {name:<24} {m:7.3} ns/call  {:+7.3} ns over bare",
+                "    {name:<24} {m:7.3} ns/call  {:+7.3} ns over bare",
                 m - base
             );
         }
     }
-    if let Some(t) = medians[1] {
-        let over = t - base;
-        println!(
-            "  bar: track_tool disabled at most 0.5 ns over bare: {over:+.3} ns -> {}",
-            common::verdict(over <= 0.5)
-        );
+    // The bar: paired rounds, each function in turn, the difference taken round by round.
+    // Each loop calls its function as a function item, so it may be inlined.
+    macro_rules! looped {
+        ($f:expr) => {
+            |n: u64| {
+                for i in 0..n {
+                    black_box($f(black_box(i))).ok();
+                }
+            }
+        };
     }
+    let (mut b, mut t, mut ti, mut te) = (
+        looped!(bare),
+        looped!(tracked),
+        looped!(instrumented),
+        looped!(instrumented_err),
+    );
+    let rounds = common::paired(
+        PAIRED_ROUNDS,
+        PAIRED_CALLS,
+        &mut [&mut b, &mut t, &mut ti, &mut te],
+    );
+    println!(
+        "  paired: {PAIRED_ROUNDS} rounds of {PAIRED_CALLS} calls of each in turn, median of the \
+         per-round difference:"
+    );
+    let mut over_bare = Vec::new();
+    for (name, times) in names.iter().zip(&rounds).skip(1) {
+        let diffs: Vec<f64> = times.iter().zip(&rounds[0]).map(|(x, b)| x - b).collect();
+        let d = common::median_of(diffs).unwrap_or(f64::NAN);
+        over_bare.push(d);
+        println!("    {name:<24} {d:+7.3} ns over bare");
+    }
+    println!(
+        "  bar: track_tool disabled at most 0.5 ns over bare (paired): {:+.3} ns -> {}",
+        over_bare[0],
+        common::verdict(over_bare[0] <= 0.5)
+    );
 }

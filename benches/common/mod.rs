@@ -101,3 +101,34 @@ pub fn machine() -> String {
         .unwrap_or_else(|| "unknown CPU".to_owned());
     format!("{cores} cores, {cpu}")
 }
+
+/// The median of `values` (`None` when empty).
+pub fn median_of(mut values: Vec<f64>) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    Some(if values.len().is_multiple_of(2) {
+        (values[mid - 1] + values[mid]) / 2.0
+    } else {
+        values[mid]
+    })
+}
+
+/// Paired rounds: `rounds` times, runs every routine in turn (each is called with `n` and runs
+/// `n` iterations itself, so its loop is compiled for it alone) and keeps its time per
+/// iteration (ns). Interleaving the routines makes a change of the machine's load hit them
+/// alike, where criterion measures one benchmark after the other. Returns one vector per
+/// routine, round by round.
+pub fn paired(rounds: usize, n: u64, routines: &mut [&mut dyn FnMut(u64)]) -> Vec<Vec<f64>> {
+    let mut out = vec![Vec::with_capacity(rounds); routines.len()];
+    for _ in 0..rounds {
+        for (r, times) in routines.iter_mut().zip(out.iter_mut()) {
+            let start = Instant::now();
+            r(n);
+            times.push(start.elapsed().as_secs_f64() * 1e9 / n.max(1) as f64);
+        }
+    }
+    out
+}
