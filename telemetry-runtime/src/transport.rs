@@ -5,7 +5,10 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
-use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
+use ureq::unversioned::transport::time::Duration as WireDuration;
+use ureq::unversioned::transport::{
+    Buffers, ConnectionDetails, Connector, DefaultConnector, NextTimeout, Transport as Wire,
+};
 
 use crate::config::Env;
 
@@ -47,7 +50,7 @@ impl Transport {
         Self {
             agent: ureq::Agent::with_parts(
                 config,
-                DefaultConnector::default(),
+                WholeRequests::default(),
                 OnceResolver::default(),
             ),
             endpoint,
@@ -120,6 +123,143 @@ impl Resolver for OnceResolver {
     }
 }
 
+/// ureq's own connector chain (proxies, TCP, TLS), each connection it makes wrapped in
+/// [`WholeRequest`].
+#[derive(Debug, Default)]
+struct WholeRequests(DefaultConnector);
+
+impl Connector for WholeRequests {
+    type Out = WholeRequest;
+
+    fn connect(
+        &self,
+        details: &ConnectionDetails,
+        chained: Option<()>,
+    ) -> Result<Option<WholeRequest>, ureq::Error> {
+        Ok(self.0.connect(details, chained)?.map(|inner| WholeRequest {
+            inner,
+            held: Vec::new(),
+            timeout: NextTimeout::default(),
+            answered: false,
+        }))
+    }
+}
+
+/// A connection that sends a request in one write. ureq transmits the head of a request and
+/// then its body, each with its own `write`: the collector wakes up twice per record, and on
+/// loopback that alone cost the client 1.18x a raw socket (BENCHMARKS.md, benchmark 3). This
+/// transport keeps what ureq transmits and hands it on when ureq next waits for input (the
+/// answer), or as soon as more is kept than the inner output buffer holds (then in pieces of
+/// that size, so a large body is never held whole). It sits above the whole chain, TLS
+/// included: for https the head and body go out as one TLS record, the same gain.
+///
+/// It also spares one of the two probes ureq makes of a kept-alive socket per request (three
+/// system calls each): ureq probes when the connection goes back to the pool, right after the
+/// answer was read, and again when it takes the connection out for the next request. Only the
+/// second one decides anything (bytes or a close that arrived in between show there too), so
+/// the first is answered without touching the socket.
+///
+/// And it rounds the time left, which ureq hands down with every write and wait, down to
+/// [`TIMEOUT_GRAIN`]. ureq's TCP transport sets the socket's timeout again whenever that value
+/// changes, and with an overall timeout it changes on every call: a `setsockopt` per write and
+/// per wait. Rounded, it stays the same over many requests; a timeout may fire up to one grain
+/// early, never late.
+#[derive(Debug)]
+struct WholeRequest {
+    inner: Box<dyn Wire>,
+    /// Bytes transmitted by ureq and not yet written.
+    held: Vec<u8>,
+    /// The timeout of the latest transmit, used when the held bytes are written.
+    timeout: NextTimeout,
+    /// Input was awaited since the last [`Wire::is_open`]: the next one is the pool's probe
+    /// on taking the connection back, not the one before reusing it.
+    answered: bool,
+}
+
+/// The step the time left is rounded down to; see [`WholeRequest`].
+const TIMEOUT_GRAIN: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// `timeout` with the time left rounded down to [`TIMEOUT_GRAIN`], unless that would leave
+/// less than one grain.
+fn coarse(mut timeout: NextTimeout) -> NextTimeout {
+    if let WireDuration::Exact(left) = timeout.after
+        && left >= 2 * TIMEOUT_GRAIN
+    {
+        let grains = left.as_nanos() / TIMEOUT_GRAIN.as_nanos();
+        let grains = u32::try_from(grains).unwrap_or(u32::MAX);
+        timeout.after = WireDuration::Exact(TIMEOUT_GRAIN.saturating_mul(grains));
+    }
+    timeout
+}
+
+impl WholeRequest {
+    /// Writes the held bytes through the inner transport, in pieces that fit its output buffer.
+    fn flush(&mut self) -> Result<(), ureq::Error> {
+        if self.held.is_empty() {
+            return Ok(());
+        }
+        let held = std::mem::take(&mut self.held);
+        let mut result = Ok(());
+        for piece in held.chunks(self.inner.buffers().output().len().max(1)) {
+            self.inner.buffers().output()[..piece.len()].copy_from_slice(piece);
+            result = self.inner.transmit_output(piece.len(), self.timeout);
+            if result.is_err() {
+                break;
+            }
+        }
+        // Keep the allocation for the next request on this connection.
+        self.held = held;
+        self.held.clear();
+        result
+    }
+}
+
+impl Wire for WholeRequest {
+    fn buffers(&mut self) -> &mut dyn Buffers {
+        self.inner.buffers()
+    }
+
+    fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
+        let output = self.inner.buffers().output();
+        let Some(bytes) = output.get(..amount) else {
+            // Not ureq's contract; let the inner transport report it as it does.
+            self.flush()?;
+            return self.inner.transmit_output(amount, timeout);
+        };
+        self.held.extend_from_slice(bytes);
+        self.timeout = coarse(timeout);
+        if self.held.len() >= output.len() {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn maybe_await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
+        self.flush()?;
+        self.answered = true;
+        self.inner.maybe_await_input(coarse(timeout))
+    }
+
+    fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
+        self.flush()?;
+        self.answered = true;
+        self.inner.await_input(coarse(timeout))
+    }
+
+    fn is_open(&mut self) -> bool {
+        // Bytes still held mean a request was abandoned half way: not a connection to reuse.
+        if !self.held.is_empty() {
+            return false;
+        }
+        // The probe before reuse always follows; see the type's documentation.
+        std::mem::take(&mut self.answered) || self.inner.is_open()
+    }
+
+    fn is_tls(&self) -> bool {
+        self.inner.is_tls()
+    }
+}
+
 /// A proxy from the environment snapshot, never for loopback endpoints.
 fn proxy_for(endpoint: &str, env: &Env) -> Option<ureq::Proxy> {
     let host = endpoint
@@ -141,4 +281,144 @@ fn proxy_for(endpoint: &str, env: &Env) -> Option<ureq::Proxy> {
     keys.iter()
         .find_map(|k| env.non_empty(k))
         .and_then(|p| ureq::Proxy::new(p).ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use ureq::unversioned::transport::LazyBuffers;
+
+    use super::*;
+
+    /// An inner transport that records each write it is asked for.
+    #[derive(Debug)]
+    struct Recorder {
+        buffers: LazyBuffers,
+        writes: Arc<Mutex<Vec<Vec<u8>>>>,
+        /// What a probe of the socket finds.
+        open: bool,
+    }
+
+    impl Wire for Recorder {
+        fn buffers(&mut self) -> &mut dyn Buffers {
+            &mut self.buffers
+        }
+        fn transmit_output(&mut self, amount: usize, _: NextTimeout) -> Result<(), ureq::Error> {
+            let bytes = self.buffers.output()[..amount].to_vec();
+            self.writes.lock().unwrap().push(bytes);
+            Ok(())
+        }
+        fn await_input(&mut self, _: NextTimeout) -> Result<bool, ureq::Error> {
+            Ok(true)
+        }
+        fn is_open(&mut self) -> bool {
+            self.open
+        }
+    }
+
+    fn whole(output_size: usize) -> (WholeRequest, Arc<Mutex<Vec<Vec<u8>>>>) {
+        let writes = Arc::default();
+        let inner = Recorder {
+            buffers: LazyBuffers::new(64, output_size),
+            writes: Arc::clone(&writes),
+            open: true,
+        };
+        let conn = WholeRequest {
+            inner: Box::new(inner),
+            held: Vec::new(),
+            timeout: NextTimeout::default(),
+            answered: false,
+        };
+        (conn, writes)
+    }
+
+    /// What ureq does: write into the output buffer, then transmit that much.
+    fn send(conn: &mut WholeRequest, bytes: &[u8]) {
+        conn.buffers().output()[..bytes.len()].copy_from_slice(bytes);
+        conn.transmit_output(bytes.len(), NextTimeout::default())
+            .unwrap();
+    }
+
+    #[test]
+    fn head_and_body_go_out_in_one_write_before_the_answer_is_awaited() {
+        let (mut conn, writes) = whole(1024);
+        send(&mut conn, b"POST / HTTP/1.1\r\ncontent-length: 2\r\n\r\n");
+        send(&mut conn, b"{}");
+        assert!(writes.lock().unwrap().is_empty());
+        assert!(
+            !conn.is_open(),
+            "a half-sent request is no connection to reuse"
+        );
+        conn.await_input(NextTimeout::default()).unwrap();
+        assert_eq!(
+            *writes.lock().unwrap(),
+            vec![b"POST / HTTP/1.1\r\ncontent-length: 2\r\n\r\n{}".to_vec()]
+        );
+        assert!(conn.is_open());
+        // The next request on the same connection starts from nothing held.
+        send(&mut conn, b"GET / HTTP/1.1\r\n\r\n");
+        conn.maybe_await_input(NextTimeout::default()).unwrap();
+        assert_eq!(writes.lock().unwrap()[1], b"GET / HTTP/1.1\r\n\r\n");
+    }
+
+    #[test]
+    fn a_large_body_is_written_in_pieces_of_the_output_buffer() {
+        let (mut conn, writes) = whole(16);
+        let body: Vec<u8> = (0..100u8).collect();
+        for piece in body.chunks(16) {
+            send(&mut conn, piece);
+        }
+        conn.await_input(NextTimeout::default()).unwrap();
+        let writes = writes.lock().unwrap();
+        assert!(writes.iter().all(|w| w.len() <= 16));
+        assert_eq!(writes.concat(), body);
+    }
+
+    #[test]
+    fn only_the_probe_before_reuse_touches_the_socket() {
+        let inner = Recorder {
+            buffers: LazyBuffers::new(64, 64),
+            writes: Arc::default(),
+            open: false,
+        };
+        let mut conn = WholeRequest {
+            inner: Box::new(inner),
+            held: Vec::new(),
+            timeout: NextTimeout::default(),
+            answered: false,
+        };
+        send(&mut conn, b"GET / HTTP/1.1\r\n\r\n");
+        conn.await_input(NextTimeout::default()).unwrap();
+        // Back to the pool right after the answer: not probed.
+        assert!(conn.is_open());
+        // Out of the pool for the next request: probed, and the closed socket shows.
+        assert!(!conn.is_open());
+        assert!(!conn.is_open());
+    }
+
+    #[test]
+    fn the_time_left_is_rounded_down_to_the_grain_and_never_to_nothing() {
+        let left = |ms: u64| NextTimeout {
+            after: WireDuration::Exact(std::time::Duration::from_micros(ms)),
+            ..NextTimeout::default()
+        };
+        let after = |t: NextTimeout| *t.after;
+        assert_eq!(
+            after(coarse(left(4_999_123))),
+            std::time::Duration::from_millis(4_990)
+        );
+        assert_eq!(
+            after(coarse(left(4_991_000))),
+            std::time::Duration::from_millis(4_990)
+        );
+        // Under two grains the time left is passed on as it is.
+        assert_eq!(
+            after(coarse(left(15_500))),
+            std::time::Duration::from_micros(15_500)
+        );
+        assert_eq!(after(coarse(left(0))), std::time::Duration::ZERO);
+        let never = NextTimeout::default();
+        assert!(coarse(never).after.is_not_happening());
+    }
 }
