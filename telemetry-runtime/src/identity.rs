@@ -51,18 +51,32 @@ pub fn load_or_create_user_uuid(dir: Option<&Path>) -> String {
     result.unwrap_or(fresh)
 }
 
-/// Writes `bytes` to a new file readable by the owner only (0600 on Unix).
-pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// Options that create files readable and writable by the owner only (0600 on Unix): the
+/// one place every file of the config dir gets its mode.
+pub(crate) fn private_options() -> fs::OpenOptions {
     let mut opts = fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o600);
     }
-    let mut f = opts.open(path)?;
+    opts
+}
+
+/// Writes `bytes` to a new file readable by the owner only (0600 on Unix), without fsync.
+pub(crate) fn write_new_private(path: &Path, bytes: &[u8]) -> std::io::Result<fs::File> {
+    let mut f = private_options()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)?;
     f.write_all(bytes)?;
-    f.sync_all()
+    Ok(f)
+}
+
+/// Writes `bytes` to a new file readable by the owner only (0600 on Unix), and syncs it.
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_new_private(path, bytes)?.sync_all()
 }
 
 #[cfg(test)]

@@ -10,11 +10,13 @@
 //! and forgotten at the next rewrite. A meta line `{"dropped_records": N}` carries the count of
 //! records dropped by the cap or refused by the collector until a delivered batch reports it.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::{Duration, Instant};
+
+use crate::identity::{private_options, write_new_private};
 
 /// File name of the outbox inside the config dir.
 pub const OUTBOX_FILE: &str = "telemetry-outbox.jsonl";
@@ -77,14 +79,12 @@ impl Outbox {
         if let Some(dir) = self.path.parent() {
             fs::create_dir_all(dir)?;
         }
-        let mut opts = OpenOptions::new();
-        opts.read(true).write(true).create(true).truncate(false);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600);
-        }
-        opts.open(&self.lock_path)
+        private_options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&self.lock_path)
     }
 
     /// Takes the lock if it is free right now; `Ok(None)` if another holder has it.
@@ -150,14 +150,11 @@ impl Locked<'_> {
                 text.push_str(r);
                 text.push('\n');
             }
-            let mut opts = OpenOptions::new();
-            opts.append(true).create(true);
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::OpenOptionsExt;
-                opts.mode(0o600);
-            }
-            return opts.open(&self.outbox.path)?.write_all(text.as_bytes());
+            return private_options()
+                .append(true)
+                .create(true)
+                .open(&self.outbox.path)?
+                .write_all(text.as_bytes());
         }
         // Over a cap: split lines without parsing them (the outbox can hold a thousand
         // records and this runs once per record while it is full). Lines are validated when
@@ -190,25 +187,13 @@ impl Locked<'_> {
         let tmp = PathBuf::from(tmp);
         // No fsync: this is telemetry, and a rewrite can happen once per record while the
         // outbox is full; rename keeps readers from ever seeing a half-written file.
-        let result =
-            write_new(&tmp, text.as_bytes()).and_then(|()| fs::rename(&tmp, &self.outbox.path));
+        let result = write_new_private(&tmp, text.as_bytes())
+            .and_then(|_| fs::rename(&tmp, &self.outbox.path));
         if result.is_err() {
             let _ = fs::remove_file(&tmp);
         }
         result
     }
-}
-
-/// Writes `bytes` to a new file readable by the owner only (0600 on Unix), without fsync.
-fn write_new(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let mut opts = OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    opts.open(path)?.write_all(bytes)
 }
 
 /// Drops the oldest records beyond [`MAX_RECORDS`] or [`MAX_BYTES`], counting them.
