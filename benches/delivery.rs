@@ -1,6 +1,6 @@
 //! Benchmarks 3 and 4: delivery over HTTP to a collector on 127.0.0.1.
 //!
-//! 3. Synchronous delivery: `#[telemetry::track_tool]` with a client that POSTs each record to
+//! 3. Synchronous delivery: `#[cli_telemetry::track_tool]` with a client that POSTs each record to
 //!    a real HTTP/1.1 collector on 127.0.0.1 (keep-alive), against a lower bound that writes
 //!    the very request bytes the client sent (captured by the collector) on a raw `TcpStream`
 //!    and reads the answer. Measured twice for the client: without a config dir, and with one
@@ -23,12 +23,12 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+use cli_telemetry::{Client, Env};
 use common::{MyErr, Samples, arithmetic};
 use criterion::{Criterion, SamplingMode};
-use telemetry::{Client, Env};
 use telemetry_test_collector::Collector;
 
-#[telemetry::track_tool]
+#[cli_telemetry::track_tool]
 fn tracked(x: u64) -> Result<u64, MyErr> {
     arithmetic(x)
 }
@@ -103,7 +103,7 @@ fn read_answer(stream: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Result<u16
 }
 
 fn outbox_lines(dir: &std::path::Path) -> usize {
-    std::fs::read_to_string(dir.join(telemetry::OUTBOX_FILE)).map_or(0, |text| {
+    std::fs::read_to_string(dir.join(cli_telemetry::OUTBOX_FILE)).map_or(0, |text| {
         text.lines().filter(|l| !l.trim().is_empty()).count()
     })
 }
@@ -117,12 +117,16 @@ fn main() {
 
     // 3. Synchronous delivery.
     let plain = Collector::start();
-    let plain_client = client(&plain.url(), None, telemetry::DEFAULT_TIMEOUT);
+    let plain_client = client(&plain.url(), None, cli_telemetry::DEFAULT_TIMEOUT);
     let dir = tempfile::tempdir().expect("a temporary config dir");
     let boxed = Collector::start();
-    let boxed_client = client(&boxed.url(), Some(dir.path()), telemetry::DEFAULT_TIMEOUT);
+    let boxed_client = client(
+        &boxed.url(),
+        Some(dir.path()),
+        cli_telemetry::DEFAULT_TIMEOUT,
+    );
     // One record first: its request, exactly as sent, is the raw lower bound's request.
-    telemetry::with_client(&plain_client, || tracked(1)).ok();
+    cli_telemetry::with_client(&plain_client, || tracked(1)).ok();
     assert!(plain.wait_for_requests(1, Duration::from_secs(5)));
     let first = plain.requests().remove(0);
     let request = raw_request(&first);
@@ -150,14 +154,14 @@ fn main() {
         assert_eq!(status, 200);
     };
     let mut plain_r = |n: u64| {
-        telemetry::with_client(&plain_client, || {
+        cli_telemetry::with_client(&plain_client, || {
             for i in 0..n {
                 black_box(tracked(black_box(i))).ok();
             }
         });
     };
     let mut boxed_r = |n: u64| {
-        telemetry::with_client(&boxed_client, || {
+        cli_telemetry::with_client(&boxed_client, || {
             for i in 0..n {
                 black_box(tracked(black_box(i))).ok();
             }
@@ -240,7 +244,7 @@ fn main() {
                 let dir = tempfile::tempdir().expect("a temporary config dir");
                 let client = client(&dead.url(), Some(dir.path()), DEAD_TIMEOUT);
                 let start = Instant::now();
-                telemetry::with_client(&client, || {
+                cli_telemetry::with_client(&client, || {
                     for i in 0..DEAD_EVENTS {
                         black_box(tracked(black_box(i))).ok();
                     }

@@ -1,6 +1,6 @@
 //! Benchmark 1: what a tracked function costs when telemetry is off.
 //!
-//! The same function four times: bare, `#[telemetry::track_tool]` with the global client
+//! The same function four times: bare, `#[cli_telemetry::track_tool]` with the global client
 //! disabled, `#[tracing::instrument]` and `#[tracing::instrument(err)]` with no subscriber.
 //! Bar: `#[track_tool]` at most 0.5 ns over bare. See BENCHMARKS.md.
 
@@ -16,7 +16,7 @@ fn bare(x: u64) -> Result<u64, MyErr> {
     arithmetic(x)
 }
 
-#[telemetry::track_tool]
+#[cli_telemetry::track_tool]
 fn tracked(x: u64) -> Result<u64, MyErr> {
     arithmetic(x)
 }
@@ -53,10 +53,10 @@ fn bench(
 fn main() {
     // Telemetry off for the whole process, before the first tracked call.
     assert!(
-        telemetry::set_global(telemetry::Client::disabled()).is_ok(),
+        cli_telemetry::set_global(cli_telemetry::Client::disabled()).is_ok(),
         "the global client was already set"
     );
-    assert!(!telemetry::__private::enabled());
+    assert!(!cli_telemetry::__private::enabled());
 
     let mut c = Criterion::default()
         .sample_size(SAMPLES)

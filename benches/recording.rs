@@ -1,6 +1,6 @@
 //! Benchmark 2: what one event costs when telemetry is on, without the network.
 //!
-//! `#[telemetry::track_tool]` into a capturing client (`telemetry::testing::capture_client`),
+//! `#[cli_telemetry::track_tool]` into a capturing client (`cli_telemetry::testing::capture_client`),
 //! which keeps each record's JSON text in memory: byte for byte what the HTTP sink would send.
 //! Every 100 events the records kept so far are taken and freed, as a sink would after
 //! sending them. Everything is timed: the tracked call (timing, outcome, event, scrubbing,
@@ -21,11 +21,11 @@ use std::cell::RefCell;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+use cli_telemetry::{Client, testing};
 use common::{MyErr, Samples, arithmetic};
 use criterion::{Criterion, SamplingMode, Throughput};
-use telemetry::{Client, testing};
 
-#[telemetry::track_tool]
+#[cli_telemetry::track_tool]
 fn tracked(x: u64) -> Result<u64, MyErr> {
     arithmetic(x)
 }
@@ -73,7 +73,7 @@ fn main() {
     group.bench_function("per_event", |b| {
         b.iter_custom(|iters| {
             let start = Instant::now();
-            telemetry::with_client(&client, || {
+            cli_telemetry::with_client(&client, || {
                 for _ in 0..iters {
                     record(RUN);
                 }
@@ -87,7 +87,7 @@ fn main() {
     group.bench_function("growth", |b| {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;
-            telemetry::with_client(&client, || {
+            cli_telemetry::with_client(&client, || {
                 for _ in 0..iters {
                     let mut blocks = Vec::with_capacity(BLOCKS as usize);
                     for _ in 0..BLOCKS {

@@ -4,7 +4,7 @@
 //! attribute macros [`track_command`], [`track_tool`] and [`track_session`].
 //!
 //! ```
-//! use telemetry::{track_command, track_session, track_tool};
+//! use cli_telemetry::{track_command, track_session, track_tool};
 //!
 //! #[track_command(name = "run", args = ["--fast"])]
 //! fn run() -> Result<(), std::io::Error> {
@@ -21,7 +21,7 @@
 //!     Ok(path.len()) // a real tool would read the file
 //! }
 //!
-//! let (result, records) = telemetry::testing::capture(run);
+//! let (result, records) = cli_telemetry::testing::capture(run);
 //! assert!(result.is_ok());
 //! let events: Vec<_> = records.iter().map(|r| r["event"].as_str().unwrap()).collect();
 //! assert_eq!(events, ["session", "tool", "session", "command"]);
@@ -76,10 +76,10 @@ pub use telemetry_runtime::*;
 ///   (`Vec<String>`, `&[&str]`, `[&str; N]`, ...). The expression may use the function's
 ///   parameters; it is evaluated before the body, and only when telemetry is on. Report only
 ///   what you would show anyone: nothing is recorded that you do not name here;
-/// - `crate = path`: where this crate is (default `::telemetry`).
+/// - `crate = path`: where this crate is (default `::cli_telemetry`).
 ///
 /// ```
-/// use telemetry::track_command;
+/// use cli_telemetry::track_command;
 ///
 /// /// Builds the project.
 /// #[track_command(name = "build", args = flags)]
@@ -90,14 +90,14 @@ pub use telemetry_runtime::*;
 ///     Ok(0)
 /// }
 ///
-/// let (result, records) = telemetry::testing::capture(|| build_cmd(&["--release"]));
+/// let (result, records) = cli_telemetry::testing::capture(|| build_cmd(&["--release"]));
 /// assert_eq!(result.unwrap(), 0);
 /// let props = &records[0]["properties"];
 /// assert_eq!(props["action"], "build");
 /// assert_eq!(props["args"][0], "--release");
 /// assert_eq!(props["is_success"], true);
 ///
-/// let (result, records) = telemetry::testing::capture(|| build_cmd(&["--broken"]));
+/// let (result, records) = cli_telemetry::testing::capture(|| build_cmd(&["--broken"]));
 /// assert!(result.is_err());
 /// assert_eq!(records[0]["properties"]["error"], "cannot build");
 /// ```
@@ -118,10 +118,10 @@ pub use telemetry_macros::track_command;
 ///   [`SessionId`]); may use `self` and the parameters; evaluated before the body, only when
 ///   telemetry is on;
 /// - `agent = <expr>`: the agent's name, anything `Into<AgentName>`; same rules;
-/// - `crate = path`: where this crate is (default `::telemetry`).
+/// - `crate = path`: where this crate is (default `::cli_telemetry`).
 ///
 /// ```
-/// use telemetry::track_tool;
+/// use cli_telemetry::track_tool;
 ///
 /// struct Agent { name: String, session: String }
 ///
@@ -133,7 +133,7 @@ pub use telemetry_macros::track_command;
 /// }
 ///
 /// let agent = Agent { name: "root".into(), session: "s-1".into() };
-/// let (_, records) = telemetry::testing::capture(|| agent.read("notes.txt"));
+/// let (_, records) = cli_telemetry::testing::capture(|| agent.read("notes.txt"));
 /// let props = &records[0]["properties"];
 /// assert_eq!(records[0]["event"], "tool");
 /// assert_eq!(props["tool_name"], "filesystem");
@@ -156,13 +156,13 @@ pub use telemetry_macros::track_tool;
 /// Arguments:
 /// - `agent = <expr>` (required): the agent's name, anything `Into<AgentName>`;
 /// - `id = <expr>`: the session id, anything `Into<SessionId>` (default a random UUID);
-/// - `crate = path`: where this crate is (default `::telemetry`).
+/// - `crate = path`: where this crate is (default `::cli_telemetry`).
 ///
 /// Both expressions may use the parameters; they are evaluated before the body, only when
 /// telemetry is on.
 ///
 /// ```
-/// use telemetry::{track_session, track_tool};
+/// use cli_telemetry::{track_session, track_tool};
 ///
 /// #[track_tool]
 /// fn shell(cmd: &str) -> Result<(), String> {
@@ -177,7 +177,7 @@ pub use telemetry_macros::track_tool;
 ///     Ok(())
 /// }
 ///
-/// let (result, records) = telemetry::testing::capture(|| run_agent(&["ls", ""]));
+/// let (result, records) = cli_telemetry::testing::capture(|| run_agent(&["ls", ""]));
 /// assert!(result.is_err());
 /// let end = &records.last().unwrap()["properties"];
 /// assert_eq!(end["action"], "end");

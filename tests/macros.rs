@@ -1,12 +1,12 @@
 //! Runtime tests of the tracking macros on sync functions: every function shape the macros
-//! must support runs under `telemetry::testing::capture`, and the exact records are asserted.
+//! must support runs under `cli_telemetry::testing::capture`, and the exact records are asserted.
 
 use std::fmt;
 use std::time::Duration;
 
+use cli_telemetry::testing::capture;
+use cli_telemetry::{Outcome, TrackOutcome, track_command, track_session, track_tool};
 use serde_json::{Value, json};
-use telemetry::testing::capture;
-use telemetry::{Outcome, TrackOutcome, track_command, track_session, track_tool};
 
 mod common;
 use common::{duration_ms, normalize};
@@ -69,8 +69,8 @@ fn nothing_is_recorded_or_evaluated_without_a_client() {
     fn counted() -> u8 {
         3
     }
-    let off = telemetry::Client::disabled();
-    assert_eq!(telemetry::with_client(&off, counted), 3);
+    let off = cli_telemetry::Client::disabled();
+    assert_eq!(cli_telemetry::with_client(&off, counted), 3);
     assert_eq!(EVALUATED.load(Ordering::SeqCst), 0);
     let (v, records) = capture(counted);
     assert_eq!((v, records.len()), (3, 1));
@@ -481,7 +481,7 @@ fn borrows_and_patterns() {
 // Attributes kept: doc comments, #[inline], #[must_use], visibility, inner attributes.
 
 mod inner {
-    use telemetry::track_command;
+    use cli_telemetry::track_command;
 
     /// Doubles.
     #[inline]
@@ -608,7 +608,7 @@ fn session_panics() {
 
 #[track_session(agent = String::from("random"))]
 fn random_session() -> Option<(String, String)> {
-    telemetry::current()
+    cli_telemetry::current()
         .current_session()
         .map(|(s, a)| (s.to_string(), a.to_string()))
 }
@@ -702,7 +702,7 @@ fn stacked_attributes_both_record() {
 // `crate = path`: the facade under another name.
 
 mod renamed_facade {
-    pub use telemetry as tele;
+    pub use cli_telemetry as tele;
 }
 
 #[track_tool(crate = renamed_facade::tele, name = "renamed")]
@@ -710,7 +710,7 @@ fn via_renamed_crate() -> u8 {
     1
 }
 
-#[track_command(crate = "::telemetry")]
+#[track_command(crate = "::cli_telemetry")]
 fn via_string_crate() -> u8 {
     2
 }

@@ -5,9 +5,9 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use cli_telemetry::testing::capture;
+use cli_telemetry::{track_command, track_session, track_tool};
 use serde_json::json;
-use telemetry::testing::capture;
-use telemetry::{track_command, track_session, track_tool};
 
 mod common;
 use common::{duration_ms, normalize};

@@ -8,7 +8,7 @@
 use std::fmt;
 use std::future::Future;
 
-use telemetry::{track_command, track_session, track_tool};
+use cli_telemetry::{track_command, track_session, track_tool};
 
 #[derive(Debug, PartialEq)]
 struct Failure;
@@ -85,7 +85,7 @@ impl Tool for Echo {
 
 #[test]
 fn lint_clean_functions_run() {
-    let (v, records) = telemetry::testing::capture(|| {
+    let (v, records) = cli_telemetry::testing::capture(|| {
         unit();
         let results = result(false).is_ok() && result(true).is_err();
         let sum: u32 = tool(&[1, 2]).sum();

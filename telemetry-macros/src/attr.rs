@@ -36,7 +36,7 @@ impl Kind {
 /// The parsed arguments of one attribute.
 #[derive(Default)]
 pub(crate) struct Args {
-    /// `crate = path`: where the facade is (default `::telemetry`).
+    /// `crate = path`: where the facade is (default `::cli_telemetry`).
     pub(crate) krate: Option<TokenStream>,
     /// `name = "..."`.
     pub(crate) name: Option<LitStr>,
@@ -53,7 +53,9 @@ pub(crate) struct Args {
 impl Args {
     /// The path of the facade crate.
     pub(crate) fn krate(&self) -> TokenStream {
-        self.krate.clone().unwrap_or_else(|| quote!(::telemetry))
+        self.krate
+            .clone()
+            .unwrap_or_else(|| quote!(::cli_telemetry))
     }
 }
 
@@ -160,7 +162,7 @@ pub(crate) fn parse(kind: Kind, tokens: TokenStream) -> syn::Result<Args> {
 
 /// `crate = path` or `crate = "path"` (as serde spells it).
 fn crate_path(value: &Expr) -> syn::Result<TokenStream> {
-    let msg = "`crate` expects a path to the telemetry crate, e.g. `crate = ::telemetry`";
+    let msg = "`crate` expects a path to the telemetry crate, e.g. `crate = ::cli_telemetry`";
     match value {
         Expr::Path(p) if p.qself.is_none() && p.attrs.is_empty() => Ok(quote!(#p)),
         Expr::Lit(syn::ExprLit {

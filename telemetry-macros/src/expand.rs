@@ -5,11 +5,11 @@
 //! ```text
 //! fn f(params) -> R {
 //!     #![inner attributes]
-//!     let t = if let Some(s) = telemetry::__private::start() { Some(<start tracker>) } else { None };
-//!     let body = telemetry::__private::body::<R', _>(move || { <original body> });
+//!     let t = if let Some(s) = cli_telemetry::__private::start() { Some(<start tracker>) } else { None };
+//!     let body = cli_telemetry::__private::body::<R', _>(move || { <original body> });
 //!     match t {
 //!         None => body(),
-//!         Some(t) => telemetry::__private::run(t, body, |ret| <classify ret>),
+//!         Some(t) => cli_telemetry::__private::run(t, body, |ret| <classify ret>),
 //!     }
 //! }
 //! ```

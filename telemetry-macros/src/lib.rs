@@ -1,8 +1,8 @@
 //! Attribute macros of the [`telemetry`](https://docs.rs/telemetry) crate:
 //! `#[track_command]`, `#[track_tool]` and `#[track_session]`.
 //!
-//! Use them through the `telemetry` facade (`use telemetry::track_command;`), which documents
-//! them with examples; the code they generate calls `::telemetry::__private`.
+//! Use them through the `telemetry` facade (`use cli_telemetry::track_command;`), which documents
+//! them with examples; the code they generate calls `::cli_telemetry::__private`.
 //!
 //! Layout, after tracing-attributes and thiserror: `attr` parses the attribute arguments into
 //! a small struct, `item` reads the function without parsing its body, `expand` generates
@@ -22,7 +22,7 @@ use crate::attr::Kind;
 /// `name = ".."`), `args` (only with `args = <expr>`), `is_success`, `error`, `duration_ms`.
 ///
 /// Arguments: `name = "str"`, `args = <expr>` (evaluated before the body when telemetry is on;
-/// anything iterable over strings), `crate = path` (default `::telemetry`).
+/// anything iterable over strings), `crate = path` (default `::cli_telemetry`).
 /// See the `telemetry` crate for examples.
 #[proc_macro_attribute]
 pub fn track_command(args: TokenStream, item: TokenStream) -> TokenStream {
@@ -34,7 +34,7 @@ pub fn track_command(args: TokenStream, item: TokenStream) -> TokenStream {
 /// `session = <expr>` / `agent = <expr>`), `duration_ms`, `is_success`, `error`.
 ///
 /// Arguments: `name = "str"`, `session = <expr>` (`Into<SessionId>`), `agent = <expr>`
-/// (`Into<AgentName>`), `crate = path` (default `::telemetry`).
+/// (`Into<AgentName>`), `crate = path` (default `::cli_telemetry`).
 /// See the `telemetry` crate for examples.
 #[proc_macro_attribute]
 pub fn track_tool(args: TokenStream, item: TokenStream) -> TokenStream {
@@ -46,7 +46,7 @@ pub fn track_tool(args: TokenStream, item: TokenStream) -> TokenStream {
 /// error of the session.
 ///
 /// Arguments: `agent = <expr>` (required, `Into<AgentName>`), `id = <expr>` (`Into<SessionId>`,
-/// default a random id), `crate = path` (default `::telemetry`).
+/// default a random id), `crate = path` (default `::cli_telemetry`).
 /// See the `telemetry` crate for examples.
 #[proc_macro_attribute]
 pub fn track_session(args: TokenStream, item: TokenStream) -> TokenStream {

@@ -8,15 +8,14 @@
 //!   [`MAX_BATCH`] records, while holding the outbox lock (two processes never send the same
 //!   record). Records leave the outbox only after a 2xx.
 //! - A 4xx other than 429 refuses the payload itself: those records are dropped and counted.
-//! - The count of dropped records is reported in the next delivered batch: a top-level
-//!   `dropped_records` key of the body and a `dropped_records` property of its first record.
+//! - The count of dropped records is reported in the next delivered batch, as the
+//!   `dropped_records` property of its first record (the body stays `{"records":[...]}`).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use serde_json::Value;
-
 use crate::diag::DiagOut;
+use crate::export::{Cagent, WireFormat};
 use crate::outbox::{Contents, Outbox};
 use crate::transport::{PostResult, Transport};
 
@@ -70,8 +69,8 @@ impl Delivery {
     }
 
     fn post(&self, records: &[String], dropped: u64) -> Verdict {
-        let body = batch_body(records, dropped);
-        match self.transport.post(body.as_bytes()) {
+        let body = Cagent.encode(records, dropped);
+        match self.transport.post(&body) {
             PostResult::Status(s) if (200..300).contains(&s) => Verdict::Delivered(s),
             PostResult::Status(s) if (400..500).contains(&s) && s != 429 => Verdict::Refused(s),
             PostResult::Status(s) => Verdict::Failed(format!("collector answered {s}")),
@@ -227,55 +226,5 @@ impl Delivery {
                 self.queue(&[line], &e);
             }
         }
-    }
-}
-
-/// `{"records":[..]}` from raw JSON lines; with a dropped count, also a top-level
-/// `dropped_records` and the same property on the first record.
-fn batch_body(records: &[String], dropped: u64) -> String {
-    let mut body = String::with_capacity(records.iter().map(|r| r.len() + 1).sum::<usize>() + 48);
-    body.push_str("{\"records\":[");
-    for (i, r) in records.iter().enumerate() {
-        if i > 0 {
-            body.push(',');
-        }
-        if i == 0
-            && dropped > 0
-            && let Ok(mut v) = serde_json::from_str::<Value>(r)
-        {
-            if let Some(props) = v.get_mut("properties").and_then(Value::as_object_mut) {
-                props.insert("dropped_records".into(), Value::from(dropped));
-            }
-            body.push_str(&v.to_string());
-            continue;
-        }
-        body.push_str(r);
-    }
-    body.push(']');
-    if dropped > 0 {
-        body.push_str(&format!(",\"dropped_records\":{dropped}"));
-    }
-    body.push('}');
-    body
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn body_is_compact_and_reports_drops() {
-        let recs = vec![
-            r#"{"event":"tool","properties":{"a":1}}"#.to_owned(),
-            r#"{"event":"tool"}"#.to_owned(),
-        ];
-        assert_eq!(
-            batch_body(&recs, 0),
-            r#"{"records":[{"event":"tool","properties":{"a":1}},{"event":"tool"}]}"#
-        );
-        let v: Value = serde_json::from_str(&batch_body(&recs, 7)).unwrap();
-        assert_eq!(v["dropped_records"], 7);
-        assert_eq!(v["records"][0]["properties"]["dropped_records"], 7);
-        assert_eq!(v["records"].as_array().unwrap().len(), 2);
     }
 }

@@ -1,7 +1,7 @@
-//! Runtime of the `telemetry` crate: typed events, the client, consent and configuration,
+//! Runtime of the `cli-telemetry` crate: typed events, the client, consent and configuration,
 //! the anonymous identity, delivery and testing helpers.
 //!
-//! Applications depend on the facade crate `telemetry`, which re-exports this API together
+//! Applications depend on the facade crate `cli-telemetry`, which re-exports this API together
 //! with the tracking attribute macros.
 
 #![forbid(unsafe_code)]
@@ -12,6 +12,9 @@ mod current;
 mod delivery;
 mod diag;
 mod event;
+// The answer-judging half of the seam is wired by delivery.
+#[allow(dead_code)]
+mod export;
 mod identity;
 mod notice;
 mod outbox;
@@ -46,6 +49,7 @@ pub use event::{
     AgentName, CommandEvent, Event, EventKind, SessionEndEvent, SessionId, SessionStartEvent,
     TokenEvent, ToolEvent,
 };
+pub use export::Exporter;
 pub use identity::{USER_UUID_FILE, load_or_create_user_uuid, read_user_uuid};
 pub use notice::{NOTICE_FILE, NoticeOutcome, notice_text};
 pub use outbox::{MAX_BYTES as OUTBOX_MAX_BYTES, MAX_RECORDS as OUTBOX_MAX_RECORDS, OUTBOX_FILE};

@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use telemetry::{Client, Env};
+use cli_telemetry::{Client, Env};
 
 /// Run AI agents defined in YAML files (an example of the `telemetry` crate).
 #[derive(Debug, Parser)]
@@ -124,7 +124,7 @@ fn main() -> ExitCode {
     let config_dir = cli
         .config_dir
         .clone()
-        .or_else(|| telemetry::platform_config_dir(&env).map(|d| d.join("cagent")));
+        .or_else(|| cli_telemetry::platform_config_dir(&env).map(|d| d.join("cagent")));
 
     let mut builder = Client::builder()
         .app("cagent", env!("CARGO_PKG_VERSION"))
@@ -142,7 +142,7 @@ fn main() -> ExitCode {
     }
     let client = builder.build();
     // A fresh process: nothing has touched the global client yet, so this cannot fail.
-    let _ = telemetry::set_global(client.clone());
+    let _ = cli_telemetry::set_global(client.clone());
     // Once per config dir, when telemetry is enabled: what is collected and how to opt out.
     // Records of the process that shows it stay on this machine until a later run.
     client.first_run_notice(HIDE_BANNER_VAR);
@@ -168,13 +168,13 @@ fn main() -> ExitCode {
 }
 
 /// `cagent run`: interactive when stdin is a terminal and there is no `--prompt`.
-#[telemetry::track_command(name = "run")]
+#[cli_telemetry::track_command(name = "run")]
 fn cmd_run(args: &RunArgs) -> Result<(), CliError> {
     run_agent(args, Mode::Interactive)
 }
 
 /// `cagent exec`: never interactive.
-#[telemetry::track_command(name = "exec")]
+#[cli_telemetry::track_command(name = "exec")]
 fn cmd_exec(args: &RunArgs) -> Result<(), CliError> {
     run_agent(args, Mode::Batch)
 }
@@ -221,13 +221,13 @@ fn run_agent(args: &RunArgs, mode: Mode) -> Result<(), CliError> {
         .map_err(|e| CliError::new("input or output failed", format!("run failed: {e}")))
 }
 
-#[telemetry::track_command(name = "version")]
+#[cli_telemetry::track_command(name = "version")]
 fn cmd_version() -> Result<(), CliError> {
     println!("cagent {}", env!("CARGO_PKG_VERSION"));
     Ok(())
 }
 
-#[telemetry::track_command(name = "telemetry", args = ["status"])]
+#[cli_telemetry::track_command(name = "telemetry", args = ["status"])]
 fn cmd_telemetry_status(client: &Client) -> Result<(), CliError> {
     telemetry_cmd::status(client, &mut io::stdout().lock()).map_err(|e| {
         CliError::new(
@@ -247,14 +247,14 @@ fn config_error(summary: &'static str, what: &str, client: &Client, e: &io::Erro
     }
 }
 
-#[telemetry::track_command(name = "telemetry", args = ["enable"])]
+#[cli_telemetry::track_command(name = "telemetry", args = ["enable"])]
 fn cmd_telemetry_enable(client: &Client) -> Result<(), CliError> {
     persist_choice(client, true)
 }
 
 /// Annotated like every command, but `main` builds a disabled client for it: opting out is
 /// never itself reported.
-#[telemetry::track_command(name = "telemetry", args = ["disable"])]
+#[cli_telemetry::track_command(name = "telemetry", args = ["disable"])]
 fn cmd_telemetry_disable(client: &Client) -> Result<(), CliError> {
     persist_choice(client, false)
 }
@@ -286,7 +286,7 @@ fn persist_choice(client: &Client, enabled: bool) -> Result<(), CliError> {
     Ok(())
 }
 
-#[telemetry::track_command(name = "telemetry", args = ["reset-id"])]
+#[cli_telemetry::track_command(name = "telemetry", args = ["reset-id"])]
 fn cmd_telemetry_reset_id(client: &Client) -> Result<(), CliError> {
     let new_id = telemetry_cmd::reset_id(client).map_err(|e| {
         config_error(

@@ -25,7 +25,7 @@ pub struct Report {
 ///
 /// # Errors
 /// Reading `lines` or writing `out` failed.
-#[telemetry::track_session(agent = &file.root().name)]
+#[cli_telemetry::track_session(agent = &file.root().name)]
 pub fn run(
     file: &AgentFile,
     lines: impl IntoIterator<Item = io::Result<String>>,
@@ -112,7 +112,7 @@ impl Runner<'_> {
             .model
             .price()
             .map_or(0.0, |p| model::cost(p, input_tokens, output_tokens));
-        telemetry::current().record_token_usage(
+        cli_telemetry::current().record_token_usage(
             &agent.model.to_string(),
             input_tokens,
             output_tokens,
@@ -122,7 +122,7 @@ impl Runner<'_> {
     }
 
     /// The `transfer_task` tool: hands `task` to the sub-agent `sub` for one turn.
-    #[telemetry::track_tool(agent = &caller.name)]
+    #[cli_telemetry::track_tool(agent = &caller.name)]
     fn transfer_task(
         &mut self,
         caller: &Agent,
@@ -160,7 +160,7 @@ mod tests {
 
     fn run_capture(file: &AgentFile, prompt: &str) -> (String, Report, Vec<serde_json::Value>) {
         let mut out = Vec::new();
-        let (report, records) = telemetry::testing::capture(|| {
+        let (report, records) = cli_telemetry::testing::capture(|| {
             run(file, prompt.lines().map(|l| Ok(l.to_owned())), &mut out).unwrap()
         });
         (String::from_utf8(out).unwrap(), report, records)

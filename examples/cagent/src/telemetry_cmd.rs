@@ -3,7 +3,7 @@
 
 use std::io::{self, Write};
 
-use telemetry::Client;
+use cli_telemetry::Client;
 
 /// The file in the config dir that holds the persisted choice (`enabled` or `disabled`).
 pub const CONSENT_FILE: &str = "telemetry-consent";
@@ -39,7 +39,7 @@ pub fn reset_id(client: &Client) -> io::Result<Option<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use telemetry::{ConsentSource, Env};
+    use cli_telemetry::{ConsentSource, Env};
 
     fn client(dir: &std::path::Path, env: Env) -> Client {
         Client::builder().env(env).config_dir(dir).build()
@@ -71,7 +71,7 @@ mod tests {
     #[test]
     fn status_lists_everything() {
         let dir = tempfile::tempdir().unwrap();
-        let id = telemetry::load_or_create_user_uuid(Some(dir.path()));
+        let id = cli_telemetry::load_or_create_user_uuid(Some(dir.path()));
         let env = Env::from_pairs([
             ("TELEMETRY_ENABLED", "false"),
             ("TELEMETRY_ENDPOINT", "http://127.0.0.1:9/x"),
@@ -89,11 +89,11 @@ mod tests {
     #[test]
     fn reset_id_replaces_the_id_only_when_enabled() {
         let dir = tempfile::tempdir().unwrap();
-        let first = telemetry::load_or_create_user_uuid(Some(dir.path()));
+        let first = cli_telemetry::load_or_create_user_uuid(Some(dir.path()));
         let new = reset_id(&client(dir.path(), Env::empty())).unwrap();
         assert!(new.is_some_and(|n| n != first));
         let off = Env::from_pairs([("TELEMETRY_ENABLED", "false")]);
         assert_eq!(reset_id(&client(dir.path(), off)).unwrap(), None);
-        assert!(telemetry::read_user_uuid(dir.path()).is_none());
+        assert!(cli_telemetry::read_user_uuid(dir.path()).is_none());
     }
 }

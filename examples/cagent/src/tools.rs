@@ -48,7 +48,7 @@ impl std::error::Error for ToolError {}
 ///
 /// Recorded as a `read_file` tool call of `agent` in the current session; an `Err` is a
 /// failed call whose error is the terse [`ToolError`] text.
-#[telemetry::track_tool(agent = agent)]
+#[cli_telemetry::track_tool(agent = agent)]
 pub fn read_file(agent: &str, path: &Path) -> Result<String, ToolError> {
     let meta = std::fs::metadata(path)?;
     if meta.is_dir() {
@@ -62,7 +62,7 @@ pub fn read_file(agent: &str, path: &Path) -> Result<String, ToolError> {
 }
 
 /// Lists a directory: entry names sorted, directories with a trailing `/`.
-#[telemetry::track_tool(agent = agent)]
+#[cli_telemetry::track_tool(agent = agent)]
 pub fn list_directory(agent: &str, dir: &Path) -> Result<Vec<String>, ToolError> {
     let mut names = Vec::new();
     for entry in std::fs::read_dir(dir)? {
@@ -86,7 +86,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("b.txt"), "hello\n").unwrap();
         std::fs::create_dir(dir.path().join("a")).unwrap();
-        let ((), records) = telemetry::testing::capture(|| {
+        let ((), records) = cli_telemetry::testing::capture(|| {
             assert_eq!(
                 read_file("root", &dir.path().join("b.txt")).unwrap(),
                 "hello\n"
@@ -107,7 +107,7 @@ mod tests {
     fn failures_are_recorded_without_paths() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("secret-name.txt");
-        let ((), records) = telemetry::testing::capture(|| {
+        let ((), records) = cli_telemetry::testing::capture(|| {
             assert_eq!(
                 read_file("root", &missing),
                 Err(ToolError::Io(io::ErrorKind::NotFound))

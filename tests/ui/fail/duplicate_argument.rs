@@ -1,4 +1,4 @@
-use telemetry::track_tool;
+use cli_telemetry::track_tool;
 
 #[track_tool(name = "a", name = "b")]
 fn tool() {}

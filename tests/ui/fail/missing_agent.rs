@@ -1,4 +1,4 @@
-use telemetry::track_session;
+use cli_telemetry::track_session;
 
 #[track_session(id = "s-1")]
 fn session() {}

@@ -1,4 +1,4 @@
-use telemetry::track_command;
+use cli_telemetry::track_command;
 
 #[track_command(verbose)]
 fn run() {}

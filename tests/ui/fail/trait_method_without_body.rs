@@ -1,4 +1,4 @@
-use telemetry::track_tool;
+use cli_telemetry::track_tool;
 
 trait Tool {
     #[track_tool]

@@ -1,5 +1,5 @@
 // Two mistakes, two errors, nothing more.
-use telemetry::track_tool;
+use cli_telemetry::track_tool;
 
 #[track_tool(name = "a", nmae = "b", name = "c")]
 fn tool() {}

@@ -1,7 +1,7 @@
 // The expansion adds no warning of its own, in a crate that denies them all.
 #![deny(warnings)]
 
-use telemetry::{track_command, track_session, track_tool};
+use cli_telemetry::{track_command, track_session, track_tool};
 
 #[track_command]
 fn unit() {}
@@ -29,7 +29,7 @@ extern "C" fn extern_c() -> i32 {
 
 fn main() {
     std::panic::set_hook(Box::new(|_| {})); // the `todo!()` below panics on purpose
-    let (_, records) = telemetry::testing::capture(|| {
+    let (_, records) = cli_telemetry::testing::capture(|| {
         unit();
         *tool(&mut Vec::new()) += 1;
         let _ = pollster::block_on(session());

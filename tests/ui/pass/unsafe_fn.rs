@@ -1,5 +1,5 @@
 // `unsafe fn` keeps its unsafety; the body still needs its own `unsafe` blocks (edition 2024).
-use telemetry::track_command;
+use cli_telemetry::track_command;
 
 /// Reads the byte `p` points at.
 ///
@@ -12,7 +12,7 @@ unsafe fn read(p: *const u8) -> u8 {
 
 fn main() {
     let x = 7_u8;
-    let (v, records) = telemetry::testing::capture(|| unsafe { read(&raw const x) });
+    let (v, records) = cli_telemetry::testing::capture(|| unsafe { read(&raw const x) });
     assert_eq!(v, 7);
     assert_eq!(records.len(), 1);
     assert_eq!(records[0]["properties"]["action"], "read");

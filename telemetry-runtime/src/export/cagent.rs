@@ -1,0 +1,103 @@
+//! docker/cagent's wire format: `{"records": [record, ...]}`, the canonical records verbatim.
+
+use serde_json::Value;
+
+use super::{Answer, Verdict, WireFormat};
+
+/// The cagent exporter: the body is exactly `{"records":[...]}`, nothing else at the top level.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Cagent;
+
+impl WireFormat for Cagent {
+    fn content_type(&self) -> &'static str {
+        "application/json"
+    }
+
+    fn encode(&self, records: &[String], dropped: u64) -> Vec<u8> {
+        let size = records.iter().map(|r| r.len() + 1).sum::<usize>() + 32;
+        let mut body = String::with_capacity(size);
+        body.push_str("{\"records\":[");
+        for (i, r) in records.iter().enumerate() {
+            if i > 0 {
+                body.push(',');
+            }
+            match (i, dropped) {
+                (0, 1..) => body.push_str(&with_dropped(r, dropped)),
+                _ => body.push_str(r),
+            }
+        }
+        body.push_str("]}");
+        body.into_bytes()
+    }
+
+    fn judge(&self, answer: &Answer<'_>) -> Verdict {
+        match answer.status {
+            200..=299 => Verdict::Delivered {
+                rejected: 0,
+                message: None,
+            },
+            s @ (429 | 500..=599) => Verdict::Retry {
+                after: answer.retry_after,
+                why: format!("collector answered {s}"),
+            },
+            s => Verdict::Refused {
+                why: format!("collector refused them ({s})"),
+            },
+        }
+    }
+}
+
+/// The record with a `dropped_records` property added (the line as it is if it is not an
+/// object with properties: the count is then carried by the next batch).
+fn with_dropped(line: &str, dropped: u64) -> String {
+    let Ok(mut v) = serde_json::from_str::<Value>(line) else {
+        return line.to_owned();
+    };
+    match v.get_mut("properties").and_then(Value::as_object_mut) {
+        Some(props) => {
+            props.insert("dropped_records".into(), Value::from(dropped));
+            v.to_string()
+        }
+        None => line.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn body_is_exactly_records_and_carries_drops_on_the_first_record() {
+        let recs = vec![
+            r#"{"event":"tool","properties":{"a":1}}"#.to_owned(),
+            r#"{"event":"tool"}"#.to_owned(),
+        ];
+        assert_eq!(
+            Cagent.encode(&recs, 0),
+            br#"{"records":[{"event":"tool","properties":{"a":1}},{"event":"tool"}]}"#
+        );
+        let v: Value = serde_json::from_slice(&Cagent.encode(&recs, 7)).unwrap();
+        assert_eq!(
+            v.as_object().unwrap().len(),
+            1,
+            "only `records` at the top level"
+        );
+        assert_eq!(v["records"][0]["properties"]["dropped_records"], 7);
+        assert_eq!(v["records"].as_array().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn answers() {
+        let judge = |status| {
+            Cagent.judge(&Answer {
+                status,
+                body: b"",
+                retry_after: None,
+            })
+        };
+        assert!(matches!(judge(200), Verdict::Delivered { rejected: 0, .. }));
+        assert!(matches!(judge(429), Verdict::Retry { .. }));
+        assert!(matches!(judge(503), Verdict::Retry { .. }));
+        assert!(matches!(judge(400), Verdict::Refused { .. }));
+    }
+}
