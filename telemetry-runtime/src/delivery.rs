@@ -228,3 +228,9 @@ impl Delivery {
         }
     }
 }
+
+impl crate::sink::Sink for Delivery {
+    fn record(&self, json: String) {
+        self.deliver(json);
+    }
+}

@@ -560,7 +560,7 @@ mod tests {
         assert!(
             from_fields
                 .keys()
-                .all(|k| !crate::client::SYSTEM_KEYS.contains(&k.as_str())),
+                .all(|k| !crate::limits::SYSTEM_KEYS.contains(&k.as_str())),
             "the client adds the system keys"
         );
         assert_eq!(from_fields, ev.properties());

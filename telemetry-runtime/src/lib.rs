@@ -16,11 +16,13 @@ mod event;
 #[allow(dead_code)]
 mod export;
 mod identity;
+pub mod limits;
 mod notice;
 mod outbox;
 mod outcome;
 mod record;
 mod scrub;
+mod sink;
 mod status;
 mod transport;
 
@@ -33,10 +35,7 @@ pub mod __private {
 }
 mod private;
 
-pub use client::{
-    Client, ClientBuilder, MAX_ARRAY_ITEMS, MAX_RECORD_BYTES, MAX_SESSION_ERRORS, SYSTEM_KEYS,
-    SessionGuard,
-};
+pub use client::{Client, ClientBuilder, SessionGuard};
 pub use config::{
     Consent, ConsentSource, DEFAULT_API_KEY_HEADER, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, Env,
     MAX_TAG_VALUE_CHARS, MAX_TAGS, parse_tags, platform_config_dir,
@@ -51,8 +50,10 @@ pub use event::{
 };
 pub use export::Exporter;
 pub use identity::{USER_UUID_FILE, load_or_create_user_uuid, read_user_uuid};
+pub use limits::{MAX_ARRAY_ITEMS, MAX_RECORD_BYTES, MAX_SESSION_ERRORS, SYSTEM_KEYS};
 pub use notice::{NOTICE_FILE, NoticeOutcome, notice_text};
 pub use outbox::{MAX_BYTES as OUTBOX_MAX_BYTES, MAX_RECORDS as OUTBOX_MAX_RECORDS, OUTBOX_FILE};
 pub use outcome::{Outcome, TrackOutcome};
 pub use scrub::{MAX_STRING_CHARS, Scrubber, scrub};
+pub use sink::Sink;
 pub use status::Status;

@@ -13,8 +13,8 @@ use std::hash::{BuildHasher, RandomState};
 
 use serde_json::{Map, Value};
 
-use crate::client::{MAX_RECORD_BYTES, SYSTEM_KEYS};
 use crate::event::{Action, EventKind};
+use crate::limits::{MAX_RECORD_BYTES, SYSTEM_KEYS};
 
 /// Bytes of a record's properties, room for the envelope taken off [`MAX_RECORD_BYTES`].
 const PROPERTIES_BUDGET: usize = MAX_RECORD_BYTES - 256;

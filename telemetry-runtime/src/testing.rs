@@ -104,11 +104,13 @@ impl Records {
         self.lock().is_empty()
     }
 
-    pub(crate) fn push(&self, line: String) {
-        self.lock().push(line);
-    }
-
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<String>> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl crate::sink::Sink for Records {
+    fn record(&self, json: String) {
+        self.lock().push(json);
     }
 }

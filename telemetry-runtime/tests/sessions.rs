@@ -212,3 +212,38 @@ fn clones_share_one_connection_and_one_session() {
     assert_eq!(ends[0]["properties"]["tool_calls"], 2);
     assert_eq!(collector.connections(), 1);
 }
+
+/// Sessions started on many threads at once: each start ends the previous session in the same
+/// critical section, so every session that started also ends, exactly once.
+#[test]
+fn concurrent_starts_never_lose_a_session_end() {
+    let (client, records) = telemetry_runtime::testing::capture_client(Client::builder());
+    std::thread::scope(|s| {
+        for t in 0..8 {
+            let client = client.clone();
+            s.spawn(move || {
+                for i in 0..200 {
+                    client.record_session_start("root", format!("s-{t}-{i}"));
+                }
+            });
+        }
+    });
+    client.record_session_end();
+    let records = telemetry_runtime::testing::take(&records);
+    let ids = |action: &str| {
+        let mut ids: Vec<String> = records
+            .iter()
+            .filter(|r| r["event"] == "session" && r["properties"]["action"] == action)
+            .map(|r| r["properties"]["session_id"].as_str().unwrap().to_owned())
+            .collect();
+        ids.sort();
+        ids
+    };
+    let starts = ids("start");
+    assert_eq!(starts.len(), 8 * 200);
+    assert_eq!(
+        ids("end"),
+        starts,
+        "every started session ends exactly once"
+    );
+}

@@ -1,0 +1,311 @@
+//! The client: the application's handle on telemetry. It builds records from events
+//! ([`records`]), keeps the running session ([`session`]) and hands each record to its sink.
+
+mod builder;
+mod names;
+mod records;
+mod session;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+pub use builder::ClientBuilder;
+pub use session::SessionGuard;
+
+use crate::config::{self, Consent, Env};
+use crate::delivery::Delivery;
+use crate::event::{BuiltinEvent, CommandEvent, Event};
+use crate::identity;
+use crate::outbox::Outbox;
+use crate::outcome::Outcome;
+use crate::record::Fixed;
+use crate::scrub::Scrubber;
+use crate::sink::Sink;
+use names::NameCache;
+use session::SessionState;
+
+/// A telemetry client. Cheap to clone (an `Arc`), `Send + Sync`.
+///
+/// ```
+/// use telemetry_runtime::{Client, Env};
+/// // No endpoint: records are built only for debug mode, nothing leaves the machine.
+/// let client = Client::builder().app("mytool", "1.2.3").env(Env::empty()).build();
+/// assert!(client.is_enabled());
+/// client.track_command("run", Vec::<String>::new());
+/// ```
+#[derive(Clone, Debug)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    app: String,
+    version: String,
+    consent: Consent,
+    config_dir: Option<PathBuf>,
+    tags: Vec<(String, String)>,
+    os_language: String,
+    user_uuid: OnceLock<String>,
+    /// What every record of this client repeats, built at its first record.
+    fixed: OnceLock<Fixed>,
+    /// Names (tool, agent, model) and their scrubbed form.
+    names: NameCache,
+    /// Where records go; `None`: nowhere (no endpoint), nothing leaves the machine.
+    sink: Option<Arc<dyn Sink>>,
+    /// The HTTP delivery when records are sent (the same object as `sink`).
+    delivery: Option<Arc<Delivery>>,
+    debug: bool,
+    /// One deadline for a whole flush: the request timeout.
+    flush_timeout: Duration,
+    scrubber: Scrubber,
+    session: Mutex<Option<SessionState>>,
+    env: Env,
+    endpoint: Option<String>,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inner")
+            .field("app", &self.app)
+            .field("version", &self.version)
+            .field("consent", &self.consent)
+            .field("config_dir", &self.config_dir)
+            .field("endpoint", &self.endpoint)
+            .field("debug", &self.debug)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// A builder with every setting at its default.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+
+    /// A client configured from the process environment only: the application name is the
+    /// executable's file name, and the config dir is the platform's config dir joined with
+    /// it (see [`platform_config_dir`](crate::platform_config_dir)). This is what
+    /// [`global()`](crate::global) uses when the application installed no client.
+    #[must_use]
+    pub fn from_env() -> Self {
+        let env = Env::from_process();
+        let app = builder::default_app_name();
+        let mut builder = Self::builder();
+        if let Some(dir) = config::platform_config_dir(&env) {
+            builder = builder.config_dir(dir.join(&app));
+        }
+        builder.app(app, "unknown").env(env).build()
+    }
+
+    /// A client that is disabled: records nothing, writes nothing.
+    ///
+    /// ```
+    /// assert!(!telemetry_runtime::Client::disabled().is_enabled());
+    /// ```
+    #[must_use]
+    pub fn disabled() -> Self {
+        Self::builder().env(Env::empty()).enabled(false).build()
+    }
+
+    /// Whether telemetry is enabled for this client.
+    #[must_use]
+    pub fn is_enabled(&self) -> bool {
+        self.inner.consent.enabled
+    }
+
+    /// Whether debug mode is on (records printed, not sent).
+    #[must_use]
+    pub fn is_debug(&self) -> bool {
+        self.inner.debug
+    }
+
+    /// Whether telemetry is enabled, which source decided, and why.
+    #[must_use]
+    pub fn consent(&self) -> &Consent {
+        &self.inner.consent
+    }
+
+    /// The application name (the records' `source`).
+    #[must_use]
+    pub fn app_name(&self) -> &str {
+        &self.inner.app
+    }
+
+    /// The application version.
+    #[must_use]
+    pub fn version(&self) -> &str {
+        &self.inner.version
+    }
+
+    /// The config dir, if any.
+    #[must_use]
+    pub fn config_dir(&self) -> Option<&Path> {
+        self.inner.config_dir.as_deref()
+    }
+
+    /// The endpoint records are sent to, if any (never the API key).
+    #[must_use]
+    pub fn endpoint(&self) -> Option<&str> {
+        self.inner.delivery.as_deref().map(Delivery::endpoint)
+    }
+
+    /// The endpoint from the builder or `TELEMETRY_ENDPOINT`, whether or not telemetry is
+    /// enabled (for status reports).
+    #[must_use]
+    pub fn configured_endpoint(&self) -> Option<&str> {
+        self.inner.endpoint.as_deref()
+    }
+
+    /// Keeps every record of this process on the machine: they wait in the outbox and a later
+    /// process sends them, if telemetry is still enabled then. Used when the first-run notice
+    /// is shown, so nothing leaves before the user could read how to opt out.
+    pub fn hold_delivery(&self) {
+        if let Some(d) = &self.inner.delivery {
+            d.hold();
+        }
+    }
+
+    /// How many records wait in the outbox.
+    #[must_use]
+    pub fn queued_records(&self) -> usize {
+        self.inner
+            .config_dir
+            .as_deref()
+            .map_or(0, |d| Outbox::new(d).count())
+    }
+
+    /// The anonymous id if one was already created (never creates one).
+    #[must_use]
+    pub fn existing_user_uuid(&self) -> Option<String> {
+        identity::read_user_uuid(self.inner.config_dir.as_deref()?)
+    }
+
+    /// Persists the user's choice in the config dir (`telemetry enable` / `telemetry disable`).
+    /// It applies to clients built afterwards; the environment still overrides it. Disabling
+    /// also deletes the outbox unsent.
+    ///
+    /// # Errors
+    /// No config dir, or it cannot be written.
+    pub fn persist_choice(&self, enabled: bool) -> std::io::Result<()> {
+        let dir = self.require_config_dir()?;
+        std::fs::create_dir_all(dir)?;
+        identity::write_private(
+            &dir.join(config::CONSENT_FILE),
+            if enabled { b"enabled\n" } else { b"disabled\n" },
+        )?;
+        if !enabled {
+            Outbox::new(dir).delete()?;
+        }
+        Ok(())
+    }
+
+    /// Forgets this installation: deletes the anonymous id and the outbox; when telemetry is
+    /// enabled, a new id is created at once (when disabled, none is created until it is).
+    ///
+    /// # Errors
+    /// No config dir, or a file cannot be removed.
+    pub fn reset(&self) -> std::io::Result<()> {
+        let dir = self.require_config_dir()?;
+        match std::fs::remove_file(dir.join(identity::USER_UUID_FILE)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+        Outbox::new(dir).delete()?;
+        if self.is_enabled() {
+            let _ = identity::load_or_create_user_uuid(Some(dir));
+        }
+        Ok(())
+    }
+
+    /// The environment snapshot this client was built from.
+    pub(crate) fn env(&self) -> &Env {
+        &self.inner.env
+    }
+
+    fn require_config_dir(&self) -> std::io::Result<&Path> {
+        self.inner.config_dir.as_deref().ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "no telemetry config dir is set",
+            )
+        })
+    }
+
+    /// The tags from `TELEMETRY_TAGS`.
+    #[must_use]
+    pub fn tags(&self) -> &[(String, String)] {
+        &self.inner.tags
+    }
+
+    /// The anonymous user id, created on first use (only when enabled).
+    fn user_uuid(&self) -> &str {
+        self.inner
+            .user_uuid
+            .get_or_init(|| identity::load_or_create_user_uuid(self.inner.config_dir.as_deref()))
+    }
+
+    /// Whether built records go anywhere (an endpoint, memory, or debug output).
+    fn records_go_somewhere(&self) -> bool {
+        self.inner.consent.enabled && self.inner.sink.is_some()
+    }
+
+    /// Records any event. Synchronous: returns once the record was delivered or its delivery
+    /// failed (within the configured timeouts). Never panics, never writes to stdout.
+    pub fn track(&self, event: &dyn Event) {
+        if self.records_go_somewhere() {
+            self.dispatch(self.record_json(event));
+        }
+    }
+
+    /// [`track`](Self::track) for the built-in events, on the fast path.
+    fn track_builtin(&self, event: &dyn BuiltinEvent) {
+        if self.records_go_somewhere() {
+            self.dispatch(self.builtin_json(event));
+        }
+    }
+
+    /// Delivers what waits to be delivered (records queued in the outbox while the send budget
+    /// was spent, or by an earlier run), within one deadline: the request timeout. What cannot
+    /// be delivered by then stays in the outbox for a later flush or run. Without an endpoint,
+    /// or when disabled, does nothing.
+    ///
+    /// ```
+    /// use telemetry_runtime::{Client, Env};
+    /// let client = Client::builder().env(Env::empty()).build();
+    /// client.flush(); // nothing waits: returns at once
+    /// ```
+    pub fn flush(&self) {
+        if let Some(sink) = &self.inner.sink {
+            sink.flush(Instant::now() + self.inner.flush_timeout);
+        }
+    }
+
+    /// A flush point of the program (the outermost command returned, a session ended).
+    pub(crate) fn flush_point(&self) {
+        self.flush();
+    }
+
+    /// Hands a record's JSON text to the sink.
+    fn dispatch(&self, line: String) {
+        if let Some(sink) = &self.inner.sink {
+            sink.record(line);
+        }
+    }
+
+    /// Records a command: `action` and the reported `args` (scrubbed), successful, duration 0.
+    /// The tracking macro [`track_command`](../telemetry/attr.track_command.html) records
+    /// outcome and duration; use [`track`](Self::track) with a [`CommandEvent`] for full control.
+    pub fn track_command<S: AsRef<str>>(&self, action: &str, args: impl IntoIterator<Item = S>) {
+        if !self.is_enabled() {
+            return;
+        }
+        let args = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
+        self.track_builtin(&CommandEvent::new(
+            action,
+            args,
+            Outcome::Success,
+            Duration::ZERO,
+        ));
+    }
+}

@@ -1,0 +1,283 @@
+//! Sessions: the running session's aggregates, the session events, and [`SessionGuard`].
+//!
+//! Invariants: at most one session runs per client; its state changes only under the
+//! client's session lock, and a start replaces the state in one critical section, so a session
+//! another thread starts in between is never overwritten without its end event. A poisoned
+//! lock is used as it is (the state is plain data, always consistent between statements).
+
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use super::Client;
+use crate::event::{
+    AgentName, SessionEndEvent, SessionId, SessionStartEvent, TokenEvent, ToolCall,
+};
+use crate::limits::MAX_SESSION_ERRORS;
+use crate::outcome::Outcome;
+
+/// The running session and its aggregates.
+#[derive(Debug)]
+pub(super) struct SessionState {
+    id: SessionId,
+    agent: AgentName,
+    start: Instant,
+    tool_calls: u64,
+    input_tokens: u64,
+    output_tokens: u64,
+    cost: f64,
+    error_count: u64,
+    errors: Vec<String>,
+}
+
+impl SessionState {
+    fn new(id: SessionId, agent: AgentName) -> Self {
+        Self {
+            id,
+            agent,
+            start: Instant::now(),
+            tool_calls: 0,
+            input_tokens: 0,
+            output_tokens: 0,
+            cost: 0.0,
+            error_count: 0,
+            errors: Vec::new(),
+        }
+    }
+
+    /// Counts an error; its (scrubbed) text is kept while fewer than [`MAX_SESSION_ERRORS`] are.
+    fn on_error(&mut self, message: String) {
+        self.error_count += 1;
+        if self.errors.len() < MAX_SESSION_ERRORS {
+            self.errors.push(message);
+        }
+    }
+
+    /// Counts a tool call of this session (and its error, already scrubbed).
+    fn on_tool_call(&mut self, error: Option<String>) {
+        self.tool_calls += 1;
+        if let Some(e) = error {
+            self.on_error(e);
+        }
+    }
+
+    /// Adds one model turn's tokens and cost (a cost that is not finite is not added).
+    fn on_tokens(&mut self, input: u64, output: u64, cost: f64) {
+        self.input_tokens = self.input_tokens.saturating_add(input);
+        self.output_tokens = self.output_tokens.saturating_add(output);
+        if cost.is_finite() {
+            self.cost += cost;
+        }
+    }
+
+    fn into_end_event(self) -> SessionEndEvent {
+        SessionEndEvent {
+            session_id: self.id,
+            agent_name: self.agent,
+            duration: self.start.elapsed(),
+            tool_calls: self.tool_calls,
+            input_tokens: self.input_tokens,
+            output_tokens: self.output_tokens,
+            cost: self.cost,
+            error_count: self.error_count,
+            errors: self.errors,
+        }
+    }
+}
+
+/// The session lock, poisoned or not.
+fn lock(session: &Mutex<Option<SessionState>>) -> MutexGuard<'_, Option<SessionState>> {
+    session.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Client {
+    /// The current session's id and agent name, if a session is running.
+    #[must_use]
+    pub fn current_session(&self) -> Option<(SessionId, AgentName)> {
+        let s = lock(&self.inner.session);
+        s.as_ref().map(|s| (s.id.clone(), s.agent.clone()))
+    }
+
+    /// Records a tool call. Empty `session`/`agent` are filled from the current session; the
+    /// call counts in the current session's aggregates when it belongs to it.
+    pub fn record_tool_call(
+        &self,
+        tool: &str,
+        session: Option<SessionId>,
+        agent: Option<AgentName>,
+        duration: Duration,
+        outcome: Outcome,
+    ) {
+        if !self.is_enabled() {
+            return;
+        }
+        let (session_id, agent_name) = {
+            let mut guard = lock(&self.inner.session);
+            match guard.as_mut() {
+                Some(s) if session.as_ref().is_none_or(|id| *id == s.id) => {
+                    let error = outcome.error().map(|e| self.scrub(e));
+                    s.on_tool_call(error);
+                    (s.id.clone(), agent.unwrap_or_else(|| s.agent.clone()))
+                }
+                _ => (session.unwrap_or_default(), agent.unwrap_or_default()),
+            }
+        };
+        self.track_builtin(&ToolCall {
+            tool_name: tool,
+            session_id: session_id.as_str(),
+            agent_name: agent_name.as_str(),
+            duration,
+            outcome: &outcome,
+        });
+    }
+
+    /// Records the token usage of one model turn in the current session.
+    pub fn record_token_usage(
+        &self,
+        model: &str,
+        input_tokens: u64,
+        output_tokens: u64,
+        cost: f64,
+    ) {
+        if !self.is_enabled() {
+            return;
+        }
+        let (session_id, agent_name) = {
+            let mut guard = lock(&self.inner.session);
+            match guard.as_mut() {
+                Some(s) => {
+                    s.on_tokens(input_tokens, output_tokens, cost);
+                    (s.id.clone(), s.agent.clone())
+                }
+                None => Default::default(),
+            }
+        };
+        self.track_builtin(&TokenEvent {
+            session_id,
+            agent_name,
+            model_name: model.to_owned(),
+            input_tokens,
+            output_tokens,
+            cost,
+        });
+    }
+
+    /// Starts a session (ending a running one first, with its end event) and records its start.
+    pub fn record_session_start(
+        &self,
+        agent: impl Into<AgentName>,
+        session_id: impl Into<SessionId>,
+    ) {
+        if !self.is_enabled() {
+            return;
+        }
+        let (id, agent) = (session_id.into(), agent.into());
+        let previous =
+            lock(&self.inner.session).replace(SessionState::new(id.clone(), agent.clone()));
+        if let Some(previous) = previous {
+            self.track_builtin(&previous.into_end_event());
+        }
+        self.track_builtin(&SessionStartEvent {
+            session_id: id,
+            agent_name: agent,
+        });
+    }
+
+    /// Starts a session and returns a guard that ends it when dropped (early return, `?`,
+    /// panic: a panic counts as an error of the session).
+    ///
+    /// ```
+    /// use telemetry_runtime::{Client, Env, SessionId};
+    /// let client = Client::builder().env(Env::empty()).build();
+    /// {
+    ///     let _session = client.start_session("root", SessionId::random());
+    ///     assert!(client.current_session().is_some());
+    /// }
+    /// assert!(client.current_session().is_none());
+    /// ```
+    pub fn start_session(
+        &self,
+        agent: impl Into<AgentName>,
+        session_id: impl Into<SessionId>,
+    ) -> SessionGuard {
+        let session_id = session_id.into();
+        self.record_session_start(agent, session_id.clone());
+        SessionGuard {
+            client: self.clone(),
+            session_id,
+            done: false,
+        }
+    }
+
+    /// Counts an error in the current session and keeps its (scrubbed) text.
+    pub fn record_error(&self, message: &str) {
+        if !self.is_enabled() {
+            return;
+        }
+        if let Some(s) = lock(&self.inner.session).as_mut() {
+            s.on_error(self.scrub(message));
+        }
+    }
+
+    /// Ends the current session and records its aggregates. Sent once: later calls, with no
+    /// session running, do nothing.
+    pub fn record_session_end(&self) {
+        let state = lock(&self.inner.session).take();
+        if let Some(s) = state {
+            self.track_builtin(&s.into_end_event());
+            self.flush_point();
+        }
+    }
+
+    /// Ends the session `id` if it is still the current one (in one critical section).
+    fn end_session_if(&self, id: &SessionId) {
+        let state = {
+            let mut guard = lock(&self.inner.session);
+            match guard.as_ref() {
+                Some(s) if s.id == *id => guard.take(),
+                _ => None,
+            }
+        };
+        if let Some(s) = state {
+            self.track_builtin(&s.into_end_event());
+            self.flush_point();
+        }
+    }
+}
+
+/// Ends its session when dropped. Returned by [`Client::start_session`].
+#[derive(Debug)]
+#[must_use = "the session ends when the guard is dropped"]
+pub struct SessionGuard {
+    client: Client,
+    session_id: SessionId,
+    done: bool,
+}
+
+impl SessionGuard {
+    /// The session's id.
+    #[must_use]
+    pub fn id(&self) -> &SessionId {
+        &self.session_id
+    }
+
+    /// Ends the session now, counting `outcome`'s error if it failed.
+    pub fn finish(mut self, outcome: &Outcome) {
+        if let Some(e) = outcome.error() {
+            self.client.record_error(e);
+        }
+        self.done = true;
+        self.client.end_session_if(&self.session_id);
+    }
+}
+
+impl Drop for SessionGuard {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        if std::thread::panicking() {
+            self.client.record_error("panicked");
+        }
+        self.client.end_session_if(&self.session_id);
+    }
+}

@@ -1,0 +1,16 @@
+//! Caps on what a record may hold. Every string, array and record that leaves the machine is
+//! within these bounds, whatever the application passes.
+
+/// Keys the client adds to every record's properties; neither tags nor events overwrite them.
+pub const SYSTEM_KEYS: [&str; 5] = ["user_uuid", "version", "os", "os_language", "event_id"];
+
+/// At most this many entries are kept in any array property (such as `args`).
+pub const MAX_ARRAY_ITEMS: usize = 32;
+
+/// A record's properties never serialize to more than this many bytes.
+pub const MAX_RECORD_BYTES: usize = 8 * 1024;
+
+/// At most this many error texts are kept in a session's `error` list.
+pub const MAX_SESSION_ERRORS: usize = 20;
+
+pub use crate::scrub::MAX_STRING_CHARS;
