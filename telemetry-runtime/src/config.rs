@@ -149,14 +149,14 @@ pub struct Consent {
     pub warnings: Vec<String>,
 }
 
-/// The persisted choice file inside the config dir.
-pub(crate) const CONSENT_FILE: &str = "telemetry-consent";
+pub(crate) use crate::files::CONSENT_FILE;
 
 /// Reads the persisted choice: `Some(true)` for "enabled", `Some(false)` for "disabled".
-/// A missing or unreadable file, or any other content, means no choice.
+/// A missing or unreadable file, one that is not a regular file (a link, a FIFO), one larger
+/// than 64 bytes, or any other content, means no choice.
 pub(crate) fn read_persisted(config_dir: Option<&Path>) -> Option<bool> {
-    let text = std::fs::read_to_string(config_dir?.join(CONSENT_FILE)).ok()?;
-    match text.trim() {
+    let bytes = crate::files::read_capped(&config_dir?.join(CONSENT_FILE), 64).ok()??;
+    match std::str::from_utf8(&bytes).ok()?.trim() {
         "enabled" => Some(true),
         "disabled" => Some(false),
         _ => None,

@@ -4,14 +4,20 @@ use std::fs;
 use std::io::Write;
 use std::path::Path;
 
-/// File name of the persisted id inside the config dir.
-pub const USER_UUID_FILE: &str = "user-uuid";
+use crate::files;
 
-/// Reads the id persisted in `dir`, if the file holds a valid UUID.
+/// File name of the persisted id inside the config dir.
+pub use crate::files::USER_UUID_FILE;
+
+/// Longest `user-uuid` file read (a hyphenated UUID and a newline, with room to spare).
+const MAX_ID_FILE_BYTES: usize = 128;
+
+/// Reads the id persisted in `dir`, if the file is a regular file (not a link, not a FIFO) of
+/// at most 128 bytes holding a valid UUID.
 #[must_use]
 pub fn read_user_uuid(dir: &Path) -> Option<String> {
-    let text = fs::read_to_string(dir.join(USER_UUID_FILE)).ok()?;
-    let id = uuid::Uuid::parse_str(text.trim()).ok()?;
+    let bytes = files::read_capped(&dir.join(USER_UUID_FILE), MAX_ID_FILE_BYTES).ok()??;
+    let id = uuid::Uuid::parse_str(std::str::from_utf8(&bytes).ok()?.trim()).ok()?;
     Some(id.hyphenated().to_string())
 }
 
@@ -30,18 +36,17 @@ pub fn load_or_create_user_uuid(dir: Option<&Path>) -> String {
         return fresh;
     }
     let target = dir.join(USER_UUID_FILE);
-    let tmp = dir.join(format!(".{USER_UUID_FILE}.{fresh}.tmp"));
-    if write_private(&tmp, fresh.as_bytes()).is_err() {
-        let _ = fs::remove_file(&tmp);
+    files::clean_temps(dir, USER_UUID_FILE, false);
+    let Ok(tmp) = files::write_temp(&target, fresh.as_bytes(), true) else {
         return fresh;
-    }
+    };
     // First writer wins: hard_link fails if the target exists.
     let result = match fs::hard_link(&tmp, &target) {
         Ok(()) => Some(fresh.clone()),
         Err(_) => match read_user_uuid(dir) {
             Some(id) => Some(id),
-            // The existing file is corrupt: replace it atomically, then take whatever a racing
-            // process may have put there.
+            // The existing entry is corrupt (or a link, a FIFO): replace the entry itself
+            // atomically, then take whatever a racing process may have put there.
             None => fs::rename(&tmp, &target)
                 .ok()
                 .and_then(|()| read_user_uuid(dir)),
@@ -51,8 +56,7 @@ pub fn load_or_create_user_uuid(dir: Option<&Path>) -> String {
     result.unwrap_or(fresh)
 }
 
-/// Options that create files readable and writable by the owner only (0600 on Unix): the
-/// one place every file of the config dir gets its mode.
+/// Options that create files readable and writable by the owner only (0600 on Unix).
 pub(crate) fn private_options() -> fs::OpenOptions {
     let mut opts = fs::OpenOptions::new();
     #[cfg(unix)]
@@ -72,11 +76,6 @@ pub(crate) fn write_new_private(path: &Path, bytes: &[u8]) -> std::io::Result<fs
         .open(path)?;
     f.write_all(bytes)?;
     Ok(f)
-}
-
-/// Writes `bytes` to a new file readable by the owner only (0600 on Unix), and syncs it.
-pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    write_new_private(path, bytes)?.sync_all()
 }
 
 #[cfg(test)]

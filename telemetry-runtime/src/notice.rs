@@ -1,13 +1,13 @@
 //! The first-run notice: shown once per config dir, before anything leaves the machine.
 
-use std::fs::OpenOptions;
 use std::io::{self, Write};
 
 use crate::client::Client;
 use crate::config::truthy_presence;
+use crate::files;
 
 /// Marker file in the config dir: its existence means the notice was shown.
-pub const NOTICE_FILE: &str = "telemetry-notice-shown";
+pub use crate::files::NOTICE_FILE;
 
 /// What [`Client::first_run_notice`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,10 +63,9 @@ impl Client {
         if std::fs::create_dir_all(dir).is_err() {
             return NoticeOutcome::Skipped;
         }
-        let created = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(dir.join(NOTICE_FILE));
+        // 0600, never through a planted link; anything already there (even a FIFO or a
+        // link) means "shown", without opening it.
+        let created = files::create_new(&dir.join(NOTICE_FILE));
         match created {
             Ok(_) => {
                 self.hold_delivery();

@@ -16,6 +16,7 @@ pub use session::SessionGuard;
 use crate::config::{self, Consent, Env};
 use crate::delivery::Delivery;
 use crate::event::{BuiltinEvent, CommandEvent, Event};
+use crate::files;
 use crate::identity;
 use crate::outbox::Outbox;
 use crate::outcome::Outcome;
@@ -190,10 +191,8 @@ impl Client {
     pub fn persist_choice(&self, enabled: bool) -> std::io::Result<()> {
         let dir = self.require_config_dir()?;
         std::fs::create_dir_all(dir)?;
-        identity::write_private(
-            &dir.join(config::CONSENT_FILE),
-            if enabled { b"enabled\n" } else { b"disabled\n" },
-        )?;
+        let text: &[u8] = if enabled { b"enabled\n" } else { b"disabled\n" };
+        files::replace(&dir.join(files::CONSENT_FILE), text, true)?;
         if !enabled {
             Outbox::new(dir).delete()?;
         }
@@ -207,10 +206,9 @@ impl Client {
     /// No config dir, or a file cannot be removed.
     pub fn reset(&self) -> std::io::Result<()> {
         let dir = self.require_config_dir()?;
-        match std::fs::remove_file(dir.join(identity::USER_UUID_FILE)) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
-            _ => {}
-        }
+        files::remove(&dir.join(files::USER_UUID_FILE))?;
+        files::clean_temps(dir, files::USER_UUID_FILE, true);
+        files::clean_temps(dir, files::CONSENT_FILE, true);
         Outbox::new(dir).delete()?;
         if self.is_enabled() {
             let _ = identity::load_or_create_user_uuid(Some(dir));
