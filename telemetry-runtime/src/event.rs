@@ -145,6 +145,22 @@ pub trait Event {
     fn kind(&self) -> EventKind;
     /// The event's own properties (without the system keys the client adds).
     fn properties(&self) -> Map<String, Value>;
+    /// The built-in events' fast path (no map, no owned strings). Not for applications.
+    #[doc(hidden)]
+    fn __builtin(&self) -> Option<Builtin<'_>> {
+        None
+    }
+}
+
+/// A built-in event, for the client's fast path. Opaque.
+#[doc(hidden)]
+#[derive(Clone, Copy)]
+pub struct Builtin<'a>(pub(crate) &'a dyn BuiltinEvent);
+
+impl fmt::Debug for Builtin<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Builtin")
+    }
 }
 
 /// One property of a built-in event, borrowed from it, before scrubbing.
@@ -186,13 +202,53 @@ impl Action {
     }
 }
 
-/// The client's fast path for the built-in events: their properties as borrowed fields, with
-/// no map and no owned strings. Exactly the entries of [`Event::properties`], in the order of
-/// their keys (a test holds both for every event).
+/// The built-in events, described once: their properties as borrowed fields, sorted by key,
+/// with no map and no owned strings. [`Event::properties`] of a built-in event is derived from
+/// these fields, so the fast path and the map can never disagree.
 pub(crate) trait BuiltinEvent {
     fn kind(&self) -> EventKind;
     fn fields<'a>(&'a self, out: &mut dyn FnMut(&'static str, Field<'a>));
 }
+
+/// The JSON value of one field, before scrubbing.
+fn field_value(f: Field<'_>) -> Value {
+    match f {
+        Field::Str(s) | Field::Name(s) => Value::from(s),
+        Field::Action(a) => Value::from(a.as_str()),
+        Field::U64(n) => Value::from(n),
+        Field::Bool(b) => Value::Bool(b),
+        Field::F64(x) => finite(x),
+        Field::List(items) => Value::Array(items.iter().map(|s| Value::from(s.as_str())).collect()),
+    }
+}
+
+/// [`Event`] for the built-in events, from their fields.
+macro_rules! builtin_events {
+    ($($ty:ty),*) => {$(
+        impl Event for $ty {
+            fn kind(&self) -> EventKind {
+                BuiltinEvent::kind(self)
+            }
+            fn properties(&self) -> Map<String, Value> {
+                let mut m = Map::new();
+                self.fields(&mut |k, f| {
+                    m.insert(k.to_owned(), field_value(f));
+                });
+                m
+            }
+            fn __builtin(&self) -> Option<Builtin<'_>> {
+                Some(Builtin(self))
+            }
+        }
+    )*};
+}
+builtin_events!(
+    CommandEvent,
+    ToolEvent,
+    TokenEvent,
+    SessionStartEvent,
+    SessionEndEvent
+);
 
 /// A tool call, borrowed: what [`ToolEvent`] records, without owning its strings (the
 /// client records calls from this).
@@ -263,28 +319,6 @@ impl CommandEvent {
     }
 }
 
-impl Event for CommandEvent {
-    fn kind(&self) -> EventKind {
-        EventKind::Command
-    }
-    fn properties(&self) -> Map<String, Value> {
-        let mut m = Map::new();
-        m.insert("action".into(), Value::from(self.action.as_str()));
-        if !self.args.is_empty() {
-            m.insert(
-                "args".into(),
-                Value::Array(self.args.iter().map(|a| Value::from(a.as_str())).collect()),
-            );
-        }
-        m.insert("is_success".into(), Value::Bool(self.outcome.is_success()));
-        if let Some(e) = self.outcome.error() {
-            m.insert("error".into(), Value::from(e));
-        }
-        m.insert("duration_ms".into(), Value::from(millis(self.duration)));
-        m
-    }
-}
-
 /// A tool call: `action` = `call`, `session_id`, `agent_name`, `tool_name`, `duration_ms`,
 /// `is_success`, `error` (omitted when none).
 #[derive(Clone, Debug, PartialEq)]
@@ -299,25 +333,6 @@ pub struct ToolEvent {
     pub duration: Duration,
     /// Success or failure with its error text.
     pub outcome: Outcome,
-}
-
-impl Event for ToolEvent {
-    fn kind(&self) -> EventKind {
-        EventKind::Tool
-    }
-    fn properties(&self) -> Map<String, Value> {
-        let mut m = Map::new();
-        m.insert("action".into(), Value::from("call"));
-        m.insert("session_id".into(), Value::from(self.session_id.as_str()));
-        m.insert("agent_name".into(), Value::from(self.agent_name.as_str()));
-        m.insert("tool_name".into(), Value::from(self.tool_name.as_str()));
-        m.insert("duration_ms".into(), Value::from(millis(self.duration)));
-        m.insert("is_success".into(), Value::Bool(self.outcome.is_success()));
-        if let Some(e) = self.outcome.error() {
-            m.insert("error".into(), Value::from(e));
-        }
-        m
-    }
 }
 
 /// Token usage of one model turn: `action` = `usage`, `session_id`, `agent_name`,
@@ -338,27 +353,6 @@ pub struct TokenEvent {
     pub cost: f64,
 }
 
-impl Event for TokenEvent {
-    fn kind(&self) -> EventKind {
-        EventKind::Token
-    }
-    fn properties(&self) -> Map<String, Value> {
-        let mut m = Map::new();
-        m.insert("action".into(), Value::from("usage"));
-        m.insert("session_id".into(), Value::from(self.session_id.as_str()));
-        m.insert("agent_name".into(), Value::from(self.agent_name.as_str()));
-        m.insert("model_name".into(), Value::from(self.model_name.as_str()));
-        m.insert("input_tokens".into(), Value::from(self.input_tokens));
-        m.insert("output_tokens".into(), Value::from(self.output_tokens));
-        m.insert(
-            "total_tokens".into(),
-            Value::from(self.input_tokens.saturating_add(self.output_tokens)),
-        );
-        m.insert("cost".into(), finite(self.cost));
-        m
-    }
-}
-
 pub(crate) fn finite(x: f64) -> Value {
     // JSON has no NaN or infinity: report 0 rather than fail the whole record.
     serde_json::Number::from_f64(x).map_or(Value::from(0), Value::Number)
@@ -371,19 +365,6 @@ pub struct SessionStartEvent {
     pub session_id: SessionId,
     /// The agent running it.
     pub agent_name: AgentName,
-}
-
-impl Event for SessionStartEvent {
-    fn kind(&self) -> EventKind {
-        EventKind::Session
-    }
-    fn properties(&self) -> Map<String, Value> {
-        let mut m = Map::new();
-        m.insert("action".into(), Value::from("start"));
-        m.insert("session_id".into(), Value::from(self.session_id.as_str()));
-        m.insert("agent_name".into(), Value::from(self.agent_name.as_str()));
-        m
-    }
 }
 
 /// A session ended, with its aggregates: `action` = `end`, `session_id`, `agent_name`,
@@ -409,39 +390,6 @@ pub struct SessionEndEvent {
     pub error_count: u64,
     /// The (scrubbed) error texts, most recent last, capped in number.
     pub errors: Vec<String>,
-}
-
-impl Event for SessionEndEvent {
-    fn kind(&self) -> EventKind {
-        EventKind::Session
-    }
-    fn properties(&self) -> Map<String, Value> {
-        let mut m = Map::new();
-        m.insert("action".into(), Value::from("end"));
-        m.insert("session_id".into(), Value::from(self.session_id.as_str()));
-        m.insert("agent_name".into(), Value::from(self.agent_name.as_str()));
-        m.insert("duration_ms".into(), Value::from(millis(self.duration)));
-        m.insert("tool_calls".into(), Value::from(self.tool_calls));
-        m.insert("input_tokens".into(), Value::from(self.input_tokens));
-        m.insert("output_tokens".into(), Value::from(self.output_tokens));
-        m.insert(
-            "total_tokens".into(),
-            Value::from(self.input_tokens.saturating_add(self.output_tokens)),
-        );
-        m.insert("cost".into(), finite(self.cost));
-        m.insert("error_count".into(), Value::from(self.error_count));
-        m.insert("is_success".into(), Value::Bool(self.error_count == 0));
-        m.insert(
-            "error".into(),
-            Value::Array(
-                self.errors
-                    .iter()
-                    .map(|e| Value::from(e.as_str()))
-                    .collect(),
-            ),
-        );
-        m
-    }
 }
 
 impl BuiltinEvent for CommandEvent {
@@ -530,19 +478,6 @@ impl BuiltinEvent for SessionEndEvent {
 mod tests {
     use super::*;
 
-    fn field_value(f: Field<'_>) -> Value {
-        match f {
-            Field::Str(s) | Field::Name(s) => Value::from(s),
-            Field::Action(a) => Value::from(a.as_str()),
-            Field::U64(n) => Value::from(n),
-            Field::Bool(b) => Value::Bool(b),
-            Field::F64(x) => finite(x),
-            Field::List(items) => {
-                Value::Array(items.iter().map(|s| Value::from(s.as_str())).collect())
-            }
-        }
-    }
-
     fn assert_same<E: BuiltinEvent + Event>(ev: &E) {
         assert_eq!(BuiltinEvent::kind(ev), Event::kind(ev));
         let mut fields = Vec::new();
@@ -564,6 +499,40 @@ mod tests {
             "the client adds the system keys"
         );
         assert_eq!(from_fields, ev.properties());
+        assert!(Event::__builtin(ev).is_some());
+    }
+
+    #[test]
+    fn properties_are_the_wire_properties() {
+        let ev = CommandEvent::new(
+            "run",
+            vec!["--fast".into()],
+            Outcome::failure("boom"),
+            Duration::from_millis(12),
+        );
+        assert_eq!(
+            Value::Object(ev.properties()),
+            serde_json::json!({"action": "run", "args": ["--fast"], "duration_ms": 12,
+                               "error": "boom", "is_success": false})
+        );
+        let end = SessionEndEvent {
+            session_id: "s".into(),
+            agent_name: "a".into(),
+            duration: Duration::from_secs(2),
+            tool_calls: 3,
+            input_tokens: 4,
+            output_tokens: 5,
+            cost: 0.5,
+            error_count: 1,
+            errors: vec!["e".into()],
+        };
+        assert_eq!(
+            Value::Object(end.properties()),
+            serde_json::json!({"action": "end", "agent_name": "a", "cost": 0.5,
+                "duration_ms": 2000, "error": ["e"], "error_count": 1, "input_tokens": 4,
+                "is_success": false, "output_tokens": 5, "session_id": "s", "tool_calls": 3,
+                "total_tokens": 9})
+        );
     }
 
     #[test]

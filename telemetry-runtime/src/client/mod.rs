@@ -251,9 +251,14 @@ impl Client {
     /// Records any event. Synchronous: returns once the record was delivered or its delivery
     /// failed (within the configured timeouts). Never panics, never writes to stdout.
     pub fn track(&self, event: &dyn Event) {
-        if self.records_go_somewhere() {
-            self.dispatch(self.record_json(event));
+        if !self.records_go_somewhere() {
+            return;
         }
+        let line = match event.__builtin() {
+            Some(builtin) => self.builtin_json(builtin.0),
+            None => self.record_json(event),
+        };
+        self.dispatch(line);
     }
 
     /// [`track`](Self::track) for the built-in events, on the fast path.
