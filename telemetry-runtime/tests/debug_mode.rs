@@ -8,7 +8,8 @@ use std::time::Duration;
 use common::{DebugBuffer, Envelope, builder, now_ms, own_properties};
 use serde_json::{Value, json};
 use telemetry_runtime::{
-    AgentName, Client, DEBUG_USER_UUID, Env, Outcome, SessionId, ToolEvent, load_or_create_user_uuid,
+    AgentName, Client, DEBUG_USER_UUID, Env, Outcome, SessionId, ToolEvent,
+    load_or_create_user_uuid,
 };
 use telemetry_test_collector::Collector;
 
@@ -173,10 +174,19 @@ fn debug_shows_the_existing_id_and_never_creates_one() {
     };
     let out = DebugBuffer::default();
     debug_client(&out).track_command("run", ["x"]);
-    assert_eq!(documents(&out.text())[0]["properties"]["user_uuid"], DEBUG_USER_UUID);
-    assert!(common::files_in(dir.path()).is_empty(), "no user-uuid in debug mode");
+    assert_eq!(
+        documents(&out.text())[0]["properties"]["user_uuid"],
+        DEBUG_USER_UUID
+    );
+    assert!(
+        common::files_in(dir.path()).is_empty(),
+        "no user-uuid in debug mode"
+    );
     let id = load_or_create_user_uuid(Some(dir.path()));
     let out = DebugBuffer::default();
     debug_client(&out).track_command("run", ["x"]);
-    assert_eq!(documents(&out.text())[0]["properties"]["user_uuid"], id.as_str());
+    assert_eq!(
+        documents(&out.text())[0]["properties"]["user_uuid"],
+        id.as_str()
+    );
 }
