@@ -91,7 +91,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let env = Env::from_pairs([
             ("TELEMETRY_ENABLED", "false"),
-            ("TELEMETRY_ENDPOINT", "https://me:pa55word@c.invalid/x?api_key=k1"),
+            (
+                "TELEMETRY_ENDPOINT",
+                "https://me:pa55word@c.invalid/x?api_key=k1",
+            ),
         ]);
         let mut out = Vec::new();
         status(&client(dir.path(), env), &mut out).unwrap();
