@@ -78,8 +78,9 @@ impl ClientBuilder {
         self
     }
 
-    /// Debug mode: every record is printed to stderr as pretty JSON and not sent.
-    /// `TELEMETRY_DEBUG=1` turns it on too.
+    /// Debug mode: every record is printed to stderr as pretty JSON and not sent, and no
+    /// anonymous id is created (an existing one is shown, else
+    /// [`DEBUG_USER_UUID`](crate::DEBUG_USER_UUID)). `TELEMETRY_DEBUG=1` turns it on too.
     pub fn debug(mut self, debug: bool) -> Self {
         self.debug = debug;
         self

@@ -216,7 +216,7 @@ pub(crate) fn resolve_consent(
         enabled,
         source,
         decided_by,
-        reason: reason.replace('\n', " "),
+        reason,
         warnings,
     }
 }

@@ -24,8 +24,9 @@ const MAX_SEND_BUDGET_MS: u64 = 60_000;
 const BY_APPLICATION: &str = "application";
 const BY_DEFAULT: &str = "default";
 
-/// The application's choices, from the [`ClientBuilder`](crate::ClientBuilder).
-#[derive(Clone, Debug, Default)]
+/// The application's choices, from the [`ClientBuilder`](crate::ClientBuilder). No `Debug`:
+/// it holds the API key.
+#[derive(Clone, Default)]
 pub(crate) struct Choices {
     pub(crate) enabled: Option<bool>,
     pub(crate) debug: bool,
@@ -38,8 +39,8 @@ pub(crate) struct Choices {
     pub(crate) exporter: Option<Exporter>,
 }
 
-/// Every setting of a client, resolved.
-#[derive(Clone, Debug)]
+/// Every setting of a client, resolved. No `Debug`: it holds the API key.
+#[derive(Clone)]
 pub(crate) struct Settings {
     pub(crate) consent: Consent,
     pub(crate) debug: bool,
