@@ -1,152 +1,36 @@
 //! Configuration and consent, resolved once per client from an explicit environment snapshot.
 //!
 //! The process environment is only one possible input: [`Env`] is a plain map, so tests never
-//! depend on the variables of the machine they run on.
+//! depend on the variables of the machine they run on. [`Settings::resolve`](settings::Settings)
+//! is the one function that turns a snapshot and the application's choices into settings;
+//! [`vars`] names every variable it reads.
 
-use std::collections::BTreeMap;
-use std::fmt;
+pub(crate) mod ci;
+mod consent;
+mod env;
+mod platform;
+mod proxy;
+mod redact;
+mod settings;
+mod vars;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// A snapshot of environment variables, read once.
-///
-/// ```
-/// use telemetry_runtime::Env;
-/// let env = Env::from_pairs([("TELEMETRY_ENABLED", "false")]);
-/// assert_eq!(env.get("TELEMETRY_ENABLED"), Some("false"));
-/// assert_eq!(env.get("HOME"), None);
-/// ```
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Env(BTreeMap<String, String>);
-
-impl Env {
-    /// The current process environment (variables that are not valid Unicode are skipped).
-    #[must_use]
-    pub fn from_process() -> Self {
-        Self(
-            std::env::vars_os()
-                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-                .collect(),
-        )
-    }
-
-    /// An empty environment.
-    #[must_use]
-    pub fn empty() -> Self {
-        Self::default()
-    }
-
-    /// An environment made of the given pairs.
-    pub fn from_pairs<K: Into<String>, V: Into<String>>(
-        pairs: impl IntoIterator<Item = (K, V)>,
-    ) -> Self {
-        Self(
-            pairs
-                .into_iter()
-                .map(|(k, v)| (k.into(), v.into()))
-                .collect(),
-        )
-    }
-
-    /// Sets a variable, builder style.
-    #[must_use]
-    pub fn with(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        self.0.insert(key.into(), value.into());
-        self
-    }
-
-    /// The value of a variable.
-    #[must_use]
-    pub fn get(&self, key: &str) -> Option<&str> {
-        self.0.get(key).map(String::as_str)
-    }
-
-    /// The value of a variable, `None` when unset or empty after trimming.
-    #[must_use]
-    pub fn non_empty(&self, key: &str) -> Option<&str> {
-        self.get(key).map(str::trim).filter(|v| !v.is_empty())
-    }
-}
-
-/// A parsed boolean setting.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Flag {
-    Unset,
-    On,
-    Off,
-    Invalid,
-}
-
-/// Parses `true/1/yes/on` and `false/0/no/off` in any case, spaces trimmed.
-pub(crate) fn parse_flag(value: Option<&str>) -> Flag {
-    let Some(v) = value else { return Flag::Unset };
-    let v = v.trim().to_ascii_lowercase();
-    match v.as_str() {
-        "true" | "1" | "yes" | "on" => Flag::On,
-        "false" | "0" | "no" | "off" => Flag::Off,
-        _ => Flag::Invalid,
-    }
-}
+pub use ci::CI_VARIABLES;
+pub use consent::{Consent, ConsentSource};
+pub use env::Env;
+pub use platform::go_os;
+pub(crate) use proxy::proxy_url;
+pub use redact::redact_endpoint;
+pub use settings::DEFAULT_SEND_BUDGET;
+pub(crate) use settings::{Choices, Settings};
+pub use vars::DO_NOT_TRACK;
+pub(crate) use vars::normalise_prefix;
 
 /// `DO_NOT_TRACK`, `CI`: set to anything but empty, `0` or `false` means "yes".
 pub(crate) fn truthy_presence(value: Option<&str>) -> bool {
-    match value.map(str::trim) {
-        None | Some("") | Some("0") => false,
-        Some(v) => !v.eq_ignore_ascii_case("false"),
-    }
-}
-
-/// Which input decided whether telemetry is enabled.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ConsentSource {
-    /// `DO_NOT_TRACK` was set.
-    DoNotTrack,
-    /// `TELEMETRY_ENABLED` was set to a valid value.
-    EnvironmentVariable,
-    /// The application's code (the builder's `enabled(false)`).
-    Application,
-    /// `CI` was set and `TELEMETRY_ENABLED` did not turn telemetry on.
-    Ci,
-    /// A choice persisted in the config dir (`telemetry enable` / `telemetry disable`).
-    Persisted,
-    /// Nothing said otherwise.
-    Default,
-}
-
-impl fmt::Display for ConsentSource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::DoNotTrack => "DO_NOT_TRACK",
-            Self::EnvironmentVariable => "environment variable TELEMETRY_ENABLED",
-            Self::Application => "application",
-            Self::Ci => "CI",
-            Self::Persisted => "persisted choice",
-            Self::Default => "default",
-        })
-    }
-}
-
-/// Whether telemetry is enabled, which source decided, and why.
-///
-/// ```
-/// use telemetry_runtime::{Client, ConsentSource, Env};
-/// let client = Client::builder()
-///     .env(Env::from_pairs([("DO_NOT_TRACK", "1")]))
-///     .build();
-/// let consent = client.consent();
-/// assert!(!consent.enabled);
-/// assert_eq!(consent.source, ConsentSource::DoNotTrack);
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Consent {
-    /// Whether records are built and delivered.
-    pub enabled: bool,
-    /// The input that decided.
-    pub source: ConsentSource,
-    /// A human-readable explanation.
-    pub reason: String,
-    /// Warnings found while resolving (e.g. an unrecognised `TELEMETRY_ENABLED` value).
-    pub warnings: Vec<String>,
+    value.is_some_and(env::truthy_text)
 }
 
 pub(crate) use crate::files::CONSENT_FILE;
@@ -160,90 +44,6 @@ pub(crate) fn read_persisted(config_dir: Option<&Path>) -> Option<bool> {
         "enabled" => Some(true),
         "disabled" => Some(false),
         _ => None,
-    }
-}
-
-/// Resolves consent. Precedence, first match wins:
-/// `DO_NOT_TRACK` > `TELEMETRY_ENABLED=false` > application `enabled(false)` >
-/// `TELEMETRY_ENABLED=true` > `CI` > persisted choice > default (enabled).
-pub(crate) fn resolve_consent(
-    env: &Env,
-    app_enabled: Option<bool>,
-    persisted: Option<bool>,
-) -> Consent {
-    let mut warnings = Vec::new();
-    let decide = |enabled, source, reason: String, warnings| Consent {
-        enabled,
-        source,
-        reason,
-        warnings,
-    };
-    if truthy_presence(env.get("DO_NOT_TRACK")) {
-        return decide(
-            false,
-            ConsentSource::DoNotTrack,
-            "DO_NOT_TRACK is set".into(),
-            warnings,
-        );
-    }
-    let flag = parse_flag(env.get("TELEMETRY_ENABLED"));
-    if flag == Flag::Invalid {
-        warnings.push(format!(
-            "telemetry: ignoring TELEMETRY_ENABLED={:?}: expected true/false, 1/0, yes/no or on/off",
-            env.get("TELEMETRY_ENABLED").unwrap_or_default()
-        ));
-    }
-    if flag == Flag::Off {
-        return decide(
-            false,
-            ConsentSource::EnvironmentVariable,
-            "TELEMETRY_ENABLED turns telemetry off".into(),
-            warnings,
-        );
-    }
-    if app_enabled == Some(false) {
-        return decide(
-            false,
-            ConsentSource::Application,
-            "the application disabled telemetry".into(),
-            warnings,
-        );
-    }
-    if flag == Flag::On {
-        return decide(
-            true,
-            ConsentSource::EnvironmentVariable,
-            "TELEMETRY_ENABLED turns telemetry on".into(),
-            warnings,
-        );
-    }
-    if truthy_presence(env.get("CI")) {
-        return decide(
-            false,
-            ConsentSource::Ci,
-            "running in CI (CI is set); TELEMETRY_ENABLED=true turns it on".into(),
-            warnings,
-        );
-    }
-    match persisted {
-        Some(true) => decide(
-            true,
-            ConsentSource::Persisted,
-            "enabled by a persisted choice".into(),
-            warnings,
-        ),
-        Some(false) => decide(
-            false,
-            ConsentSource::Persisted,
-            "disabled by a persisted choice".into(),
-            warnings,
-        ),
-        None => decide(
-            true,
-            ConsentSource::Default,
-            "enabled by default".into(),
-            warnings,
-        ),
     }
 }
 
@@ -317,84 +117,6 @@ pub const DEFAULT_API_KEY_HEADER: &str = "x-api-key";
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn flags_parse_every_spelling() {
-        for v in ["false", "FALSE", " False ", "0", "no", "NO", "off", " Off"] {
-            assert_eq!(parse_flag(Some(v)), Flag::Off, "{v}");
-        }
-        for v in ["true", "TRUE", "1", "yes", "on", " On "] {
-            assert_eq!(parse_flag(Some(v)), Flag::On, "{v}");
-        }
-        for v in ["", "maybe", "2", "nope"] {
-            assert_eq!(parse_flag(Some(v)), Flag::Invalid, "{v}");
-        }
-        assert_eq!(parse_flag(None), Flag::Unset);
-    }
-
-    #[test]
-    fn precedence() {
-        let c = resolve_consent(
-            &Env::from_pairs([("DO_NOT_TRACK", "1"), ("TELEMETRY_ENABLED", "true")]),
-            Some(true),
-            Some(true),
-        );
-        assert_eq!((c.enabled, c.source), (false, ConsentSource::DoNotTrack));
-        for dnt in ["", "0", "false", "FALSE"] {
-            let c = resolve_consent(&Env::from_pairs([("DO_NOT_TRACK", dnt)]), None, None);
-            assert_eq!(
-                (c.enabled, c.source),
-                (true, ConsentSource::Default),
-                "{dnt:?}"
-            );
-        }
-        let c = resolve_consent(
-            &Env::from_pairs([("TELEMETRY_ENABLED", "off")]),
-            Some(true),
-            Some(true),
-        );
-        assert_eq!(
-            (c.enabled, c.source),
-            (false, ConsentSource::EnvironmentVariable)
-        );
-        let c = resolve_consent(
-            &Env::from_pairs([("TELEMETRY_ENABLED", "on")]),
-            Some(false),
-            None,
-        );
-        assert_eq!((c.enabled, c.source), (false, ConsentSource::Application));
-        let c = resolve_consent(&Env::from_pairs([("CI", "true")]), None, Some(true));
-        assert_eq!((c.enabled, c.source), (false, ConsentSource::Ci));
-        let c = resolve_consent(
-            &Env::from_pairs([("CI", "true"), ("TELEMETRY_ENABLED", "1")]),
-            None,
-            None,
-        );
-        assert_eq!(
-            (c.enabled, c.source),
-            (true, ConsentSource::EnvironmentVariable)
-        );
-        let c = resolve_consent(&Env::from_pairs([("CI", "0")]), None, Some(false));
-        assert_eq!((c.enabled, c.source), (false, ConsentSource::Persisted));
-        let c = resolve_consent(
-            &Env::from_pairs([("TELEMETRY_ENABLED", "true")]),
-            None,
-            Some(false),
-        );
-        assert_eq!(
-            (c.enabled, c.source),
-            (true, ConsentSource::EnvironmentVariable)
-        );
-        let c = resolve_consent(
-            &Env::from_pairs([("TELEMETRY_ENABLED", "perhaps")]),
-            None,
-            None,
-        );
-        assert_eq!(
-            (c.enabled, c.source, c.warnings.len()),
-            (true, ConsentSource::Default, 1)
-        );
-    }
 
     #[test]
     fn tags_are_trimmed_capped_and_malformed_skipped() {

@@ -1,4 +1,9 @@
 //! The current client: scoped to a thread (or a future) when set, else the global one.
+//!
+//! Invariants: like `log` and `tracing`, libraries instrument and the application decides.
+//! Until the application installs a client with [`set_global`], the global client is disabled:
+//! tracked calls record nothing, write nothing and send nothing, whatever the environment says.
+//! [`MAYBE_ENABLED`] counts the clients that may be current and enabled.
 
 use std::cell::RefCell;
 use std::future::Future;
@@ -11,45 +16,36 @@ use crate::client::Client;
 
 static GLOBAL: OnceLock<Client> = OnceLock::new();
 
-/// Count of clients that may be current and enabled: the global one (until it is known to be
-/// disabled) plus every enabled scoped client. Zero means every tracked call can skip
-/// telemetry after one relaxed load.
-static MAYBE_ENABLED: AtomicUsize = AtomicUsize::new(1);
+/// Count of clients that may be current and enabled: the global one when the application
+/// installed an enabled one, plus every enabled scoped client. Zero means every tracked call
+/// can skip telemetry after one relaxed load.
+static MAYBE_ENABLED: AtomicUsize = AtomicUsize::new(0);
 
 thread_local! {
     static SCOPED: RefCell<Vec<Client>> = const { RefCell::new(Vec::new()) };
 }
 
 fn on_global_set(client: &Client) {
-    if !client.is_enabled() {
-        MAYBE_ENABLED.fetch_sub(1, Ordering::Relaxed);
+    if client.is_enabled() {
+        MAYBE_ENABLED.fetch_add(1, Ordering::Relaxed);
     }
 }
 
-/// The global client, initialised once from the process environment on first use
-/// (or set earlier with [`set_global`]).
+/// The global client: the one the application installed with [`set_global`], else a
+/// disabled client ([`Client::disabled`]). A library never turns telemetry on by itself: an
+/// application that wants it installs its client, e.g. `set_global(Client::from_env())`.
 ///
 /// ```
-/// let client = telemetry_runtime::global();
-/// let _ = client.is_enabled();
+/// // No application client installed: tracked calls take the disabled path.
+/// assert!(!telemetry_runtime::global().is_enabled());
 /// ```
 pub fn global() -> &'static Client {
-    if let Some(c) = GLOBAL.get() {
-        return c;
-    }
-    let mut created = false;
-    let c = GLOBAL.get_or_init(|| {
-        created = true;
-        Client::from_env()
-    });
-    if created {
-        on_global_set(c);
-    }
-    c
+    GLOBAL.get_or_init(Client::disabled)
 }
 
 /// Installs the application's client as the global one. Call it early in `main`, before any
-/// tracked function runs; afterwards it fails and gives the client back.
+/// tracked function runs; afterwards (or once [`global`] gave out the disabled default) it
+/// fails and gives the client back.
 ///
 /// ```
 /// use telemetry_runtime::{Client, Env};

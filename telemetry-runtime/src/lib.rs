@@ -38,10 +38,11 @@ pub mod __private {
 }
 mod private;
 
-pub use client::{Client, ClientBuilder, SessionGuard};
+pub use client::{Client, ClientBuilder, DEBUG_USER_UUID, SessionGuard};
 pub use config::{
-    Consent, ConsentSource, DEFAULT_API_KEY_HEADER, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, Env,
-    MAX_TAG_VALUE_CHARS, MAX_TAGS, parse_tags, platform_config_dir,
+    CI_VARIABLES, Consent, ConsentSource, DEFAULT_API_KEY_HEADER, DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_SEND_BUDGET, DEFAULT_TIMEOUT, DO_NOT_TRACK, Env, MAX_TAG_VALUE_CHARS, MAX_TAGS, go_os,
+    parse_tags, platform_config_dir, redact_endpoint,
 };
 pub use current::{
     WithClient, current, global, maybe_enabled, set_global, with_client, with_client_future,

@@ -16,7 +16,7 @@ pub enum NoticeOutcome {
     Shown,
     /// Already shown by an earlier run (or a concurrent process): nothing printed.
     AlreadyShown,
-    /// Not shown: telemetry is disabled, CI is set, the hiding variable is set, or there is
+    /// Not shown: telemetry is disabled, a CI service is detected (see `CI_VARIABLES`), the hiding variable is set, or there is
     /// no config dir to remember it in.
     Skipped,
 }
@@ -31,7 +31,7 @@ impl Client {
     /// Shows the first-run notice on `out`, once per config dir: what is collected, what is
     /// not, and how to opt out.
     ///
-    /// Shown only when telemetry is enabled, `CI` is not set, the application's variable
+    /// Shown only when telemetry is enabled, no CI service is detected, the application's variable
     /// `hide_var` (e.g. `CAGENT_HIDE_TELEMETRY_BANNER`) is unset, empty, `0` or `false`, and a
     /// config dir is set. The marker file is created atomically (`create_new`), so two
     /// processes starting together print it once. When it is shown, nothing recorded by this
@@ -52,7 +52,7 @@ impl Client {
     pub fn first_run_notice_to(&self, hide_var: &str, out: &mut dyn Write) -> NoticeOutcome {
         let env = self.env();
         if !self.is_enabled()
-            || truthy_presence(env.get("CI"))
+            || crate::config::ci::detect(env).is_some()
             || truthy_presence(env.get(hide_var))
         {
             return NoticeOutcome::Skipped;

@@ -1,13 +1,18 @@
 //! A status report the application prints (`mytool telemetry status`).
+//!
+//! Invariants: a status never holds the API key nor an endpoint's userinfo or query string
+//! (endpoints are stored redacted), and reading one creates no file.
 
 use std::fmt;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use crate::client::Client;
-use crate::config::ConsentSource;
+use crate::config::{ConsentSource, redact_endpoint};
+use crate::export::Exporter;
 
 /// Everything a user needs to know about telemetry on this machine. Never contains the API
-/// key. `Display` renders it for a terminal.
+/// key nor an endpoint's credentials. `Display` renders it for a terminal.
 ///
 /// ```
 /// use telemetry_runtime::{Client, ConsentSource, Env};
@@ -23,62 +28,113 @@ pub struct Status {
     pub enabled: bool,
     /// Which source decided.
     pub source: ConsentSource,
+    /// The variable or input that decided, by name (e.g. `CAGENT_TELEMETRY_ENABLED`).
+    pub decided_by: String,
     /// Why, in words.
     pub reason: String,
     /// The config dir, if any.
     pub config_dir: Option<PathBuf>,
     /// The anonymous id, if one exists (never created by asking).
     pub anonymous_id: Option<String>,
-    /// Where records are sent, if anywhere.
+    /// Where records are sent, if anywhere, with userinfo and query string redacted.
     pub endpoint: Option<String>,
     /// Whether debug mode is on.
     pub debug: bool,
+    /// The wire format.
+    pub exporter: Exporter,
+    /// The send budget.
+    pub send_budget: Duration,
+    /// Each setting that was decided by something (`endpoint`, `api key`, `debug`, `verbose`,
+    /// `tags`, `send budget`, `exporter`) and what decided it: a variable name,
+    /// `application` or `default`.
+    pub decided_by_setting: Vec<(String, String)>,
     /// How many records wait in the outbox.
     pub queued_records: usize,
 }
 
 impl Client {
-    /// The status report: consent and its source, config dir, anonymous id, endpoint (never
-    /// the key) and the outbox backlog. Reading it creates no file.
+    /// The status report: consent and its source, config dir, anonymous id, endpoint
+    /// (redacted, never the key), what decided each setting, and the outbox backlog. Reading
+    /// it creates no file.
+    ///
+    /// ```
+    /// use telemetry_runtime::{Client, Env};
+    /// let env = Env::from_pairs([("TELEMETRY_ENDPOINT", "https://me:hunter2@c.example/v1")]);
+    /// let text = Client::builder().env(env).build().status().to_string();
+    /// assert!(text.contains("https://***@c.example/v1") && !text.contains("hunter2"));
+    /// assert!(text.contains("TELEMETRY_ENDPOINT"));
+    /// ```
     #[must_use]
     pub fn status(&self) -> Status {
         let consent = self.consent();
         Status {
             enabled: consent.enabled,
             source: consent.source,
+            decided_by: consent.decided_by.clone(),
             reason: consent.reason.clone(),
             config_dir: self.config_dir().map(PathBuf::from),
             anonymous_id: self.existing_user_uuid(),
-            endpoint: self.configured_endpoint().map(str::to_owned),
+            endpoint: self.configured_endpoint().map(redact_endpoint),
             debug: self.is_debug(),
+            exporter: self.exporter(),
+            send_budget: self.send_budget(),
+            decided_by_setting: self
+                .decided_by()
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                .collect(),
             queued_records: self.queued_records(),
         }
     }
 }
 
+impl Status {
+    /// What decided `setting`, if it was recorded.
+    fn by(&self, setting: &str) -> Option<&str> {
+        self.decided_by_setting
+            .iter()
+            .find(|(k, _)| k == setting)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
 impl fmt::Display for Status {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "Telemetry:      {}",
-            if self.enabled { "enabled" } else { "disabled" }
-        )?;
-        writeln!(f, "Decided by:     {} ({})", self.source, self.reason)?;
+        let on = if self.enabled { "enabled" } else { "disabled" };
+        writeln!(f, "Telemetry:      {on}")?;
+        writeln!(f, "Decided by:     {} ({})", self.decided_by, self.reason)?;
         match &self.config_dir {
             Some(d) => writeln!(f, "Config dir:     {}", d.display())?,
             None => writeln!(f, "Config dir:     none")?,
         }
-        writeln!(
-            f,
-            "Anonymous id:   {}",
-            self.anonymous_id.as_deref().unwrap_or("none yet")
-        )?;
+        let id = self.anonymous_id.as_deref().unwrap_or("none yet");
+        writeln!(f, "Anonymous id:   {id}")?;
+        let from = |setting| self.by(setting).unwrap_or("default");
         match &self.endpoint {
-            Some(e) => writeln!(f, "Endpoint:       {e}")?,
+            Some(e) => writeln!(f, "Endpoint:       {e} (from {})", from("endpoint"))?,
             None => writeln!(f, "Endpoint:       none (nothing leaves this machine)")?,
         }
+        match self.by("api key") {
+            Some(by) => writeln!(f, "API key:        set (from {by})")?,
+            None => writeln!(f, "API key:        none")?,
+        }
+        writeln!(
+            f,
+            "Exporter:       {} ({})",
+            self.exporter.as_str(),
+            from("exporter")
+        )?;
+        let ms = self.send_budget.as_millis();
+        writeln!(f, "Send budget:    {ms} ms ({})", from("send budget"))?;
+        if let Some(by) = self.by("tags") {
+            writeln!(f, "Tags:           from {by}")?;
+        }
         if self.debug {
-            writeln!(f, "Debug mode:     on (records are printed, not sent)")?;
+            let by = from("debug");
+            writeln!(
+                f,
+                "Debug mode:     on (records are printed, not sent; from {by})"
+            )?;
         }
         writeln!(f, "Queued records: {}", self.queued_records)
     }

@@ -260,27 +260,10 @@ impl Wire for WholeRequest {
     }
 }
 
-/// A proxy from the environment snapshot, never for loopback endpoints.
+/// A proxy from the environment snapshot, never for loopback endpoints nor hosts `NO_PROXY`
+/// lists (see `config::proxy_url` for the rules, curl's).
 fn proxy_for(endpoint: &str, env: &Env) -> Option<ureq::Proxy> {
-    let host = endpoint
-        .split_once("://")
-        .map_or(endpoint, |(_, rest)| rest)
-        .split(['/', '?'])
-        .next()
-        .unwrap_or_default();
-    let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
-    if host.starts_with("127.") || host.starts_with("localhost") || host.starts_with("[::1]") {
-        return None;
-    }
-    let https = endpoint.starts_with("https://");
-    let keys: &[&str] = if https {
-        &["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"]
-    } else {
-        &["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"]
-    };
-    keys.iter()
-        .find_map(|k| env.non_empty(k))
-        .and_then(|p| ureq::Proxy::new(p).ok())
+    crate::config::proxy_url(endpoint, env).and_then(|p| ureq::Proxy::new(p).ok())
 }
 
 #[cfg(test)]

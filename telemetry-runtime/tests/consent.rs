@@ -208,3 +208,37 @@ fn garbage_telemetry_enabled_keeps_the_default() {
         "garbage + DO_NOT_TRACK",
     );
 }
+
+/// When the environment or the application already decided, the persisted choice is not read
+/// at all: a consent file that would block any reader (a FIFO with no writer) is never opened.
+#[cfg(unix)]
+#[test]
+fn deciding_opt_outs_never_read_the_consent_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("telemetry-consent");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    assert!(made.is_ok_and(|s| s.success()), "mkfifo");
+    let cases: [(Env, Option<bool>); 4] = [
+        (Env::from_pairs([("DO_NOT_TRACK", "1")]), None),
+        (Env::from_pairs([("TELEMETRY_ENABLED", "false")]), None),
+        (Env::from_pairs([("TELEMETRY_ENABLED", "true")]), None),
+        (Env::empty(), Some(false)),
+    ];
+    for (env, app) in cases {
+        let label = format!("{env:?} {app:?}");
+        let path = dir.path().to_owned();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut b = Client::builder().config_dir(path).env(env);
+            if let Some(on) = app {
+                b = b.enabled(on);
+            }
+            let _ = tx.send(b.build().consent().source);
+        });
+        let source = rx.recv_timeout(Duration::from_secs(20));
+        assert!(
+            source.is_ok_and(|s| s != ConsentSource::Persisted),
+            "{label}: the consent file was read"
+        );
+    }
+}

@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use common::{DebugBuffer, Envelope, builder, now_ms, own_properties};
 use serde_json::{Value, json};
-use telemetry_runtime::{AgentName, Client, Env, Outcome, SessionId, ToolEvent};
+use telemetry_runtime::{
+    AgentName, Client, DEBUG_USER_UUID, Env, Outcome, SessionId, ToolEvent,
+    load_or_create_user_uuid,
+};
 use telemetry_test_collector::Collector;
 
 /// Splits debug output into the JSON documents it holds, checking that each one is printed
@@ -60,9 +63,12 @@ fn debug_prints_the_exact_record_and_sends_nothing() {
             os_language: "en-US",
             not_before,
             not_after,
-            config_dir: Some(dir.path()),
+            config_dir: None,
         },
     );
+    // Debug mode creates no file: no id existed, so the record shows the marked stand-in.
+    assert_eq!(docs[0]["properties"]["user_uuid"], DEBUG_USER_UUID);
+    assert!(common::files_in(dir.path()).is_empty());
     assert_eq!(
         props,
         json!({
@@ -152,4 +158,35 @@ fn debug_output_off_by_default() {
     client.track(&tool_event());
     assert_eq!(out.text(), "");
     assert_eq!(collector.records().len(), 1);
+}
+
+#[test]
+fn debug_shows_the_existing_id_and_never_creates_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let debug_client = |out: &DebugBuffer| {
+        Client::builder()
+            .app(common::APP, common::VERSION)
+            .config_dir(dir.path())
+            .env(Env::empty())
+            .debug(true)
+            .debug_output(out.writer())
+            .build()
+    };
+    let out = DebugBuffer::default();
+    debug_client(&out).track_command("run", ["x"]);
+    assert_eq!(
+        documents(&out.text())[0]["properties"]["user_uuid"],
+        DEBUG_USER_UUID
+    );
+    assert!(
+        common::files_in(dir.path()).is_empty(),
+        "no user-uuid in debug mode"
+    );
+    let id = load_or_create_user_uuid(Some(dir.path()));
+    let out = DebugBuffer::default();
+    debug_client(&out).track_command("run", ["x"]);
+    assert_eq!(
+        documents(&out.text())[0]["properties"]["user_uuid"],
+        id.as_str()
+    );
 }

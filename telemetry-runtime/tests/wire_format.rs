@@ -236,7 +236,7 @@ fn direct_api_produces_the_same_records() {
                 r,
                 &Envelope {
                     kind,
-                    os_language: "de-DE",
+                    os_language: "de_DE.UTF-8",
                     not_before,
                     not_after,
                     config_dir: Some(dir.path()),
@@ -383,8 +383,8 @@ fn environment_overrides_endpoint_and_api_key() {
     let requests = wanted.requests();
     assert_eq!(requests.len(), 1);
     assert_eq!(requests[0].header("x-api-key"), Some("from-env"));
-    // The environment endpoint alone is enough; the builder's key is kept when the
-    // environment has none.
+    // The environment endpoint alone is enough; the builder's key never goes to it (a key set
+    // in code goes only to the endpoint set in code).
     let alone = Client::builder()
         .app(APP, VERSION)
         .api_key("from-builder")
@@ -394,7 +394,7 @@ fn environment_overrides_endpoint_and_api_key() {
     alone.track_command("run", Vec::<String>::new());
     let requests = wanted.requests();
     assert_eq!(requests.len(), 2);
-    assert_eq!(requests[1].header("x-api-key"), Some("from-builder"));
+    assert_eq!(requests[1].header("x-api-key"), None);
 }
 
 #[test]
@@ -467,7 +467,7 @@ fn tags_never_overwrite_system_or_event_keys() {
     common::assert_uuid_v4(&props["user_uuid"]);
     common::assert_uuid_v4(&props["event_id"]);
     assert_eq!(props["version"], VERSION);
-    assert_eq!(props["os"], std::env::consts::OS);
+    assert_eq!(props["os"], telemetry_runtime::go_os());
     assert_eq!(props["os_language"], "en-US");
     assert_eq!(props["action"], "call");
     assert_eq!(props["tool_name"], "read_file");

@@ -46,10 +46,10 @@ enum Command {
     Exec(RunArgs),
     /// Print the version.
     Version,
-    /// Show or change the telemetry settings.
+    /// Show or change the telemetry settings (no action: show the status).
     Telemetry {
         #[command(subcommand)]
-        action: TelemetryAction,
+        action: Option<TelemetryAction>,
     },
 }
 
@@ -108,6 +108,10 @@ impl From<agent::AgentFileError> for CliError {
 
 /// Set to `1` to hide the first-run telemetry notice.
 const HIDE_BANNER_VAR: &str = "CAGENT_HIDE_TELEMETRY_BANNER";
+/// docker/cagent's own name for [`HIDE_BANNER_VAR`], honoured as well.
+const DOCKER_HIDE_BANNER_VAR: &str = "DOCKER_AGENT_HIDE_TELEMETRY_BANNER";
+/// cagent's variables are `CAGENT_TELEMETRY_*` first, then the shared `TELEMETRY_*`.
+const ENV_PREFIX: &str = "CAGENT";
 
 /// Where the prompt comes from, per command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,13 +132,14 @@ fn main() -> ExitCode {
 
     let mut builder = Client::builder()
         .app("cagent", env!("CARGO_PKG_VERSION"))
+        .env_prefix(ENV_PREFIX)
         .debug(cli.debug)
         .env(env.clone());
     if let Some(dir) = &config_dir {
         builder = builder.config_dir(dir);
     }
     if let Command::Telemetry {
-        action: TelemetryAction::Disable,
+        action: Some(TelemetryAction::Disable),
     } = cli.command
     {
         // Opting out is never itself reported.
@@ -145,13 +150,15 @@ fn main() -> ExitCode {
     let _ = cli_telemetry::set_global(client.clone());
     // Once per config dir, when telemetry is enabled: what is collected and how to opt out.
     // Records of the process that shows it stay on this machine until a later run.
-    client.first_run_notice(HIDE_BANNER_VAR);
+    if !env.is_truthy(DOCKER_HIDE_BANNER_VAR) {
+        client.first_run_notice(HIDE_BANNER_VAR);
+    }
 
     let result = match &cli.command {
         Command::Run(args) => cmd_run(args),
         Command::Exec(args) => cmd_exec(args),
         Command::Version => cmd_version(),
-        Command::Telemetry { action } => match action {
+        Command::Telemetry { action } => match action.unwrap_or(TelemetryAction::Status) {
             TelemetryAction::Status => cmd_telemetry_status(&client),
             TelemetryAction::Enable => cmd_telemetry_enable(&client),
             TelemetryAction::Disable => cmd_telemetry_disable(&client),
@@ -278,7 +285,8 @@ fn persist_choice(client: &Client, enabled: bool) -> Result<(), CliError> {
     }
     if enabled {
         println!(
-            "DO_NOT_TRACK, TELEMETRY_ENABLED=false and CI still turn it off where they are set."
+            "DO_NOT_TRACK, CAGENT_TELEMETRY_ENABLED=false (or TELEMETRY_ENABLED=false) and CI \
+             still turn it off where they are set."
         );
     } else {
         println!("Records waiting to be sent were deleted.");

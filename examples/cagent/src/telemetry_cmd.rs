@@ -87,6 +87,23 @@ mod tests {
     }
 
     #[test]
+    fn status_redacts_endpoint_credentials() {
+        let dir = tempfile::tempdir().unwrap();
+        let env = Env::from_pairs([
+            ("TELEMETRY_ENABLED", "false"),
+            (
+                "TELEMETRY_ENDPOINT",
+                "https://me:pa55word@c.invalid/x?api_key=k1",
+            ),
+        ]);
+        let mut out = Vec::new();
+        status(&client(dir.path(), env), &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("https://***@c.invalid/x?***"), "{text}");
+        assert!(!text.contains("pa55word") && !text.contains("k1"), "{text}");
+    }
+
+    #[test]
     fn reset_id_replaces_the_id_only_when_enabled() {
         let dir = tempfile::tempdir().unwrap();
         let first = cli_telemetry::load_or_create_user_uuid(Some(dir.path()));

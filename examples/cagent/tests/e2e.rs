@@ -1,8 +1,8 @@
 //! End-to-end tests: the built `cagent` binary against a real HTTP collector on 127.0.0.1.
 //!
-//! Every child process gets a clean telemetry environment (no `CI`, `DO_NOT_TRACK` or
-//! `TELEMETRY_*` from the machine running the tests), its own temporary config dir, and the
-//! first-run notice hidden unless a test is about the notice.
+//! Every child process gets a clean environment (no CI variable, `DO_NOT_TRACK` or
+//! `TELEMETRY_*` from the machine running the tests: only `PATH`), its own temporary config dir,
+//! and the first-run notice hidden unless a test is about the notice.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -42,11 +42,12 @@ impl Sandbox {
     /// A `cagent` command with a clean environment, run in the sandbox.
     fn cagent(&self) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_cagent"));
-        cmd.env_remove("CI").env_remove("DO_NOT_TRACK");
-        for (key, _) in std::env::vars_os() {
-            let key = key.to_string_lossy();
-            if key.starts_with("TELEMETRY_") || key.starts_with("CAGENT_") {
-                cmd.env_remove(&*key);
+        // Nothing of the machine's environment (CI variables of any vendor, DO_NOT_TRACK,
+        // TELEMETRY_*, proxies) reaches the child but what a process needs to start.
+        cmd.env_clear();
+        for key in ["PATH", "SYSTEMROOT"] {
+            if let Some(value) = std::env::var_os(key) {
+                cmd.env(key, value);
             }
         }
         cmd.env("CAGENT_HIDE_TELEMETRY_BANNER", "1")
@@ -236,7 +237,12 @@ fn telemetry_enabled_false_sends_nothing() {
 #[test]
 fn do_not_track_and_ci_send_nothing() {
     let collector = Collector::start();
-    for (key, value) in [("DO_NOT_TRACK", "1"), ("CI", "true")] {
+    for (key, value) in [
+        ("DO_NOT_TRACK", "1"),
+        ("CI", "true"),
+        ("GITHUB_ACTIONS", "true"),
+        ("JENKINS_URL", "http://jenkins.invalid/"),
+    ] {
         let sb = Sandbox::new();
         let out = run(sb
             .cagent()
@@ -301,6 +307,12 @@ fn debug_prints_records_on_stderr_and_sends_nothing() {
             stderr(&out)
         );
         assert_eq!(props(&printed[6])["tool_calls"], 2);
+        // Debug mode creates no anonymous id: the records show a marked stand-in.
+        assert!(!sb.config.join("user-uuid").exists());
+        assert_eq!(
+            props(&printed[0])["user_uuid"],
+            "00000000-0000-4000-8000-000000000000"
+        );
     }
     assert_eq!(collector.requests().len(), 0);
 }
@@ -651,4 +663,106 @@ fn version_prints_the_version() {
         stdout(&out),
         format!("cagent {}\n", env!("CARGO_PKG_VERSION"))
     );
+}
+
+#[cfg(unix)]
+#[test]
+fn non_unicode_do_not_track_sends_nothing() {
+    use std::os::unix::ffi::OsStrExt;
+    let collector = Collector::start();
+    let sb = Sandbox::new();
+    let out = run(sb
+        .cagent()
+        .env("TELEMETRY_ENDPOINT", collector.url())
+        .env("DO_NOT_TRACK", std::ffi::OsStr::from_bytes(b"\xff"))
+        .arg("version"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(collector.connections(), 0);
+    assert!(!sb.config.join("user-uuid").exists());
+}
+
+#[test]
+fn cagent_prefixed_variables_come_first_and_unprefixed_still_work() {
+    let plain = Collector::start();
+    let prefixed = Collector::start();
+    let sb = Sandbox::new();
+    let out = run(sb
+        .cagent()
+        .env("TELEMETRY_ENDPOINT", plain.url())
+        .env("TELEMETRY_API_KEY", "plain-key")
+        .env("CAGENT_TELEMETRY_ENDPOINT", prefixed.url())
+        .env("CAGENT_TELEMETRY_API_KEY", "cagent-key")
+        .arg("version"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(plain.connections(), 0);
+    let requests = prefixed.requests();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].header("x-api-key"), Some("cagent-key"));
+
+    let out = run(sb
+        .cagent()
+        .env("TELEMETRY_ENDPOINT", plain.url())
+        .arg("version"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(plain.requests().len(), 1);
+
+    // CAGENT_TELEMETRY_ENABLED=false beats TELEMETRY_ENABLED=true.
+    let out = run(sb
+        .cagent()
+        .env("TELEMETRY_ENDPOINT", plain.url())
+        .env("TELEMETRY_ENABLED", "true")
+        .env("CAGENT_TELEMETRY_ENABLED", "false")
+        .args(["telemetry", "status"]));
+    assert!(
+        stdout(&out).contains("CAGENT_TELEMETRY_ENABLED"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(plain.requests().len(), 1);
+}
+
+#[test]
+fn telemetry_without_an_action_shows_the_status_without_credentials() {
+    let sb = Sandbox::new();
+    let out = run(sb
+        .cagent()
+        .env("TELEMETRY_ENABLED", "false")
+        .env(
+            "CAGENT_TELEMETRY_ENDPOINT",
+            "http://user:hunter2@collector.invalid/v1/records?key=topsecret",
+        )
+        .arg("telemetry"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let status = stdout(&out);
+    assert!(
+        status.contains("Telemetry:") && status.contains("disabled"),
+        "{status}"
+    );
+    assert!(status.contains("TELEMETRY_ENABLED"), "{status}");
+    assert!(
+        status.contains("http://***@collector.invalid/v1/records?***"),
+        "{status}"
+    );
+    assert!(status.contains("CAGENT_TELEMETRY_ENDPOINT"), "{status}");
+    assert!(
+        !status.contains("hunter2") && !status.contains("topsecret"),
+        "{status}"
+    );
+}
+
+#[test]
+fn docker_agent_hide_banner_variable_hides_the_notice() {
+    let collector = Collector::start();
+    let sb = Sandbox::new();
+    let mut cmd = sb.cagent();
+    cmd.env_remove("CAGENT_HIDE_TELEMETRY_BANNER");
+    let out = run(cmd
+        .env("DOCKER_AGENT_HIDE_TELEMETRY_BANNER", "1")
+        .env("TELEMETRY_ENDPOINT", collector.url())
+        .arg("version"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stderr(&out), "", "no notice");
+    assert!(!sb.config.join("telemetry-notice-shown").exists());
+    // Not held back for a notice: the record left at once.
+    assert_eq!(collector.requests().len(), 1);
 }

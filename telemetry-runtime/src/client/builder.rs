@@ -7,9 +7,12 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use super::{Client, Inner, names::NameCache};
-use crate::config::{self, DEFAULT_API_KEY_HEADER, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, Env};
+use crate::config::{
+    self, Choices, DEFAULT_API_KEY_HEADER, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, Env, Settings,
+};
 use crate::delivery::Delivery;
 use crate::diag::DiagOut;
+use crate::export::Exporter;
 use crate::outbox::Outbox;
 use crate::scrub::Scrubber;
 use crate::sink::{DebugSink, Sink};
@@ -32,6 +35,9 @@ pub struct ClientBuilder {
     connect_timeout: Option<Duration>,
     timeout: Option<Duration>,
     env: Option<Env>,
+    env_prefix: Option<String>,
+    send_budget: Option<Duration>,
+    exporter: Option<Exporter>,
     sink: Option<Arc<dyn Sink>>,
     diag_writer: Option<Arc<Mutex<dyn Write + Send>>>,
 }
@@ -44,14 +50,16 @@ impl ClientBuilder {
         self
     }
 
-    /// Where records are POSTed. `TELEMETRY_ENDPOINT` overrides it. Without any endpoint,
-    /// nothing leaves the machine.
+    /// Where records are POSTed. `TELEMETRY_ENDPOINT` (or its prefixed form) overrides it,
+    /// and then the key set in code is not sent. Without any endpoint, nothing leaves the
+    /// machine.
     pub fn endpoint(mut self, url: impl Into<String>) -> Self {
         self.endpoint = Some(url.into());
         self
     }
 
-    /// The API key sent with each request. `TELEMETRY_API_KEY` overrides it.
+    /// The API key sent with each request to the endpoint set in code, and only to it: an
+    /// endpoint from the environment gets only `TELEMETRY_API_KEY` (or its prefixed form).
     pub fn api_key(mut self, key: impl Into<String>) -> Self {
         self.api_key = Some(key.into());
         self
@@ -70,8 +78,9 @@ impl ClientBuilder {
         self
     }
 
-    /// Debug mode: every record is printed to stderr as pretty JSON and not sent.
-    /// `TELEMETRY_DEBUG=1` turns it on too.
+    /// Debug mode: every record is printed to stderr as pretty JSON and not sent, and no
+    /// anonymous id is created (an existing one is shown, else
+    /// [`DEBUG_USER_UUID`](crate::DEBUG_USER_UUID)). `TELEMETRY_DEBUG=1` turns it on too.
     pub fn debug(mut self, debug: bool) -> Self {
         self.debug = debug;
         self
@@ -92,6 +101,55 @@ impl ClientBuilder {
     /// Overall timeout of one request (default 1.5 s).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
+        self
+    }
+
+    /// The application's prefix for its variables: with `env_prefix("MYTOOL")`,
+    /// `MYTOOL_TELEMETRY_ENABLED`, `_ENDPOINT`, `_API_KEY`, `_DEBUG`, `_VERBOSE`, `_TAGS`,
+    /// `_SEND_BUDGET_MS` and `_EXPORTER` are read first, and the unprefixed `TELEMETRY_*`
+    /// names only when the prefixed one is unset. `DO_NOT_TRACK` and the CI variables are
+    /// never prefixed. The prefix is upper-cased; characters other than letters and digits
+    /// become `_`.
+    ///
+    /// ```
+    /// use telemetry_runtime::{Client, Env};
+    /// let env = Env::from_pairs([
+    ///     ("TELEMETRY_ENABLED", "true"),
+    ///     ("MYTOOL_TELEMETRY_ENABLED", "false"),
+    /// ]);
+    /// let client = Client::builder().env_prefix("MYTOOL").env(env).build();
+    /// assert!(!client.is_enabled());
+    /// assert_eq!(client.consent().decided_by, "MYTOOL_TELEMETRY_ENABLED");
+    /// ```
+    pub fn env_prefix(mut self, prefix: &str) -> Self {
+        self.env_prefix = config::normalise_prefix(prefix);
+        self
+    }
+
+    /// How long a process may spend sending before records wait in the outbox for a later
+    /// flush or run (default 100 ms). `TELEMETRY_SEND_BUDGET_MS` overrides it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use telemetry_runtime::{Client, Env};
+    /// let client = Client::builder().send_budget(Duration::from_millis(50)).env(Env::empty()).build();
+    /// assert_eq!(client.send_budget(), Duration::from_millis(50));
+    /// ```
+    pub fn send_budget(mut self, budget: Duration) -> Self {
+        self.send_budget = Some(budget);
+        self
+    }
+
+    /// The wire format records are sent in (default [`Exporter::Cagent`]).
+    /// `TELEMETRY_EXPORTER` (`cagent` or `otlp`) overrides it.
+    ///
+    /// ```
+    /// use telemetry_runtime::{Client, Env, Exporter};
+    /// let client = Client::builder().exporter(Exporter::Otlp).env(Env::empty()).build();
+    /// assert_eq!(client.exporter(), Exporter::Otlp);
+    /// ```
+    pub fn exporter(mut self, exporter: Exporter) -> Self {
+        self.exporter = Some(exporter);
         self
     }
 
@@ -136,54 +194,39 @@ impl ClientBuilder {
     }
 
     /// Resolves the configuration and builds the client. Never fails: bad inputs fall back to
-    /// documented defaults, with a warning on stderr where the user should know.
+    /// documented defaults, with one warning each on stderr.
     pub fn build(self) -> Client {
         let env = self.env.clone().unwrap_or_else(Env::from_process);
         let app = self.app.clone().unwrap_or_else(default_app_name);
         let version = self.version.clone().unwrap_or_else(|| "unknown".to_owned());
-        let persisted = config::read_persisted(self.config_dir.as_deref());
-        let consent = config::resolve_consent(&env, self.enabled, persisted);
-        for w in &consent.warnings {
+        let dir = self.config_dir.as_deref();
+        let settings = Settings::resolve(&env, &self.choices(), &|| config::read_persisted(dir));
+        for w in settings.consent.warnings.iter().chain(&settings.warnings) {
             eprintln!("{w}");
         }
-        let debug =
-            self.debug || config::parse_flag(env.get("TELEMETRY_DEBUG")) == config::Flag::On;
-        let verbose =
-            self.verbose || config::parse_flag(env.get("TELEMETRY_VERBOSE")) == config::Flag::On;
-        let diag = match (&self.diag_writer, debug || verbose) {
+        let diag = match (&self.diag_writer, settings.debug || settings.verbose) {
             (_, false) => DiagOut::Off,
             (Some(w), true) => DiagOut::Writer(w.clone()),
             (None, true) => DiagOut::Stderr,
         };
-        let endpoint = env
-            .non_empty("TELEMETRY_ENDPOINT")
-            .map(str::to_owned)
-            .or(self.endpoint.clone().filter(|e| !e.trim().is_empty()));
-        let delivery = match (&self.sink, debug, consent.enabled, &endpoint) {
-            (None, false, true, Some(endpoint)) => Some(Arc::new(
-                self.delivery(&env, endpoint, &app, &version, &diag),
-            )),
-            _ => None,
-        };
-        let sink: Option<Arc<dyn Sink>> = match (self.sink, debug, &delivery) {
-            (Some(sink), _, _) => Some(sink),
-            (None, true, _) => Some(Arc::new(DebugSink(diag.clone()))),
-            (None, false, Some(d)) => Some(d.clone()),
-            (None, false, None) => None,
-        };
-        if !consent.enabled
+        let (sink, delivery) = self.sink_and_delivery(&settings, &env, &app, &version, &diag);
+        if !settings.consent.enabled
             && let Some(dir) = &self.config_dir
         {
             // Opt-out wins: records queued while telemetry was on are deleted, never sent.
             let _ = Outbox::new(dir).delete();
         }
-        let tags = env
-            .get("TELEMETRY_TAGS")
-            .map(config::parse_tags)
-            .unwrap_or_default();
+        let Settings {
+            consent,
+            tags,
+            os_language,
+            debug,
+            endpoint,
+            ..
+        } = settings;
         Client {
             inner: Arc::new(Inner {
-                os_language: os_language(&env),
+                os_language,
                 scrubber: Scrubber::from_env(&env),
                 app,
                 version,
@@ -200,8 +243,59 @@ impl ClientBuilder {
                 session: Mutex::new(None),
                 env,
                 endpoint,
+                send_budget: settings.send_budget,
+                exporter: settings.exporter,
+                decided_by: settings.decided_by,
             }),
         }
+    }
+
+    /// The application's choices that settings resolution weighs against the environment.
+    fn choices(&self) -> Choices {
+        Choices {
+            enabled: self.enabled,
+            debug: self.debug,
+            verbose: self.verbose,
+            endpoint: self.endpoint.clone(),
+            api_key: self.api_key.clone(),
+            env_prefix: self.env_prefix.clone(),
+            send_budget: self.send_budget,
+            exporter: self.exporter,
+        }
+    }
+
+    /// Where records go: the application's sink, debug output, HTTP delivery (only when
+    /// enabled, not in debug mode, with an endpoint) or nowhere.
+    fn sink_and_delivery(
+        &self,
+        settings: &Settings,
+        env: &Env,
+        app: &str,
+        version: &str,
+        diag: &DiagOut,
+    ) -> (Option<Arc<dyn Sink>>, Option<Arc<Delivery>>) {
+        let delivery = match (
+            &self.sink,
+            settings.debug,
+            settings.consent.enabled,
+            &settings.endpoint,
+        ) {
+            (None, false, true, Some(endpoint)) => Some(Arc::new(self.delivery(
+                env,
+                endpoint,
+                settings.api_key.clone(),
+                &format!("{app}/{version}"),
+                diag,
+            ))),
+            _ => None,
+        };
+        let sink: Option<Arc<dyn Sink>> = match (&self.sink, settings.debug, &delivery) {
+            (Some(sink), _, _) => Some(sink.clone()),
+            (None, true, _) => Some(Arc::new(DebugSink(diag.clone()))),
+            (None, false, Some(d)) => Some(d.clone()),
+            (None, false, None) => None,
+        };
+        (sink, delivery)
     }
 
     /// HTTP delivery to `endpoint`, with the outbox of the config dir.
@@ -209,14 +303,10 @@ impl ClientBuilder {
         &self,
         env: &Env,
         endpoint: &str,
-        app: &str,
-        version: &str,
+        api_key: Option<String>,
+        user_agent: &str,
         diag: &DiagOut,
     ) -> Delivery {
-        let api_key = env
-            .non_empty("TELEMETRY_API_KEY")
-            .map(str::to_owned)
-            .or_else(|| self.api_key.clone());
         let header = self
             .api_key_header
             .clone()
@@ -224,7 +314,7 @@ impl ClientBuilder {
         let timeout = self.timeout.unwrap_or(DEFAULT_TIMEOUT);
         let transport = crate::transport::Transport::new(
             endpoint.to_owned(),
-            format!("{app}/{version}"),
+            user_agent.to_owned(),
             api_key.map(|k| (header, k)),
             self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT),
             timeout,
@@ -244,14 +334,4 @@ pub(super) fn default_app_name() -> String {
         .ok()
         .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
         .unwrap_or_else(|| "unknown".to_owned())
-}
-
-/// `LANG=de_DE.UTF-8` gives `de-DE`; unset, empty, `C` or `POSIX` give `en-US`.
-fn os_language(env: &Env) -> String {
-    let lang = env.non_empty("LANG").unwrap_or("");
-    let base = lang.split(['.', '@']).next().unwrap_or("");
-    if base.is_empty() || base == "C" || base == "POSIX" {
-        return "en-US".to_owned();
-    }
-    base.replace('_', "-").chars().take(16).collect()
 }

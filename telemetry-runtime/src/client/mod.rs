@@ -16,6 +16,7 @@ pub use session::SessionGuard;
 use crate::config::{self, Consent, Env};
 use crate::delivery::Delivery;
 use crate::event::{BuiltinEvent, CommandEvent, Event};
+use crate::export::Exporter;
 use crate::files;
 use crate::identity;
 use crate::outbox::Outbox;
@@ -25,6 +26,10 @@ use crate::scrub::Scrubber;
 use crate::sink::Sink;
 use names::NameCache;
 use session::SessionState;
+
+/// The `user_uuid` debug-mode records show when no anonymous id exists yet: a well-formed v4
+/// UUID that is visibly not a real one (debug mode never creates the id file).
+pub const DEBUG_USER_UUID: &str = "00000000-0000-4000-8000-000000000000";
 
 /// A telemetry client. Cheap to clone (an `Arc`), `Send + Sync`.
 ///
@@ -63,6 +68,12 @@ struct Inner {
     session: Mutex<Option<SessionState>>,
     env: Env,
     endpoint: Option<String>,
+    /// `None`: the default applies. Wired by delivery.
+    send_budget: Option<Duration>,
+    /// Wired by delivery.
+    exporter: Exporter,
+    /// Each setting's name and what decided it (for the status report).
+    decided_by: Vec<(&'static str, String)>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -72,7 +83,10 @@ impl std::fmt::Debug for Inner {
             .field("version", &self.version)
             .field("consent", &self.consent)
             .field("config_dir", &self.config_dir)
-            .field("endpoint", &self.endpoint)
+            .field(
+                "endpoint",
+                &self.endpoint.as_deref().map(config::redact_endpoint),
+            )
             .field("debug", &self.debug)
             .finish_non_exhaustive()
     }
@@ -86,8 +100,13 @@ impl Client {
 
     /// A client configured from the process environment only: the application name is the
     /// executable's file name, and the config dir is the platform's config dir joined with
-    /// it (see [`platform_config_dir`](crate::platform_config_dir)). This is what
-    /// [`global()`](crate::global) uses when the application installed no client.
+    /// it (see [`platform_config_dir`](crate::platform_config_dir)). An application installs
+    /// it with `set_global(Client::from_env())`; [`global()`](crate::global) never builds it by
+    /// itself (without an application client, telemetry is off).
+    ///
+    /// ```no_run
+    /// let _ = telemetry_runtime::set_global(telemetry_runtime::Client::from_env());
+    /// ```
     #[must_use]
     pub fn from_env() -> Self {
         let env = Env::from_process();
@@ -152,10 +171,34 @@ impl Client {
     }
 
     /// The endpoint from the builder or `TELEMETRY_ENDPOINT`, whether or not telemetry is
-    /// enabled (for status reports).
+    /// enabled. It may hold credentials: print
+    /// [`redact_endpoint`](crate::redact_endpoint)'s text of it, as the status report does.
     #[must_use]
     pub fn configured_endpoint(&self) -> Option<&str> {
         self.inner.endpoint.as_deref()
+    }
+
+    /// How long a process may spend sending before records wait in the outbox: the builder's
+    /// [`send_budget`](ClientBuilder::send_budget), `TELEMETRY_SEND_BUDGET_MS`, or
+    /// [`DEFAULT_SEND_BUDGET`](crate::DEFAULT_SEND_BUDGET).
+    #[must_use]
+    pub fn send_budget(&self) -> Duration {
+        self.inner
+            .send_budget
+            .unwrap_or(config::DEFAULT_SEND_BUDGET)
+    }
+
+    /// The wire format records are sent in: the builder's
+    /// [`exporter`](ClientBuilder::exporter), `TELEMETRY_EXPORTER`, or the default.
+    #[must_use]
+    pub fn exporter(&self) -> Exporter {
+        self.inner.exporter
+    }
+
+    /// Each setting's name and what decided it: a variable name (e.g.
+    /// `CAGENT_TELEMETRY_ENDPOINT`), `application` or `default`.
+    pub(crate) fn decided_by(&self) -> &[(&'static str, String)] {
+        &self.inner.decided_by
     }
 
     /// Keeps every record of this process on the machine: they wait in the outbox and a later
@@ -236,11 +279,18 @@ impl Client {
         &self.inner.tags
     }
 
-    /// The anonymous user id, created on first use (only when enabled).
+    /// The anonymous user id, created on first use (only when enabled). Debug mode creates no
+    /// file: it shows the existing id, or [`DEBUG_USER_UUID`] when there is none yet.
     fn user_uuid(&self) -> &str {
-        self.inner
-            .user_uuid
-            .get_or_init(|| identity::load_or_create_user_uuid(self.inner.config_dir.as_deref()))
+        self.inner.user_uuid.get_or_init(|| {
+            let dir = self.inner.config_dir.as_deref();
+            if self.inner.debug {
+                return dir
+                    .and_then(identity::read_user_uuid)
+                    .unwrap_or_else(|| DEBUG_USER_UUID.to_owned());
+            }
+            identity::load_or_create_user_uuid(dir)
+        })
     }
 
     /// Whether built records go anywhere (an endpoint, memory, or debug output).

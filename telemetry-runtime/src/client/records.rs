@@ -109,7 +109,7 @@ impl Client {
                 [
                     ("user_uuid", self.user_uuid()),
                     ("version", &self.inner.version),
-                    ("os", std::env::consts::OS),
+                    ("os", crate::config::go_os()),
                     ("os_language", &self.inner.os_language),
                 ],
                 &tags,
@@ -157,7 +157,7 @@ mod tests {
         }
         props.insert("user_uuid".into(), Value::from(client.user_uuid()));
         props.insert("version".into(), Value::from(client.inner.version.as_str()));
-        props.insert("os".into(), Value::from(std::env::consts::OS));
+        props.insert("os".into(), Value::from(crate::config::go_os()));
         props.insert(
             "os_language".into(),
             Value::from(client.inner.os_language.as_str()),

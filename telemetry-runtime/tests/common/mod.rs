@@ -97,7 +97,7 @@ pub fn own_properties(record: &Value, expect: &Envelope<'_>) -> Value {
     }
     assert_uuid_v4(&props["event_id"]);
     assert_eq!(props["version"], VERSION);
-    assert_eq!(props["os"], std::env::consts::OS);
+    assert_eq!(props["os"], telemetry_runtime::go_os());
     assert_eq!(props["os_language"], expect.os_language);
     for key in SYSTEM_KEYS {
         props.remove(key);
