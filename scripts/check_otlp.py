@@ -2,6 +2,10 @@
 """Strict check of OTLP/HTTP JSON log request bodies (ExportLogsServiceRequest).
 
 Usage: check_otlp.py [--require-event NAME]... [--min-records N] BODY_FILE...
+       check_otlp.py --response BODY_FILE...
+
+With --response each file is a collector's answer (ExportLogsServiceResponse, e.g. a partial
+success), checked by rules 1 to 3 only.
 
 Each BODY_FILE holds one request body. A body passes when:
   1. it is JSON without duplicate object keys;
@@ -171,11 +175,24 @@ def check_body(text, where):
     return [check_record(r, f"{where} logRecords[{i}]") for i, r in enumerate(records)]
 
 
+def check_response(text):
+    data = json.loads(text, object_pairs_hook=no_duplicates)
+    message = logs_service_pb2.ExportLogsServiceResponse()
+    try:
+        json_format.Parse(text, message, ignore_unknown_fields=False)
+    except json_format.ParseError as e:
+        raise Failure(f"opentelemetry-proto refuses it: {e}") from None
+    subset(data, canonical(message), "$")
+    return []
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("bodies", nargs="+", help="files, each holding one request body")
     ap.add_argument("--require-event", action="append", default=[], metavar="NAME",
                     help="an eventName that must appear in at least one body (repeatable)")
+    ap.add_argument("--response", action="store_true",
+                    help="the files are ExportLogsServiceResponse bodies")
     ap.add_argument("--min-records", type=int, default=0, metavar="N",
                     help="fail with fewer log records than N in all")
     args = ap.parse_args()
@@ -188,7 +205,8 @@ def main():
             print(f"{path}: {e}", file=sys.stderr)
             return 2
         try:
-            for name in check_body(text, path):
+            names = check_response(text) if args.response else check_body(text, path)
+            for name in names:
                 events[name] = events.get(name, 0) + 1
         except (Failure, ValueError) as e:
             failures.append(f"{path}: {e}")
