@@ -11,6 +11,7 @@
 
 mod cagent;
 mod otlp;
+mod otlp_bench;
 #[cfg(test)]
 mod otlp_check;
 mod otlp_env;
@@ -22,6 +23,7 @@ use std::fmt;
 use std::time::Duration;
 
 pub(crate) use cagent::Cagent;
+pub use otlp_bench::BenchEncoder;
 // The OTLP exporter's crate-internal API, for the client to select and configure it.
 #[allow(unused_imports)]
 pub(crate) use otlp::{Otlp, OtlpResource};

@@ -110,7 +110,7 @@ impl WireFormat for Otlp {
     /// Lines that are not records are skipped and counted; `dropped` travels on the first
     /// record written (`carried_dropped` says whether there was one).
     fn encode_counted(&self, records: &[String], dropped: u64) -> Encoded {
-        let size: usize = records.iter().map(|r| r.len() * 2 + 256).sum();
+        let size: usize = records.iter().map(|r| r.len() * 3 + 256).sum();
         let mut body = String::with_capacity(self.head.len() + size + TAIL.len());
         body.push_str(&self.head);
         let (mut written, mut skipped) = (0_usize, 0_usize);
