@@ -1,4 +1,4 @@
-//! Benchmark 4: what encoding a record for the wire costs at send time, per exporter.
+//! Benchmark 6: what encoding a record for the wire costs at send time, per exporter.
 //!
 //! A batch of 100 canonical records (the outbox's form, `MAX_BATCH` records: commands with
 //! arguments, successful and failed tool calls, token usage, session start and end, with
