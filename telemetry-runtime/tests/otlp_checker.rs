@@ -48,88 +48,29 @@ fn a_body_written_per_the_mapping_passes() {
     );
 }
 
+/// Each mistake: what it is, the body with it, what the checker must say.
+#[rustfmt::skip]
+fn mistakes() -> Vec<(&'static str, String, &'static str)> {
+    let uid = r#"{"key":"log.record.uid","value":{"stringValue":"4d3c2b1a-0000-4000-8000-000000000002"}}"#;
+    vec![
+        ("unknown field", GOOD.replacen(r#""eventName""#, r#""bogus":1,"eventName""#, 1), "no field named"),
+        ("int64 as a number", GOOD.replacen(r#"{"intValue":"7"}"#, r#"{"intValue":7}"#, 1), "intValue"),
+        ("enum as a name", GOOD.replacen(r#""severityNumber":9"#, r#""severityNumber":"SEVERITY_NUMBER_INFO""#, 1), "severityNumber"),
+        ("snake_case key", GOOD.replacen(r#""severityText":"INFO""#, r#""severity_text":"INFO""#, 1), "severity_text"),
+        ("duplicate attribute", GOOD.replacen(uid, &format!("{uid},{uid}"), 1), "duplicate attribute keys"),
+        ("duplicate JSON key", GOOD.replacen(r#""severityNumber":9,"#, r#""severityNumber":9,"severityNumber":9,"#, 1), "duplicate JSON object keys"),
+        ("severity without its text", GOOD.replacen(r#""severityText":"INFO""#, r#""severityText":"ERROR""#, 1), "severity"),
+        ("odd severity", GOOD.replacen(r#""severityNumber":9,"severityText":"INFO""#, r#""severityNumber":13,"severityText":"INFO""#, 1), "severity"),
+        ("time not in whole ms", GOOD.replace("1700000000124000000", "1700000000124000001"), "whole ms"),
+        ("no log.record.uid", GOOD.replacen(&format!("{uid},"), "", 1), "log.record.uid"),
+        ("two values in one AnyValue", GOOD.replacen(r#"{"stringValue":"shell"}"#, r#"{"stringValue":"shell","boolValue":true}"#, 1), "oneof"),
+        ("another scope", GOOD.replacen(r#""name":"cli-telemetry""#, r#""name":"other""#, 1), "scope"),
+    ]
+}
+
 #[test]
 fn every_kind_of_mistake_is_refused_with_its_reason() {
-    let uid = r#"{"key":"log.record.uid","value":{"stringValue":"4d3c2b1a-0000-4000-8000-000000000002"}}"#;
-    let cases: [(&str, String, &str); 12] = [
-        (
-            "unknown field",
-            GOOD.replacen(r#""eventName""#, r#""bogus":1,"eventName""#, 1),
-            "no field named",
-        ),
-        (
-            "int64 as a number",
-            GOOD.replacen(r#"{"intValue":"7"}"#, r#"{"intValue":7}"#, 1),
-            "intValue",
-        ),
-        (
-            "enum as a name",
-            GOOD.replacen(
-                r#""severityNumber":9"#,
-                r#""severityNumber":"SEVERITY_NUMBER_INFO""#,
-                1,
-            ),
-            "severityNumber",
-        ),
-        (
-            "snake_case key",
-            GOOD.replacen(r#""severityText":"INFO""#, r#""severity_text":"INFO""#, 1),
-            "severity_text",
-        ),
-        (
-            "duplicate attribute",
-            GOOD.replacen(uid, &format!("{uid},{uid}"), 1),
-            "duplicate attribute keys",
-        ),
-        (
-            "duplicate JSON key",
-            GOOD.replacen(
-                r#""severityNumber":9,"#,
-                r#""severityNumber":9,"severityNumber":9,"#,
-                1,
-            ),
-            "duplicate JSON object keys",
-        ),
-        (
-            "severity without its text",
-            GOOD.replacen(r#""severityText":"INFO""#, r#""severityText":"ERROR""#, 1),
-            "severity",
-        ),
-        (
-            "odd severity",
-            GOOD.replacen(
-                r#""severityNumber":9,"severityText":"INFO""#,
-                r#""severityNumber":13,"severityText":"INFO""#,
-                1,
-            ),
-            "severity",
-        ),
-        (
-            "time not in whole ms",
-            GOOD.replace("1700000000124000000", "1700000000124000001"),
-            "whole ms",
-        ),
-        (
-            "no log.record.uid",
-            GOOD.replacen(&format!("{uid},"), "", 1),
-            "log.record.uid",
-        ),
-        (
-            "two values in one AnyValue",
-            GOOD.replacen(
-                r#"{"stringValue":"shell"}"#,
-                r#"{"stringValue":"shell","boolValue":true}"#,
-                1,
-            ),
-            "oneof",
-        ),
-        (
-            "another scope",
-            GOOD.replacen(r#""name":"cli-telemetry""#, r#""name":"other""#, 1),
-            "scope",
-        ),
-    ];
-    for (what, body, reason) in cases {
+    for (what, body, reason) in mistakes() {
         assert_ne!(body, GOOD, "{what}: the fixture must change the body");
         let Some(r) = check(&body, &[]) else { return };
         assert!(!r.passed, "{what}: {r:?}");

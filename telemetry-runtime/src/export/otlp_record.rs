@@ -116,44 +116,39 @@ fn write_attributes(
     if let Some(src) = source {
         attrs.raw("\"cli_telemetry.source\"", src);
     }
-    let mut error_type = None;
     let error_is_array = props
         .0
         .iter()
         .any(|(k, v)| k == "error" && v.get().starts_with('['));
+    let mut error_type = None;
     for (key, value) in &props.0 {
-        let name = match key.as_ref() {
-            "event_id" => "\"log.record.uid\"",
-            "user_uuid" => "\"enduser.pseudo.id\"",
-            "session_id" => "\"session.id\"",
-            "agent_name" => "\"gen_ai.agent.name\"",
-            "tool_name" => "\"gen_ai.tool.name\"",
-            "model_name" => "\"gen_ai.request.model\"",
-            "input_tokens" => "\"gen_ai.usage.input_tokens\"",
-            "output_tokens" => "\"gen_ai.usage.output_tokens\"",
-            "error" if value.get().starts_with('"') => {
-                error_type = Some(match value.get() {
+        let name = match (key.as_ref(), value.get()) {
+            ("error", text) if text.starts_with('"') => {
+                error_type = Some(match text {
                     "\"panicked\"" => "\"panic\"",
                     "\"cancelled\"" => "\"cancelled\"",
                     _ => "\"_OTHER\"",
                 });
                 "\"error.message\""
             }
-            "error" if error_is_array => {
-                if !is_empty_array(value.get()) {
+            ("error", text) if error_is_array => {
+                if !is_empty_array(text) {
                     error_type = Some("\"_OTHER\"");
                 }
                 "\"cli_telemetry.errors\""
             }
-            "source" if source.is_some() => continue,
-            "errors" if error_is_array => continue,
-            "dropped_records" if dropped > 0 => continue,
-            other => {
-                attrs.open_key();
-                push_prefixed_key(attrs.out, other);
-                attrs.value(value);
-                continue;
-            }
+            ("source", _) if source.is_some() => continue,
+            ("errors", _) if error_is_array => continue,
+            ("dropped_records", _) if dropped > 0 => continue,
+            (other, _) => match semantic_name(other) {
+                Some(name) => name,
+                None => {
+                    attrs.open_key();
+                    push_prefixed_key(attrs.out, other);
+                    attrs.value(value);
+                    continue;
+                }
+            },
         };
         attrs.raw(name, value);
     }
@@ -166,13 +161,23 @@ fn write_attributes(
         attrs.string("\"error.type\"", t);
     }
     if dropped > 0 {
-        attrs.open_key();
-        attrs
-            .out
-            .push_str("\"cli_telemetry.dropped_records\",\"value\":{\"intValue\":\"");
-        attrs.out.push_str(&dropped.to_string());
-        attrs.out.push_str("\"}}");
+        attrs.int("\"cli_telemetry.dropped_records\"", dropped);
     }
+}
+
+/// The semantic-convention attribute (as JSON text) of a property that has one.
+fn semantic_name(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "event_id" => "\"log.record.uid\"",
+        "user_uuid" => "\"enduser.pseudo.id\"",
+        "session_id" => "\"session.id\"",
+        "agent_name" => "\"gen_ai.agent.name\"",
+        "tool_name" => "\"gen_ai.tool.name\"",
+        "model_name" => "\"gen_ai.request.model\"",
+        "input_tokens" => "\"gen_ai.usage.input_tokens\"",
+        "output_tokens" => "\"gen_ai.usage.output_tokens\"",
+        _ => return None,
+    })
 }
 
 /// Writes `KeyValue`s, commas between them.
@@ -203,6 +208,15 @@ impl Attrs<'_> {
         self.open_key();
         self.out.push_str(key_json);
         self.value(value);
+    }
+
+    /// A `KeyValue` of an integer value; the key is JSON text already.
+    fn int(&mut self, key_json: &str, n: u64) {
+        self.open_key();
+        self.out.push_str(key_json);
+        self.out.push_str(",\"value\":{\"intValue\":\"");
+        self.out.push_str(&n.to_string());
+        self.out.push_str("\"}}");
     }
 
     /// A `KeyValue` of a string value, both JSON text already.

@@ -194,7 +194,12 @@ fn every_record_maps_field_by_field() {
         };
         assert_eq!(log["eventName"], json!(name));
     }
-    // The semantic-convention names, spelled out once.
+}
+
+#[test]
+fn semantic_convention_names_spelled_out() {
+    let body = body_json(&Otlp::new(&resource()).encode(&run_records(), 0));
+    let logs = log_records(&body);
     let by_tool = |t: &str| {
         let log = logs
             .iter()
@@ -492,8 +497,7 @@ fn resource_from_the_environment_is_scrubbed_capped_and_never_overrides() {
 }
 
 #[test]
-fn endpoint_headers_timeout_and_exporter_from_the_environment() {
-    let env = |pairs: &[(&str, &str)]| Env::from_pairs(pairs.iter().copied());
+fn endpoint_from_the_environment() {
     let fb = Some("http://127.0.0.1:9/v1/records");
     assert_eq!(otlp_endpoint(&env(&[]), fb).as_deref(), fb);
     assert_eq!(otlp_endpoint(&env(&[]), None), None);
@@ -513,7 +517,14 @@ fn endpoint_headers_timeout_and_exporter_from_the_environment() {
         otlp_endpoint(&env(&both), fb).as_deref(),
         Some("http://127.0.0.1:1/custom")
     );
+}
 
+fn env(pairs: &[(&str, &str)]) -> Env {
+    Env::from_pairs(pairs.iter().copied())
+}
+
+#[test]
+fn headers_from_the_environment() {
     let h = [
         (
             "OTEL_EXPORTER_OTLP_HEADERS",
@@ -525,7 +536,10 @@ fn endpoint_headers_timeout_and_exporter_from_the_environment() {
     let expected = [("api-key", "a b"), ("x-team", "logs")];
     assert_eq!(headers, expected.map(|(k, v)| (k.to_owned(), v.to_owned())));
     assert_eq!(warnings.len(), 2, "one per variable: {warnings:?}");
+}
 
+#[test]
+fn timeout_and_exporter_from_the_environment() {
     assert_eq!(otlp_timeout(&env(&[])), Ok(None));
     let t = [("OTEL_EXPORTER_OTLP_TIMEOUT", "2500")];
     assert_eq!(
