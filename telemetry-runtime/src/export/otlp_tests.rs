@@ -567,3 +567,19 @@ fn timeout_and_exporter_from_the_environment() {
     assert_eq!(e, Exporter::Cagent);
     assert!(w.is_some_and(|w| w.contains("zipkin")));
 }
+
+#[test]
+fn any_cut_or_corrupted_line_is_skipped_or_encoded_as_valid_json() {
+    let otlp = Otlp::new(&resource());
+    for line in run_records() {
+        let cuts = (0..line.len()).filter(|&i| line.is_char_boundary(i));
+        let mut variants: Vec<String> = cuts.map(|i| line[..i].to_owned()).collect();
+        variants.push(line.replace("\"properties\":{", "\"properties\":{\"event_id\":null,"));
+        variants.push(line.replace(':', ": "));
+        for v in variants {
+            let enc = otlp.encode_counted(std::slice::from_ref(&v), 0);
+            let body: Value = serde_json::from_slice(&enc.body).expect("always JSON");
+            assert_eq!(log_records(&body).len() + enc.skipped, 1, "{v}");
+        }
+    }
+}
