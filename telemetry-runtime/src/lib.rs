@@ -52,6 +52,8 @@ pub use event::{
     AgentName, CommandEvent, Event, EventKind, SessionEndEvent, SessionId, SessionStartEvent,
     TokenEvent, ToolEvent,
 };
+#[doc(hidden)]
+pub use export::BenchEncoder as __BenchEncoder;
 pub use export::Exporter;
 pub use identity::{USER_UUID_FILE, load_or_create_user_uuid, read_user_uuid};
 pub use limits::{MAX_ARRAY_ITEMS, MAX_RECORD_BYTES, MAX_SESSION_ERRORS, SYSTEM_KEYS};

@@ -10,11 +10,27 @@
 //! - `judge` is a pure function of the answer: no I/O, no clock.
 
 mod cagent;
+mod otlp;
+mod otlp_bench;
+#[cfg(test)]
+mod otlp_check;
+mod otlp_env;
+mod otlp_record;
+#[cfg(test)]
+mod otlp_tests;
 
 use std::fmt;
 use std::time::Duration;
 
 pub(crate) use cagent::Cagent;
+pub use otlp_bench::BenchEncoder;
+// The OTLP exporter's crate-internal API, for the client to select and configure it.
+#[allow(unused_imports)]
+pub(crate) use otlp::{Otlp, OtlpResource};
+#[allow(unused_imports)]
+pub(crate) use otlp_env::{
+    exporter_choice, otlp_endpoint, otlp_headers, otlp_resource, otlp_timeout,
+};
 
 /// Which wire format records are sent in.
 ///
@@ -104,6 +120,30 @@ pub(crate) trait WireFormat: fmt::Debug + Send + Sync {
     /// count above zero travels as the `dropped_records` property of the first record.
     fn encode(&self, records: &[String], dropped: u64) -> Vec<u8>;
 
+    /// [`encode`](Self::encode), saying how many lines were left out of the body (lines
+    /// that are not records, for a format that cannot carry them as they are).
+    fn encode_counted(&self, records: &[String], dropped: u64) -> Encoded {
+        Encoded {
+            body: self.encode(records, dropped),
+            skipped: 0,
+            carried_dropped: true,
+        }
+    }
+
     /// What the collector's answer means for the batch.
     fn judge(&self, answer: &Answer<'_>) -> Verdict;
+}
+
+/// A request body and what did not make it into it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Encoded {
+    /// The request body.
+    pub(crate) body: Vec<u8>,
+    /// Lines left out (not records): the caller counts them as dropped and removes them
+    /// with the batch. When every line was skipped the body carries no record and need not
+    /// be sent.
+    pub(crate) skipped: usize,
+    /// Whether a `dropped` count above zero is in the body (false only when no record was
+    /// written to carry it: the caller keeps the count for the next batch).
+    pub(crate) carried_dropped: bool,
 }

@@ -1,0 +1,211 @@
+//! The exporter's configuration from an [`Env`] snapshot: `TELEMETRY_EXPORTER` and the
+//! OpenTelemetry exporter variables (`OTEL_EXPORTER_OTLP_*`, `OTEL_SERVICE_NAME`,
+//! `OTEL_RESOURCE_ATTRIBUTES`). Pure functions: warnings are returned, never printed.
+
+use std::time::Duration;
+
+use super::Exporter;
+use super::otlp::OtlpResource;
+use crate::config::{Env, MAX_TAG_VALUE_CHARS, MAX_TAGS};
+use crate::scrub::Scrubber;
+
+/// Resource attribute keys longer than this many characters are cut (as tag keys are).
+const MAX_KEY_CHARS: usize = 64;
+
+/// Resource keys the client sets itself; `OTEL_RESOURCE_ATTRIBUTES` never overrides them.
+const RESERVED_KEYS: [&str; 6] = [
+    "service.name",
+    "service.version",
+    "os.type",
+    "telemetry.sdk.name",
+    "telemetry.sdk.language",
+    "telemetry.sdk.version",
+];
+
+/// `TELEMETRY_EXPORTER`: `cagent` (the default, also when unset or empty) or `otlp`; any
+/// other value keeps the default and comes with a warning to show once.
+pub(crate) fn exporter_choice(env: &Env) -> (Exporter, Option<String>) {
+    match env.non_empty("TELEMETRY_EXPORTER") {
+        None => (Exporter::default(), None),
+        Some(v) => match v.parse::<Exporter>() {
+            Ok(e) => (e, None),
+            Err(e) => (
+                Exporter::default(),
+                Some(format!("TELEMETRY_EXPORTER: {e}; using `cagent`")),
+            ),
+        },
+    }
+}
+
+/// The logs endpoint, per the OTLP exporter specification: `OTEL_EXPORTER_OTLP_LOGS_ENDPOINT`
+/// as given; else `OTEL_EXPORTER_OTLP_ENDPOINT` with `/v1/logs` appended to its path; else
+/// `fallback` (the builder's endpoint or `TELEMETRY_ENDPOINT`). Empty values count as unset.
+pub(crate) fn otlp_endpoint(env: &Env, fallback: Option<&str>) -> Option<String> {
+    if let Some(url) = env.non_empty("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT") {
+        return Some(url.to_owned());
+    }
+    if let Some(base) = env.non_empty("OTEL_EXPORTER_OTLP_ENDPOINT") {
+        return Some(format!("{}/v1/logs", base.trim_end_matches('/')));
+    }
+    fallback.map(str::to_owned)
+}
+
+/// Headers from `OTEL_EXPORTER_OTLP_HEADERS` then `OTEL_EXPORTER_OTLP_LOGS_HEADERS` (`k=v,...`,
+/// values percent-decoded; a logs header replaces a general one of the same name, any case).
+/// Pairs without `=`, with a name that is not an HTTP token, or with a value that does not
+/// decode to a valid header value are skipped, with one warning per variable.
+pub(crate) fn otlp_headers(env: &Env) -> (Vec<(String, String)>, Vec<String>) {
+    let mut headers: Vec<(String, String)> = Vec::new();
+    let mut warnings = Vec::new();
+    for var in [
+        "OTEL_EXPORTER_OTLP_HEADERS",
+        "OTEL_EXPORTER_OTLP_LOGS_HEADERS",
+    ] {
+        let Some(raw) = env.non_empty(var) else {
+            continue;
+        };
+        let mut bad = 0;
+        for pair in raw.split(',').filter(|p| !p.trim().is_empty()) {
+            match header_pair(pair) {
+                Some((k, v)) => {
+                    match headers.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case(&k)) {
+                        Some(h) => *h = (k, v),
+                        None => headers.push((k, v)),
+                    }
+                }
+                None => bad += 1,
+            }
+        }
+        if bad > 0 {
+            warnings.push(format!(
+                "{var}: skipped {bad} malformed header(s) (expected `name=value,...`)"
+            ));
+        }
+    }
+    (headers, warnings)
+}
+
+fn header_pair(pair: &str) -> Option<(String, String)> {
+    let (k, v) = pair.split_once('=')?;
+    let k = k.trim();
+    let is_token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+    if k.is_empty() || !k.bytes().all(is_token) {
+        return None;
+    }
+    let v = percent_decode(v.trim())?;
+    let v = v.trim();
+    if v.chars().any(|c| c.is_control() && c != '\t') {
+        return None;
+    }
+    Some((k.to_owned(), v.to_owned()))
+}
+
+/// The request timeout: `OTEL_EXPORTER_OTLP_LOGS_TIMEOUT`, else `OTEL_EXPORTER_OTLP_TIMEOUT`,
+/// in milliseconds. `Ok(None)` when neither is set (the client's own timeout applies);
+/// `Err(warning)` for a value that is not a whole number of milliseconds above zero (the
+/// client's own timeout applies too: zero would mean waiting forever).
+pub(crate) fn otlp_timeout(env: &Env) -> Result<Option<Duration>, String> {
+    let var = [
+        "OTEL_EXPORTER_OTLP_LOGS_TIMEOUT",
+        "OTEL_EXPORTER_OTLP_TIMEOUT",
+    ]
+    .into_iter()
+    .find(|v| env.non_empty(v).is_some());
+    let Some(var) = var else {
+        return Ok(None);
+    };
+    let raw = env.non_empty(var).unwrap_or_default();
+    match raw.parse::<u64>() {
+        Ok(ms) if ms > 0 => Ok(Some(Duration::from_millis(ms))),
+        _ => Err(format!(
+            "{var}: `{raw}` is not a timeout in milliseconds above 0; using the default"
+        )),
+    }
+}
+
+/// The resource of a client: `service.name` is `OTEL_SERVICE_NAME` (scrubbed) or `app_name`,
+/// `service.version` is `app_version`, plus `OTEL_RESOURCE_ATTRIBUTES` (`k=v,...`, keys and
+/// values percent-decoded, values scrubbed; capped like `TELEMETRY_TAGS`: at most
+/// [`MAX_TAGS`] pairs, values at [`MAX_TAG_VALUE_CHARS`] characters, a later duplicate
+/// replacing an earlier one; the keys the client sets itself are ignored). Malformed pairs
+/// are skipped with one warning.
+pub(crate) fn otlp_resource(
+    env: &Env,
+    app_name: &str,
+    app_version: &str,
+    scrubber: &Scrubber,
+) -> (OtlpResource, Vec<String>) {
+    let service = env
+        .non_empty("OTEL_SERVICE_NAME")
+        .map_or_else(|| app_name.to_owned(), |s| cap(&scrubber.scrub(s)));
+    let (extra, bad) = env
+        .non_empty("OTEL_RESOURCE_ATTRIBUTES")
+        .map_or_else(Default::default, resource_pairs);
+    let extra: Vec<(String, String)> = extra
+        .into_iter()
+        .map(|(k, v)| (k, scrubber.scrub(&v).into_owned()))
+        .collect();
+    let warnings = (bad > 0)
+        .then(|| {
+            format!("OTEL_RESOURCE_ATTRIBUTES: skipped {bad} malformed pair(s) (expected `key=value,...`)")
+        })
+        .into_iter()
+        .collect();
+    (OtlpResource::new(&service, app_version, &extra), warnings)
+}
+
+/// The capped pairs of `OTEL_RESOURCE_ATTRIBUTES` and how many were malformed.
+fn resource_pairs(raw: &str) -> (Vec<(String, String)>, usize) {
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    let mut bad = 0;
+    for pair in raw.split(',').filter(|p| !p.trim().is_empty()) {
+        let decoded = pair.split_once('=').and_then(|(k, v)| {
+            let k = percent_decode(k.trim())?.trim().to_owned();
+            let v = percent_decode(v.trim())?.trim().to_owned();
+            (!k.is_empty()).then_some((k, v))
+        });
+        let Some((k, v)) = decoded else {
+            bad += 1;
+            continue;
+        };
+        if RESERVED_KEYS.contains(&k.as_str()) {
+            continue;
+        }
+        let k: String = k.chars().take(MAX_KEY_CHARS).collect();
+        let v = cap(&v);
+        if let Some(p) = pairs.iter_mut().find(|(seen, _)| *seen == k) {
+            p.1 = v;
+        } else if pairs.len() < MAX_TAGS {
+            pairs.push((k, v));
+        }
+    }
+    (pairs, bad)
+}
+
+fn cap(v: &str) -> String {
+    v.chars().take(MAX_TAG_VALUE_CHARS).collect()
+}
+
+/// Decodes `%XX` escapes; `None` for a bad escape or bytes that are not UTF-8.
+pub(crate) fn percent_decode(s: &str) -> Option<String> {
+    if !s.contains('%') {
+        return Some(s.to_owned());
+    }
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = s.get(i + 1..i + 3)?;
+            if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return None;
+            }
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
