@@ -626,9 +626,11 @@ impl Client {
         let scrubbed = self.scrub_cow(name);
         let mut known = names.write().unwrap_or_else(PoisonError::into_inner);
         if known.len() < MAX_NAMES {
+            // `None` only for a name the scrubber left whole and identical: a borrowed result
+            // can also be a shorter slice of it (the cap, the scan limit).
             let value = match &scrubbed {
-                Cow::Borrowed(_) => None,
-                Cow::Owned(s) => Some(s.as_str().into()),
+                Cow::Borrowed(s) if *s == name => None,
+                other => Some(other.as_ref().into()),
             };
             known.insert(name.into(), value);
         }
@@ -957,12 +959,14 @@ mod tests {
             Value::from(client.inner.os_language.as_str()),
         );
         props.insert("event_id".into(), id.clone());
+        let mut tags = Vec::new();
         for (k, v) in &client.inner.tags {
             if !props.contains_key(k) {
                 props.insert(k.clone(), Value::from(client.inner.scrubber.scrub(v)));
+                tags.push(k.as_str());
             }
         }
-        fit_record(&mut props);
+        fit_record(&mut props, &tags);
         let mut record = Map::new();
         record.insert("event".into(), Value::from(event.kind().as_str()));
         record.insert("event_timestamp".into(), ts.clone());
