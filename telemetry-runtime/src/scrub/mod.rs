@@ -22,7 +22,7 @@ use caps::{SCAN_LIMIT_BYTES, cap, cut_at_whitespace};
 use identity::{contains_ascii_ci, normalise_home, replace_home, replace_user};
 use rules::{
     AUTHORIZATION, BEARER_TOKEN, EMAIL_ADDRESS, KEY_SHAPE, LONG_RUN, SECRET_ASSIGNMENT,
-    URL_CREDENTIALS, judge_long_run, redact_assignment,
+    SECRET_FLAG, URL_CREDENTIALS, judge_long_run, redact_assignment,
 };
 use scanners::Scan;
 
@@ -65,11 +65,11 @@ const IMPERSONAL_LOGINS: [&str; 1] = ["root"];
 ///    `passwd`, `passphrase`, `secret` or `credential(s)` (so also `access_token`,
 ///    `client_secret`, `GITHUB_TOKEN`, `--password`), or in `pass` or `pwd` standing as a word
 ///    or after `_ . -` (`user_pass`, but not `compass`), any case, becomes `<redacted>`. The
-///    key is followed by `=`, `:` or `=>` (optional quotes and spaces around), or is a flag
-///    starting with `--` followed by whitespace (`--password hunter2`, but not
-///    `--password-file ./p`). A quoted value is redacted up to its closing quote, or to the end
-///    of the text when the quote is never closed (`password="hunter2`); an unquoted one up to
-///    whitespace, a quote or `&`.
+///    key is followed by `=`, `:` or `=>` (optional quotes and spaces around); then, in a
+///    second pass, the same keys as flags starting with `--` and followed by whitespace
+///    (`--password hunter2`, but not `--password-file ./p`). A quoted value is redacted up to
+///    its closing quote, or to the end of the text when the quote is never closed
+///    (`password="hunter2`); an unquoted one up to whitespace, a quote or `&`.
 /// 4. **Well-known key shapes** become `<redacted>`: `sk-…` (OpenAI, Anthropic:
 ///    `sk-proj-…`, `sk-ant-…`), `sk_live_…`/`rk_test_…` (Stripe), `ghp_`/`gho_`/`ghu_`/
 ///    `ghs_`/`ghr_…` and `github_pat_…` (GitHub), `glpat-…` (GitLab), `xox[abprs]-…` (Slack),
@@ -281,6 +281,9 @@ impl Scrubber {
         }
         if scan.secret_key {
             out = apply(out, |s| SECRET_ASSIGNMENT.replace_all(s, redact_assignment));
+        }
+        if scan.secret_flag {
+            out = apply(out, |s| SECRET_FLAG.replace_all(s, redact_assignment));
         }
         if scan.shape {
             out = apply(out, |s| KEY_SHAPE.replace_all(s, "${1}<redacted>"));

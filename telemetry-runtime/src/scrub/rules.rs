@@ -14,13 +14,17 @@ use super::runs::{MIN_SECRET_RUN, redact_long_run};
 /// A word that, ending a key, makes the value after it a secret (`GITHUB_TOKEN=…`).
 #[derive(Clone, Copy, Debug)]
 pub(super) struct SecretWord {
-    /// ASCII lowercase; matched in any ASCII case.
+    /// ASCII lowercase letters, matched in any ASCII case; a `_` stands for `_`, `-` or
+    /// nothing (`api_key` also matches `api-key` and `APIKEY`).
     pub(super) word: &'static str,
     /// The word must not follow a letter or digit: `pass` ends `user_pass` and `--pass`, but
     /// `compass` and `bypass` are no keys. Short words need this; long ones end keys such as
     /// `mypassword` or `xtoken` too.
     pub(super) standalone: bool,
 }
+
+/// What a `_` in a [`SecretWord`] stands for, as a regex.
+const OPTIONAL_SEPARATOR: &str = "[_-]?";
 
 const fn word(word: &'static str) -> SecretWord {
     SecretWord {
@@ -39,14 +43,8 @@ const fn standalone(word: &'static str) -> SecretWord {
 /// Keys whose value the secret-assignment rule redacts, as the key ends.
 pub(super) const SECRET_WORDS: &[SecretWord] = &[
     word("api_key"),
-    word("api-key"),
-    word("apikey"),
     word("access_key"),
-    word("access-key"),
-    word("accesskey"),
     word("private_key"),
-    word("private-key"),
-    word("privatekey"),
     word("token"),
     word("passwd"),
     word("password"),
@@ -188,12 +186,15 @@ pub(super) static BEARER_TOKEN: LazyLock<Regex> = LazyLock::new(|| {
 /// A key ending in one of [`SECRET_WORDS`] (with any `[A-Za-z0-9_.-]` before it).
 fn secret_key_pattern() -> String {
     let of = |standalone: bool| {
-        alternation(
-            SECRET_WORDS
-                .iter()
-                .filter(|w| w.standalone == standalone)
-                .map(|w| w.word),
-        )
+        SECRET_WORDS
+            .iter()
+            .filter(|w| w.standalone == standalone)
+            .map(|w| {
+                let parts: Vec<String> = w.word.split('_').map(regex::escape).collect();
+                parts.join(OPTIONAL_SEPARATOR)
+            })
+            .collect::<Vec<_>>()
+            .join("|")
     };
     format!(
         r"(?:[A-Za-z0-9_.-]*(?i-u:{})|(?:[A-Za-z0-9_.-]*[_.-]|(?-u:\b))(?i-u:{}))",
@@ -202,32 +203,39 @@ fn secret_key_pattern() -> String {
     )
 }
 
-/// `password=…`, `"api_key": "…"`, `:password => "…"`, `--token …`: group `key` is the key
-/// and separator, group `value` the value: quoted up to its closing quote, or to the end of
-/// the text when the quote is never closed, or unquoted up to whitespace, a quote or `&`.
+/// A secret value: quoted up to its closing quote, or to the end of the text when the quote
+/// is never closed, or unquoted up to whitespace, a quote or `&`.
+const SECRET_VALUE: &str = r#"("[^"]+"|'[^']+'|"[^"]*$|'[^']*$|[^\t\n\x0B\x0C\r "'&]+)"#;
+
+/// `password=…`, `"api_key": "…"`, `:password => "…"`: group 1 is the key and separator,
+/// group 2 the value.
 pub(super) static SECRET_ASSIGNMENT: LazyLock<Regex> = LazyLock::new(|| {
-    let key = secret_key_pattern();
     compile(&format!(
-        concat!(
-            r#"(?P<key>{key}["']?[\t ]*(?:=>|[:=])[\t ]*|{dashes}{key}[\t ]+)"#,
-            r#"(?P<value>"[^"]+"|'[^']+'|"[^"]*$|'[^']*$|[^\t\n\x0B\x0C\r "'&]+)"#,
-        ),
-        key = key,
-        dashes = regex::escape(FLAG_DASHES),
+        r#"({}["']?[\t ]*(?:=>|[:=])[\t ]*){SECRET_VALUE}"#,
+        secret_key_pattern()
     ))
 });
 
-/// The replacement for one [`SECRET_ASSIGNMENT`] match: the key kept, the value redacted
-/// inside its quotes (an unclosed quote stays unclosed).
+/// `--password hunter2`: group 1 is the flag and the whitespace after it, group 2 the value.
+pub(super) static SECRET_FLAG: LazyLock<Regex> = LazyLock::new(|| {
+    compile(&format!(
+        r"({}{}[\t ]+){SECRET_VALUE}",
+        regex::escape(FLAG_DASHES),
+        secret_key_pattern()
+    ))
+});
+
+/// The replacement for one [`SECRET_ASSIGNMENT`] or [`SECRET_FLAG`] match: the key kept, the
+/// value redacted inside its quotes (an unclosed quote stays unclosed).
 pub(super) fn redact_assignment(c: &Captures<'_>) -> String {
-    let value = c["value"].as_bytes();
+    let (key, value) = (&c[1], c[2].as_bytes());
     let quote = match value.first() {
         Some(&q @ (b'"' | b'\'')) => Some(char::from(q)),
         _ => None,
     };
     let closed = quote.is_some() && value.len() > 1 && value.last() == value.first();
-    let mut out = String::with_capacity(c["key"].len() + REDACTED.len() + 2);
-    out.push_str(&c["key"]);
+    let mut out = String::with_capacity(key.len() + REDACTED.len() + 2);
+    out.push_str(key);
     out.extend(quote);
     out.push_str(REDACTED);
     if closed {
@@ -279,6 +287,7 @@ mod tests {
             &AUTHORIZATION,
             &BEARER_TOKEN,
             &SECRET_ASSIGNMENT,
+            &SECRET_FLAG,
             &KEY_SHAPE,
             &EMAIL_ADDRESS,
             &LONG_RUN,
@@ -315,13 +324,30 @@ mod tests {
     #[test]
     fn secret_words_are_lowercase_ascii() {
         for w in SECRET_WORDS {
+            let bytes = w.word.as_bytes();
             assert!(
-                w.word
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b == b'_' || b == b'-'),
+                bytes.iter().all(|&b| b.is_ascii_lowercase() || b == b'_'),
                 "{}",
                 w.word
             );
+            // A `_` stands between letters: a greedy match of it from the end is exact.
+            assert!(!bytes.starts_with(b"_") && !bytes.ends_with(b"_") && !w.word.contains("__"));
+        }
+    }
+
+    #[test]
+    fn a_separator_in_a_word_is_optional() {
+        for key in [
+            "api_key=x",
+            "API-KEY=x",
+            "apikey=x",
+            "x-api-key: x",
+            "client_secret=x",
+        ] {
+            assert!(SECRET_ASSIGNMENT.is_match(key), "{key}");
+        }
+        for key in ["api--key=x", "api.key=x", "api key=x"] {
+            assert!(!SECRET_ASSIGNMENT.is_match(key), "{key}");
         }
     }
 }

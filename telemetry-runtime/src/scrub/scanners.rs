@@ -23,9 +23,10 @@ pub(super) struct Scan {
     pub(super) url: bool,
     /// A `:` or `=` right after `authorization` (a quote and spaces between allowed).
     pub(super) authorization: bool,
-    /// A `:` or `=` right after a key ending in a secret word, or whitespace right after a
-    /// `--` flag ending in one.
+    /// A `:` or `=` right after a key ending in a secret word.
     pub(super) secret_key: bool,
+    /// Whitespace right after a `--` flag ending in a secret word.
+    pub(super) secret_flag: bool,
     /// Whitespace right after `bearer`.
     pub(super) bearer: bool,
     /// A `/` or `\` (home directory).
@@ -87,7 +88,8 @@ impl Scan {
             b'\t' | b' ' => {
                 let before = &bytes[..i];
                 self.bearer |= ends_with_ci(before, BEARER.as_bytes());
-                self.secret_key |= ends_with_secret_word(before) && is_flag(before);
+                // Flags are rare: looked for first, the words only after one.
+                self.secret_flag |= is_flag(before) && ends_with_secret_word(before);
             }
             _ => {}
         }
@@ -101,13 +103,21 @@ impl Scan {
             url: _, // URL credentials need `@` too
             authorization,
             secret_key,
+            secret_flag,
             bearer,
             separator,
             shape,
             long_run,
             user,
         } = *self;
-        at || authorization || secret_key || bearer || separator || shape || long_run || user
+        at || authorization
+            || secret_key
+            || secret_flag
+            || bearer
+            || separator
+            || shape
+            || long_run
+            || user
     }
 }
 
@@ -129,16 +139,17 @@ fn ends_with_ci(text: &[u8], suffix: &[u8]) -> bool {
     text.len() >= suffix.len() && text[text.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
 }
 
-/// The last bytes of the [`SECRET_WORDS`], in both cases: a key whose last byte is not one
-/// of them ends in no secret word.
-static SECRET_LAST_BYTES: [bool; 256] = {
-    let mut table = [false; 256];
+/// For each byte, the [`SECRET_WORDS`] that end with it (in either case), as bits by index:
+/// a key is only compared with the words that end like it.
+static SECRET_WORDS_BY_LAST_BYTE: [u32; 256] = {
+    assert!(SECRET_WORDS.len() <= 32, "one bit per word");
+    let mut table = [0; 256];
     let mut i = 0;
     while i < SECRET_WORDS.len() {
         let word = SECRET_WORDS[i].word.as_bytes();
         let last = word[word.len() - 1];
-        table[last.to_ascii_lowercase() as usize] = true;
-        table[last.to_ascii_uppercase() as usize] = true;
+        table[last.to_ascii_lowercase() as usize] |= 1 << i;
+        table[last.to_ascii_uppercase() as usize] |= 1 << i;
         i += 1;
     }
     table
@@ -149,16 +160,34 @@ fn ends_with_secret_word(key: &[u8]) -> bool {
     let Some(&last) = key.last() else {
         return false;
     };
-    SECRET_LAST_BYTES[usize::from(last)] && SECRET_WORDS.iter().any(|w| ends_with_word(key, w))
+    let mut words = SECRET_WORDS_BY_LAST_BYTE[usize::from(last)];
+    while words != 0 {
+        let i = words.trailing_zeros() as usize;
+        if ends_with_word(key, &SECRET_WORDS[i]) {
+            return true;
+        }
+        words &= words - 1;
+    }
+    false
 }
 
+/// Whether `key` ends with `word` (a `_` in it matching `_`, `-` or nothing), standing where
+/// the word must.
 fn ends_with_word(key: &[u8], word: &SecretWord) -> bool {
-    let w = word.word.as_bytes();
-    ends_with_ci(key, w)
-        && !(word.standalone
-            && key[..key.len() - w.len()]
-                .last()
-                .is_some_and(u8::is_ascii_alphanumeric))
+    let mut end = key.len();
+    for &w in word.word.as_bytes().iter().rev() {
+        if w == b'_' {
+            // Greedy is exact: the word's byte before a `_` is a letter, never a separator.
+            if end > 0 && matches!(key[end - 1], b'_' | b'-') {
+                end -= 1;
+            }
+        } else if end > 0 && key[end - 1].to_ascii_lowercase() == w {
+            end -= 1;
+        } else {
+            return false;
+        }
+    }
+    !(word.standalone && key[..end].last().is_some_and(u8::is_ascii_alphanumeric))
 }
 
 /// Whether the key characters (`[A-Za-z0-9_.-]`) that end `before` hold a `--`: a flag.
@@ -232,8 +261,16 @@ mod tests {
 
     #[test]
     fn tables_follow_the_words_and_shapes() {
-        assert!(SECRET_LAST_BYTES[usize::from(b'd')] && SECRET_LAST_BYTES[usize::from(b'D')]);
-        assert!(!SECRET_LAST_BYTES[usize::from(b'x')]);
+        let by_d = SECRET_WORDS_BY_LAST_BYTE[usize::from(b'd')];
+        assert_eq!(by_d, SECRET_WORDS_BY_LAST_BYTE[usize::from(b'D')]);
+        let ending_in_d: Vec<&str> = (0..SECRET_WORDS.len())
+            .filter(|i| by_d & (1 << i) != 0)
+            .map(|i| SECRET_WORDS[i].word)
+            .collect();
+        assert_eq!(ending_in_d, ["passwd", "password", "pwd"]);
+        let ending_in_y = SECRET_WORDS_BY_LAST_BYTE[usize::from(b'Y')].count_ones();
+        assert_eq!(ending_in_y, 3, "api_key, access_key, private_key");
+        assert_eq!(SECRET_WORDS_BY_LAST_BYTE[usize::from(b'x')], 0);
         assert!(SHAPE_FIRST_BYTES[usize::from(b'e')] && !SHAPE_FIRST_BYTES[usize::from(b'E')]);
         assert_eq!(MIN_SHAPE_RUN, "eyJ".len() + 10);
     }
@@ -246,6 +283,10 @@ mod tests {
         assert!(!ends_with_secret_word(b"compass"));
         assert!(!ends_with_secret_word(b"passes"));
         assert!(ends_with_secret_word(b"mypassword"));
+        assert!(ends_with_secret_word(b"X-API-KEY"));
+        assert!(ends_with_secret_word(b"apikey"));
+        assert!(!ends_with_secret_word(b"api__key"));
+        assert!(!ends_with_secret_word(b"key"));
     }
 
     #[test]

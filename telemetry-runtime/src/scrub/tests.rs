@@ -352,11 +352,15 @@ const FRAGMENTS: &[&str] = &[
     "Pwd",
 ];
 
-/// [`FRAGMENTS`], every secret word (lower and upper case) and every key-shape prefix.
+/// [`FRAGMENTS`], every secret word (lower and upper case, each separator spelled all three
+/// ways) and every key-shape prefix.
 fn fragments() -> Vec<String> {
-    let words = rules::SECRET_WORDS
-        .iter()
-        .flat_map(|w| [w.word.to_owned(), w.word.to_ascii_uppercase()]);
+    let words = rules::SECRET_WORDS.iter().flat_map(|w| {
+        ["_", "-", ""].into_iter().flat_map(|sep| {
+            let word = w.word.replace('_', sep);
+            [word.to_ascii_uppercase(), word]
+        })
+    });
     let prefixes = rules::KEY_SHAPES
         .iter()
         .flat_map(|s| s.prefixes.iter().map(|p| (*p).to_owned()));
@@ -377,6 +381,7 @@ fn gating_never_skips_a_rule_that_would_apply() {
         url: true,
         authorization: true,
         secret_key: true,
+        secret_flag: true,
         bearer: true,
         separator: true,
         shape: true,
