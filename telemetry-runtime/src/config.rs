@@ -51,16 +51,27 @@ pub(crate) fn read_persisted(config_dir: Option<&Path>) -> Option<bool> {
 pub const MAX_TAGS: usize = 20;
 /// Tag values longer than this many characters are cut.
 pub const MAX_TAG_VALUE_CHARS: usize = 128;
-/// Tag keys longer than this many characters are cut.
-const MAX_TAG_KEY_CHARS: usize = 64;
+/// Tag keys longer than this many bytes are invalid.
+const MAX_TAG_KEY_BYTES: usize = 64;
 
-/// Parses `TELEMETRY_TAGS` (`k=v,k2=v2`): pairs are trimmed; pairs without `=` or with an empty
-/// key are skipped; at most [`MAX_TAGS`] pairs are kept (the first ones); values are capped at
-/// [`MAX_TAG_VALUE_CHARS`] characters. A later duplicate key replaces an earlier one.
+/// Whether `key` is a valid tag key: 1 to [`MAX_TAG_KEY_BYTES`] bytes of ASCII letters,
+/// digits, `_`, `.` and `-`. Keys are JSON object keys of every record: nothing to escape, and
+/// their size is bounded.
+fn is_tag_key(key: &str) -> bool {
+    (1..=MAX_TAG_KEY_BYTES).contains(&key.len())
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+}
+
+/// Parses `TELEMETRY_TAGS` (`k=v,k2=v2`): pairs are trimmed; pairs without `=`, or whose key
+/// is not 1 to 64 ASCII letters, digits, `_`, `.` or `-`, are skipped; at most [`MAX_TAGS`]
+/// pairs are kept (the first ones); values are capped at [`MAX_TAG_VALUE_CHARS`] characters.
+/// A later duplicate key replaces an earlier one.
 ///
 /// ```
 /// use telemetry_runtime::parse_tags;
-/// let tags = parse_tags(" team = infra, broken, =x, env=ci ");
+/// let tags = parse_tags(" team = infra, broken, =x, bad key=1, env=ci ");
 /// assert_eq!(tags, vec![("team".to_string(), "infra".to_string()), ("env".to_string(), "ci".to_string())]);
 /// ```
 #[must_use]
@@ -71,15 +82,14 @@ pub fn parse_tags(raw: &str) -> Vec<(String, String)> {
             continue;
         };
         let (k, v) = (k.trim(), v.trim());
-        if k.is_empty() {
+        if !is_tag_key(k) {
             continue;
         }
-        let k: String = k.chars().take(MAX_TAG_KEY_CHARS).collect();
         let v: String = v.chars().take(MAX_TAG_VALUE_CHARS).collect();
-        if let Some(existing) = tags.iter_mut().find(|(ek, _)| *ek == k) {
+        if let Some(existing) = tags.iter_mut().find(|(ek, _)| ek == k) {
             existing.1 = v;
         } else if tags.len() < MAX_TAGS {
-            tags.push((k, v));
+            tags.push((k.to_owned(), v));
         }
     }
     tags
@@ -130,6 +140,30 @@ mod tests {
         assert_eq!(tags[19], ("k19".into(), "v19".into()));
         let long = format!("k={}", "x".repeat(1000));
         assert_eq!(parse_tags(&long)[0].1.len(), MAX_TAG_VALUE_CHARS);
+    }
+
+    #[test]
+    fn tag_keys_are_short_printable_identifiers() {
+        let ok = "build.id=7,ci-runner=a,Team_2=b";
+        let keys: Vec<String> = parse_tags(ok).into_iter().map(|(k, _)| k).collect();
+        assert_eq!(keys, ["build.id", "ci-runner", "Team_2"]);
+        let longest = "k".repeat(MAX_TAG_KEY_BYTES);
+        assert_eq!(parse_tags(&format!("{longest}=v")).len(), 1);
+        for bad in [
+            "k".repeat(MAX_TAG_KEY_BYTES + 1),
+            "\u{1}".repeat(62),
+            "a b".into(),
+            "tëam".into(),
+            "a\"b".into(),
+            "a\\b".into(),
+            "a/b".into(),
+        ] {
+            assert_eq!(
+                parse_tags(&format!("{bad}=v,ok=1")),
+                vec![("ok".into(), "1".into())],
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

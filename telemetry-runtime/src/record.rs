@@ -43,10 +43,14 @@ fn rough_key(key: &str) -> usize {
 }
 
 /// Shrinks properties until the record fits in [`MAX_RECORD_BYTES`] (with room for the
-/// envelope): application strings are cut shorter, then arrays, round by round. System keys are
-/// short by construction and never cut. Cheap for ordinary records: the exact size is only
+/// envelope). `tags`: the keys of `props` that are the client's tags (an event's own property
+/// of a tag's name is no tag).
+///
+/// What goes first is decoration: whole tags, the largest first, until the record fits. Only
+/// then are the event's own strings cut shorter, then its arrays, round by round. System keys
+/// are short by construction and never cut. Cheap for ordinary records: the exact size is only
 /// computed when a quick upper bound says it might be too large.
-pub(crate) fn fit_record(props: &mut Map<String, Value>) {
+pub(crate) fn fit_record(props: &mut Map<String, Value>, tags: &[&str]) {
     fn shrink(v: &mut Value, chars: usize, items: usize) {
         match v {
             Value::String(s) => {
@@ -63,13 +67,13 @@ pub(crate) fn fit_record(props: &mut Map<String, Value>) {
         }
     }
     let budget = PROPERTIES_BUDGET;
-    let size = |p: &Map<String, Value>| serde_json::to_vec(p).map_or(usize::MAX, |b| b.len());
     let rough_size: usize = props.iter().map(|(k, v)| rough_key(k) + rough(v)).sum();
     if rough_size <= budget {
         return;
     }
+    drop_tags(props, tags, budget);
     for (chars, items) in [(128, 16), (64, 8), (32, 4), (16, 2), (8, 1), (0, 0)] {
-        if size(props) <= budget {
+        if json_size(props) <= budget {
             return;
         }
         for (k, v) in props.iter_mut() {
@@ -79,8 +83,39 @@ pub(crate) fn fit_record(props: &mut Map<String, Value>) {
         }
     }
     // Only keys are left: keep the system keys and the event's own action.
-    if size(props) > budget {
+    if json_size(props) > budget {
         props.retain(|k, _| SYSTEM_KEYS.contains(&k.as_str()) || k == "action");
+    }
+}
+
+/// The size of a value as JSON text.
+fn json_size(value: &impl serde::Serialize) -> usize {
+    serde_json::to_vec(value).map_or(usize::MAX, |b| b.len())
+}
+
+/// Removes whole tags, the largest first, until `props` fit in `budget` bytes (or no tag is
+/// left). The size is kept by subtraction: an entry is its key, a colon, its value and a
+/// comma (the system keys are always there, so no removed entry is the only one).
+fn drop_tags(props: &mut Map<String, Value>, tags: &[&str], budget: usize) {
+    let mut sized: Vec<(usize, &str)> = tags
+        .iter()
+        .filter_map(|&k| {
+            Some((
+                json_size(&k)
+                    .saturating_add(json_size(props.get(k)?))
+                    .saturating_add(2),
+                k,
+            ))
+        })
+        .collect();
+    sized.sort_by_key(|&(bytes, _)| std::cmp::Reverse(bytes));
+    let mut size = json_size(props);
+    for (bytes, key) in sized {
+        if size <= budget {
+            return;
+        }
+        props.remove(key);
+        size = size.saturating_sub(bytes);
     }
 }
 
@@ -375,12 +410,16 @@ pub(crate) fn write(
     let Mode::Collect(mut map) = w.mode else {
         unreachable!("a collecting writer stays one")
     };
+    let mut tags = Vec::new();
     for p in &fixed.props {
         if !(p.is_tag && map.contains_key(&p.key)) {
             map.insert(p.key.clone(), Value::from(p.value.as_deref().unwrap_or(id)));
+            if p.is_tag {
+                tags.push(p.key.as_str());
+            }
         }
     }
-    fit_record(&mut map);
+    fit_record(&mut map, &tags);
     let mut entries: Vec<(&String, &Value)> = map.iter().collect();
     entries.sort_by(|a, b| a.0.cmp(b.0));
     let mut w = RecordWriter::text(kind, &[], id, fixed.capacity);

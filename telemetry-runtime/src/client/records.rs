@@ -8,6 +8,7 @@ use super::Client;
 use crate::event::{BuiltinEvent, Event, Field};
 use crate::limits::{MAX_ARRAY_ITEMS, SYSTEM_KEYS};
 use crate::record::{self, Fixed, RecordWriter};
+use crate::scrub::REDACTED;
 
 impl Client {
     /// Scrubs a string the application supplied, as every recorded string is.
@@ -66,11 +67,21 @@ impl Client {
                 Field::Bool(b) => w.bool(k, true, b),
                 Field::F64(x) => w.f64(k, true, x),
                 Field::List(items) => {
-                    w.list(
-                        k,
-                        true,
-                        items.iter().take(MAX_ARRAY_ITEMS).map(|s| scrub(s)),
-                    );
+                    let scrubber = &self.inner.scrubber;
+                    // An item right after a bare secret flag is the secret itself.
+                    let after_flag = |i: usize| i > 0 && scrubber.is_secret_flag(&items[i - 1]);
+                    let scrubbed = items
+                        .iter()
+                        .take(MAX_ARRAY_ITEMS)
+                        .enumerate()
+                        .map(|(i, s)| {
+                            if after_flag(i) {
+                                Cow::Borrowed(REDACTED)
+                            } else {
+                                scrub(s)
+                            }
+                        });
+                    w.list(k, true, scrubbed);
                 }
             });
         })
@@ -124,7 +135,18 @@ impl Client {
             Value::String(s) => self.inner.scrubber.scrub_in_place(s),
             Value::Array(items) => {
                 items.truncate(MAX_ARRAY_ITEMS);
-                items.iter_mut().for_each(|v| self.scrub_value(v));
+                let mut after_flag = false;
+                for v in items.iter_mut() {
+                    let is_flag = v
+                        .as_str()
+                        .is_some_and(|s| self.inner.scrubber.is_secret_flag(s));
+                    if after_flag && v.is_string() {
+                        *v = Value::from(REDACTED);
+                    } else {
+                        self.scrub_value(v);
+                    }
+                    after_flag = is_flag;
+                }
             }
             Value::Object(map) => map.values_mut().for_each(|v| self.scrub_value(v)),
             _ => {}
@@ -163,12 +185,14 @@ mod tests {
             Value::from(client.inner.os_language.as_str()),
         );
         props.insert("event_id".into(), id.clone());
+        let mut tags = Vec::new();
         for (k, v) in &client.inner.tags {
             if !props.contains_key(k) {
                 props.insert(k.clone(), Value::from(client.inner.scrubber.scrub(v)));
+                tags.push(k.as_str());
             }
         }
-        fit_record(&mut props);
+        fit_record(&mut props, &tags);
         let mut record = Map::new();
         record.insert("event".into(), Value::from(event.kind().as_str()));
         record.insert("event_timestamp".into(), ts.clone());
