@@ -2,7 +2,18 @@
 //! within these bounds, whatever the application passes.
 
 /// Keys the client adds to every record's properties; neither tags nor events overwrite them.
-pub const SYSTEM_KEYS: [&str; 5] = ["user_uuid", "version", "os", "os_language", "event_id"];
+pub const SYSTEM_KEYS: [&str; 5] = [USER_UUID, VERSION, OS, OS_LANGUAGE, EVENT_ID];
+
+/// The system property holding the anonymous id.
+pub(crate) const USER_UUID: &str = "user_uuid";
+/// The system property holding the application's version.
+pub(crate) const VERSION: &str = "version";
+/// The system property holding the operating system's (Go) name.
+pub(crate) const OS: &str = "os";
+/// The system property holding the user's language.
+pub(crate) const OS_LANGUAGE: &str = "os_language";
+/// The system property holding the record's unique id.
+pub(crate) const EVENT_ID: &str = "event_id";
 
 /// At most this many entries are kept in any array property (such as `args`).
 pub const MAX_ARRAY_ITEMS: usize = 32;

@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::Client;
 use crate::event::{BuiltinEvent, Event, Field};
 use crate::limits::{MAX_ARRAY_ITEMS, SYSTEM_KEYS};
-use crate::record::{self, Fixed, RecordWriter};
+use crate::record::{self, Fixed, RecordWriter, SystemProps};
 use crate::scrub::REDACTED;
 
 impl Client {
@@ -58,7 +58,7 @@ impl Client {
         let scrub = |s| self.scrub_cow(s);
         let fixed = self.fixed();
         // Fields come sorted by key, never a system key, with plain keys.
-        record::write(event.kind(), fixed, &mut |w: &mut RecordWriter<'_>| {
+        record::write(event.kind(), fixed, &mut |w: &mut dyn RecordWriter| {
             event.fields(&mut |k, f| match f {
                 Field::Str(s) => w.str(k, true, &scrub(s)),
                 Field::Action(a) => w.str(k, true, fixed.action(a)),
@@ -70,18 +70,19 @@ impl Client {
                     let scrubber = &self.inner.scrubber;
                     // An item right after a bare secret flag is the secret itself.
                     let after_flag = |i: usize| i > 0 && scrubber.is_secret_flag(&items[i - 1]);
-                    let scrubbed = items
-                        .iter()
-                        .take(MAX_ARRAY_ITEMS)
-                        .enumerate()
-                        .map(|(i, s)| {
-                            if after_flag(i) {
-                                Cow::Borrowed(REDACTED)
-                            } else {
-                                scrub(s)
-                            }
-                        });
-                    w.list(k, true, scrubbed);
+                    let mut scrubbed =
+                        items
+                            .iter()
+                            .take(MAX_ARRAY_ITEMS)
+                            .enumerate()
+                            .map(|(i, s)| {
+                                if after_flag(i) {
+                                    Cow::Borrowed(REDACTED)
+                                } else {
+                                    scrub(s)
+                                }
+                            });
+                    w.list(k, true, &mut scrubbed);
                 }
             });
         })
@@ -117,12 +118,12 @@ impl Client {
                 .map(|(k, v)| (k.clone(), self.inner.scrubber.scrub(v).into_owned()))
                 .collect();
             Fixed::new(
-                [
-                    ("user_uuid", self.user_uuid()),
-                    ("version", &self.inner.version),
-                    ("os", crate::config::go_os()),
-                    ("os_language", &self.inner.os_language),
-                ],
+                &SystemProps {
+                    user_uuid: self.user_uuid(),
+                    version: &self.inner.version,
+                    os: crate::config::go_os(),
+                    os_language: &self.inner.os_language,
+                },
                 &tags,
                 &self.inner.app,
                 |s| self.inner.scrubber.scrub(s).into_owned(),
