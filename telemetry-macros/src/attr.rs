@@ -38,7 +38,7 @@ impl Kind {
 }
 
 /// An argument's key. Every key is handled by an exhaustive `match` in [`Args::set`].
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Key {
     Name,
     Args,
@@ -257,5 +257,59 @@ fn crate_path(value: &Expr) -> syn::Result<TokenStream> {
             .map(|p| quote!(#p))
             .map_err(|_| syn::Error::new(s.span(), msg)),
         other => Err(syn::Error::new_spanned(other, msg)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(kind: Kind, args: &str) -> Result<Args, String> {
+        parse(kind, args.parse().unwrap()).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn every_key_is_named_and_stored_under_its_own_name() {
+        for key in Key::ALL {
+            assert_eq!(Key::from_name(key.as_str()), Some(key));
+        }
+        let args = parse_str(
+            Kind::Tool,
+            "name = \"n\", session = s, agent = a, outcome = f, future, crate = ::c",
+        )
+        .unwrap();
+        for key in Kind::Tool.keys() {
+            assert!(args.is_set(*key), "{}", key.as_str());
+        }
+        let args = parse_str(Kind::Session, "agent = a, id = i").unwrap();
+        assert!(args.id.is_some() && args.session.is_none());
+        let args = parse_str(Kind::Command, "args = x").unwrap();
+        assert!(args.args.is_some() && args.id.is_none());
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        for (kind, args, error) in [
+            (
+                Kind::Command,
+                "id = 1",
+                "unknown argument `id` for #[track_command]",
+            ),
+            (
+                Kind::Tool,
+                "future = true",
+                "`future` is a flag and takes no value",
+            ),
+            (Kind::Tool, "outcome", "expected `outcome = <value>`"),
+            (Kind::Tool, "future, future", "duplicate argument `future`"),
+            (
+                Kind::Tool,
+                "name = \"\"",
+                "`name` expects a non-empty string literal",
+            ),
+        ] {
+            let e = parse_str(kind, args).err().unwrap_or_default();
+            assert!(e.starts_with(error), "{args}: {e}");
+        }
     }
 }
