@@ -40,21 +40,108 @@
 //! with `return` or `?`, or by panicking (the panic is recorded as a failure whose error says
 //! `panicked`, then unwinds unchanged; no `UnwindSafe` bound is added).
 //!
-//! The returned value decides success, by its type rather than the spelling of its type:
-//! `Result<T, E>` with `E: Display`, through any alias (`io::Result<T>`, `anyhow::Result<T>`,
-//! your own), is a failure when `Err`, with the error's `Display` text as `error` (scrubbed and
-//! capped like every recorded string; an error type without `Display` is named instead);
-//! a type implementing [`TrackOutcome`] classifies itself; anything else is a success. Argument values and returned values are never recorded unless an
-//! attribute argument names them (`args = ..`).
+//! Argument values and returned values are never recorded unless an attribute argument
+//! names them (`args = ..`).
 //!
 //! Every macro accepts `crate = path` to name this crate when it is renamed or re-exported,
 //! e.g. `#[track_tool(crate = ::my_app::telemetry)]`.
 //!
+//! # Success or failure
+//!
+//! The returned value decides success, by its type rather than the spelling of its type,
+//! in this order:
+//!
+//! 1. `Result<T, E>`, through any alias (`io::Result<T>`, `anyhow::Result<T>`, your own):
+//!    `Err` is a failure, with the error's `Display` text as `error` (scrubbed and capped like
+//!    every recorded string), or the error's type name when `E` has no `Display`;
+//! 2. a type implementing [`TrackOutcome`] classifies itself. This crate implements it for
+//!    [`std::process::ExitCode`] (anything but `SUCCESS` fails, `exit code N`),
+//!    [`std::process::ExitStatus`] and [`std::process::Output`] (by `success()`, the status's
+//!    `Display` as error), `Result`, and `Option`;
+//! 3. anything else is a success. **`Option` is always a success**: `None` is an answer
+//!    ("nothing found"), not an error; return a `Result`, or use `outcome = ..`, to count it.
+//!
+//! A return type that is a **type parameter** of the function (`fn f<T>(..) -> T`) is
+//! classified where the function is written, where `T` could be anything: the compiler
+//! picks rule 3 for it. The runtime still recognises a `Result` behind `T` (by its type's
+//! name and its discriminant, which need no bound) and records an `Err` as a failure, but it
+//! cannot read the error, so `error` names the error's type (`Err(alloc::string::String)`),
+//! and no other type is seen through `T`. To get the error's text, or an `ExitCode`'s, bound
+//! the parameter, `T: TrackOutcome`, or say how to classify with `outcome = ..`:
+//!
+//! ```
+//! use cli_telemetry::{Outcome, TrackOutcome, track_tool};
+//!
+//! #[track_tool]
+//! fn retried<T>(call: impl Fn() -> T) -> T {
+//!     call()
+//! }
+//!
+//! #[track_tool]
+//! fn retried_bounded<T: TrackOutcome>(call: impl Fn() -> T) -> T {
+//!     call()
+//! }
+//!
+//! /// An empty answer counts as a failure of this tool.
+//! #[track_tool(outcome = |hits: &Vec<String>| if hits.is_empty() {
+//!     Outcome::failure("no match")
+//! } else {
+//!     Outcome::Success
+//! })]
+//! fn search(query: &str) -> Vec<String> {
+//!     Vec::new()
+//! }
+//!
+//! let (_, records) = cli_telemetry::testing::capture(|| {
+//!     let _ = retried(|| Err::<(), String>("offline".into()));
+//!     let _ = retried_bounded(|| Err::<(), String>("offline".into()));
+//!     search("needle")
+//! });
+//! assert_eq!(records[0]["properties"]["error"], "Err(alloc::string::String)");
+//! assert_eq!(records[1]["properties"]["error"], "offline");
+//! assert_eq!(records[2]["properties"]["error"], "no match");
+//! ```
+//!
+//! `outcome = <expr>`, accepted by every macro, is a function or closure taking a reference
+//! to the returned value and giving an [`Outcome`]; it replaces the rules above. It is
+//! evaluated only when telemetry is on, and cannot use the function's parameters (the body
+//! owns them).
+//!
+//! # Async functions and futures
+//!
 //! `async fn`s are timed across their awaits; the future stays `Send` when the body's future
-//! is. Functions inside `#[async_trait]` impls, and functions returning `impl Future`, are
-//! supported too: the returned future is timed, not its creation. A tracked future that is
-//! dropped before completing records a failure (`cancelled`, or `panicked` when dropped during
-//! a panic).
+//! is. A function returning `impl Future`, or a boxed future, is timed until its future
+//! completes, not until it is created, and its outcome is the future's output. A boxed
+//! future is recognised as `Pin<Box<dyn Future<..>>>` (what `#[async_trait]` writes) and as
+//! `futures`' aliases `BoxFuture` and `LocalBoxFuture` (by the last segment of the path);
+//! for an alias of your own, say so with the `future` flag, and the macro boxes its wrapper
+//! the same way:
+//!
+//! ```
+//! use std::{future::Future, pin::Pin};
+//! use cli_telemetry::track_tool;
+//!
+//! type Job = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
+//!
+//! #[track_tool(future)]
+//! fn job() -> Job {
+//!     Box::pin(async { Err("queue closed".to_owned()) })
+//! }
+//! # fn block_on<F: Future>(f: F) -> F::Output {
+//! #     let mut f = std::pin::pin!(f);
+//! #     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+//! #     loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; } }
+//! # }
+//!
+//! let (_, records) = cli_telemetry::testing::capture(|| block_on(job()));
+//! assert_eq!(records[0]["properties"]["error"], "queue closed");
+//! ```
+//!
+//! Without the flag such a function would be timed as a sync one: recorded as a success
+//! when the future is created. A tracked future that is dropped before completing records a
+//! failure (`cancelled`, or `panicked` when dropped during a panic).
+//!
+//! # Stacked attributes
 //!
 //! Attributes can be stacked. They expand from the top down, so the lower attribute wraps the
 //! upper one: with `#[track_command]` above `#[track_session(..)]`, the command is recorded
@@ -76,6 +163,10 @@ pub use telemetry_runtime::*;
 ///   (`Vec<String>`, `&[&str]`, `[&str; N]`, ...). The expression may use the function's
 ///   parameters; it is evaluated before the body, and only when telemetry is on. Report only
 ///   what you would show anyone: nothing is recorded that you do not name here;
+/// - `outcome = <fn(&R) -> Outcome>`: classifies the returned value instead of its type
+///   (see [the crate's docs](crate#success-or-failure));
+/// - `future`: the function returns a boxed future under a name of its own (see
+///   [the crate's docs](crate#async-functions-and-futures));
 /// - `crate = path`: where this crate is (default `::cli_telemetry`).
 ///
 /// ```
@@ -118,6 +209,7 @@ pub use telemetry_macros::track_command;
 ///   [`SessionId`]); may use `self` and the parameters; evaluated before the body, only when
 ///   telemetry is on;
 /// - `agent = <expr>`: the agent's name, anything `Into<AgentName>`; same rules;
+/// - `outcome = <fn(&R) -> Outcome>` and `future`: as for [`track_command`];
 /// - `crate = path`: where this crate is (default `::cli_telemetry`).
 ///
 /// ```
@@ -156,6 +248,8 @@ pub use telemetry_macros::track_tool;
 /// Arguments:
 /// - `agent = <expr>` (required): the agent's name, anything `Into<AgentName>`;
 /// - `id = <expr>`: the session id, anything `Into<SessionId>` (default a random UUID);
+/// - `outcome = <fn(&R) -> Outcome>` (decides whether the function's return counts as an
+///   error of the session) and `future`: as for [`track_command`];
 /// - `crate = path`: where this crate is (default `::cli_telemetry`).
 ///
 /// Both expressions may use the parameters; they are evaluated before the body, only when

@@ -721,3 +721,131 @@ fn crate_path_override() {
     assert_eq!(v, 3);
     assert_eq!(actions(&records), ["renamed", "via_string_crate"]);
 }
+
+// ---------------------------------------------------------------------------------------------
+// A return type that is a type parameter: the `Result` behind it is still seen.
+
+#[track_tool]
+fn with_retry<T>(g: impl FnOnce() -> T) -> T {
+    g()
+}
+
+#[track_tool]
+fn bounded<T: TrackOutcome>(g: impl FnOnce() -> T) -> T {
+    g()
+}
+
+#[test]
+fn a_generic_return_type_does_not_hide_err() {
+    let (v, records) = capture(|| with_retry(|| Err::<(), String>("flaky".into())));
+    assert!(v.is_err());
+    // Without a bound the error's text cannot be read; its type is named.
+    assert_eq!(
+        normalize(&records),
+        [
+            json!({"event": "tool", "properties": {"action": "call", "session_id": "",
+            "agent_name": "", "tool_name": "with_retry", "is_success": false,
+            "error": "Err(alloc::string::String)"}})
+        ]
+    );
+    let (_, records) = capture(|| with_retry(|| Ok::<u8, String>(1)));
+    assert_eq!(records[0]["properties"]["is_success"], true);
+    let (_, records) = capture(|| with_retry(|| 5_u8));
+    assert_eq!(records[0]["properties"]["is_success"], true);
+    // With `T: TrackOutcome`, the error's `Display` is recorded.
+    let (_, records) = capture(|| bounded(|| Err::<(), String>("flaky".into())));
+    assert_eq!(records[0]["properties"]["error"], "flaky");
+    let (_, records) = capture(|| bounded(|| std::process::ExitCode::from(4)));
+    assert_eq!(records[0]["properties"]["error"], "exit code 4");
+}
+
+// `outcome = ..`: the function states its outcome.
+
+fn zero_is_failure(n: &u32) -> Outcome {
+    if *n == 0 {
+        Outcome::failure("nothing done")
+    } else {
+        Outcome::Success
+    }
+}
+
+#[track_command(outcome = zero_is_failure)]
+fn done_count(n: u32) -> u32 {
+    n
+}
+
+#[track_tool(outcome = |found: &Option<&str>| match found {
+    Some(_) => Outcome::Success,
+    None => Outcome::failure("not found"),
+})]
+fn lookup(key: &str) -> Option<&str> {
+    (key == "a").then_some("value")
+}
+
+#[track_session(agent = "root", outcome = |_: &Result<(), String>| Outcome::Success)]
+fn session_errors_ignored() -> Result<(), String> {
+    Err("not an error of the session".into())
+}
+
+#[test]
+fn outcome_argument_classifies_the_returned_value() {
+    let (_, records) = capture(|| (done_count(0), done_count(2)));
+    assert_eq!(records[0]["properties"]["error"], "nothing done");
+    assert_eq!(records[1]["properties"]["is_success"], true);
+    let (v, records) = capture(|| (lookup("a"), lookup("b")));
+    assert_eq!(v, (Some("value"), None));
+    assert_eq!(records[0]["properties"]["is_success"], true);
+    assert_eq!(records[1]["properties"]["error"], "not found");
+    let (_, records) = capture(session_errors_ignored);
+    assert_eq!(records[1]["properties"]["error_count"], 0);
+    assert_eq!(records[1]["properties"]["is_success"], true);
+}
+
+// std's exit types classify themselves; `Option` is a success.
+
+#[track_command]
+fn exits(code: u8) -> std::process::ExitCode {
+    std::process::ExitCode::from(code)
+}
+
+#[track_command]
+fn child(code: u8) -> std::io::Result<std::process::ExitStatus> {
+    std::process::Command::new("sh")
+        .args(["-c", &format!("exit {code}")])
+        .status()
+}
+
+#[track_command]
+fn status_of(code: u8) -> std::process::ExitStatus {
+    child(code).expect("sh runs")
+}
+
+#[test]
+fn exit_codes_and_statuses() {
+    let (_, records) = capture(|| (exits(0), exits(3)));
+    assert_eq!(records[0]["properties"]["is_success"], true);
+    assert_eq!(records[1]["properties"]["is_success"], false);
+    assert_eq!(records[1]["properties"]["error"], "exit code 3");
+    if cfg!(unix) {
+        let (_, records) = capture(|| (status_of(0), status_of(3)));
+        let outcomes: Vec<_> = records
+            .iter()
+            .map(|r| {
+                (
+                    r["properties"]["action"].clone(),
+                    r["properties"]["is_success"].clone(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            outcomes,
+            [
+                (json!("child"), json!(true)),
+                (json!("status_of"), json!(true)),
+                (json!("child"), json!(true)),
+                (json!("status_of"), json!(false)),
+            ]
+        );
+        assert_eq!(records[3]["properties"]["error"], "exit status: 3");
+    }
+}

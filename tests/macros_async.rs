@@ -108,10 +108,18 @@ async fn async_sleeps(ms: u64) -> u64 {
     ms
 }
 
+#[track_tool]
+async fn async_unit_sleeps(ms: u64) {
+    sleep(ms).await;
+}
+
 #[test]
 fn async_duration_covers_awaits() {
     let (v, records) = capture(|| block_on(async_sleeps(20)));
     assert_eq!(v, 20);
+    assert!(duration_ms(&records[0]) >= 20, "{records:?}");
+    // Without a declared return type too.
+    let ((), records) = capture(|| block_on(async_unit_sleeps(20)));
     assert!(duration_ms(&records[0]) >= 20, "{records:?}");
 }
 
@@ -412,4 +420,83 @@ fn native_async_trait_methods() {
     assert!(v.is_err());
     assert_eq!(records[0]["properties"]["tool_name"], "native");
     assert_eq!(records[0]["properties"]["error"], "async: x");
+}
+
+// Boxed futures under the names of `futures` (mirrored here: the macro reads only the
+// spelling), and under a name of the user's with `future`.
+
+mod futures {
+    pub mod future {
+        use std::future::Future;
+        use std::pin::Pin;
+
+        /// As `futures::future::BoxFuture`.
+        pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+        /// As `futures::future::LocalBoxFuture`.
+        pub type LocalBoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
+    }
+}
+
+use futures::future::LocalBoxFuture;
+
+type Job = Pin<Box<dyn Future<Output = Result<u64, AsyncError>> + Send>>;
+
+struct Worker;
+
+impl Worker {
+    #[track_tool(name = "boxed")]
+    fn boxed(&self, ms: u64) -> futures::future::BoxFuture<'static, Result<u64, AsyncError>> {
+        Box::pin(async move {
+            sleep(ms).await;
+            Err(AsyncError(format!("after {ms} ms")))
+        })
+    }
+
+    #[track_tool(name = "local")]
+    fn local<'a>(&'a self, label: &'a str) -> LocalBoxFuture<'a, Result<(), AsyncError>> {
+        Box::pin(async move {
+            sleep(20).await;
+            Err(AsyncError(label.to_owned()))
+        })
+    }
+
+    #[track_tool(name = "job", future)]
+    fn job(&self, ms: u64) -> Job {
+        Box::pin(async move {
+            sleep(ms).await;
+            Err(AsyncError("job".into()))
+        })
+    }
+}
+
+#[test]
+fn boxed_future_aliases_are_awaited() {
+    let (v, records) = capture(|| {
+        let w = Worker;
+        let boxed = assert_send(w.boxed(20));
+        let job = assert_send(w.job(20));
+        block_on(async { (boxed.await, w.local("local").await, job.await) })
+    });
+    assert!(v.0.is_err() && v.1.is_err() && v.2.is_err());
+    let n = normalize(&records);
+    let errors: Vec<_> = n
+        .iter()
+        .map(|r| {
+            (
+                r["properties"]["tool_name"].as_str().unwrap(),
+                r["properties"]["error"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            ("boxed", "async: after 20 ms"),
+            ("local", "async: local"),
+            ("job", "async: job"),
+        ]
+    );
+    for r in &records {
+        assert!(duration_ms(r) >= 20, "{records:?}");
+    }
 }

@@ -1,7 +1,8 @@
 //! The generated code is clean under `#![deny(warnings)]` and `clippy::pedantic`: this file is
 //! compiled by `cargo test` and linted by `cargo clippy --all-targets`, with every kind of
 //! function the macros expand differently (sync, unit, `async fn`, `#[async_trait]`, never
-//! returning, `impl Trait`, stacked, with argument expressions).
+//! returning, `impl Trait`, stacked, with argument expressions, boxed futures by `future`,
+//! `outcome = ..`, a type parameter as the return type).
 
 #![deny(warnings, clippy::pedantic)]
 
@@ -83,6 +84,27 @@ impl Tool for Echo {
     }
 }
 
+type Job = std::pin::Pin<Box<dyn Future<Output = Result<u8, Failure>> + Send>>;
+
+#[track_tool(future)]
+fn job(n: u8) -> Job {
+    Box::pin(async move { if n == 0 { Err(Failure) } else { Ok(n) } })
+}
+
+#[track_tool(outcome = |n: &u8| if *n == 0 {
+    cli_telemetry::Outcome::failure("zero")
+} else {
+    cli_telemetry::Outcome::Success
+})]
+fn stated(n: u8) -> u8 {
+    n
+}
+
+#[track_tool]
+fn generic<T>(value: T) -> T {
+    value
+}
+
 #[test]
 fn lint_clean_functions_run() {
     let (v, records) = cli_telemetry::testing::capture(|| {
@@ -99,8 +121,18 @@ fn lint_clean_functions_run() {
         });
         pollster::block_on(async_unit());
         let panicked = std::panic::catch_unwind(|| never()).is_err();
-        (results, sum, len.ok(), tools, panicked)
+        let more = (
+            pollster::block_on(job(0)).is_err(),
+            stated(0),
+            generic(Err::<(), Failure>(Failure)).is_err(),
+        );
+        (results, sum, len.ok(), tools, panicked, more)
     });
-    assert_eq!(v, (true, 5, Some(3), (true, Ok(2)), true));
-    assert_eq!(records.len(), 12);
+    assert_eq!(v, (true, 5, Some(3), (true, Ok(2)), true, (true, 0, true)));
+    assert_eq!(records.len(), 15);
+    assert!(
+        records[12..]
+            .iter()
+            .all(|r| r["properties"]["is_success"] == false)
+    );
 }

@@ -2,7 +2,9 @@
 //! with exactly the committed `.stderr` (regenerate with `TRYBUILD=overwrite`, then review).
 //!
 //! The fail cases expect the macros' own messages, which do not depend on the compiler version,
-//! except `dead_code.rs`, which pins rustc's `dead_code` lint text.
+//! except `dead_code.rs`, which pins rustc's `dead_code` lint text, and
+//! `outcome_not_a_function.rs`, which pins rustc's trait-bound error (to show that it points
+//! at the user's expression).
 
 #[test]
 fn ui() {

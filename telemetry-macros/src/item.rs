@@ -17,15 +17,19 @@ pub(crate) struct ItemFn {
 
 /// The body of the function, or the `;` of a declaration without one.
 pub(crate) enum Body {
-    Block {
-        brace: Brace,
-        inner_attrs: Vec<Attribute>,
-        stmts: TokenStream,
-    },
+    Block(Block),
     Semi(Token![;]),
 }
 
-/// Why the item cannot be tracked: a message and where to point.
+/// A function's braces, its inner attributes, and its statements as tokens.
+pub(crate) struct Block {
+    pub(crate) brace: Brace,
+    pub(crate) inner_attrs: Vec<Attribute>,
+    pub(crate) stmts: TokenStream,
+}
+
+/// The item is not a function: where its first token after attributes and visibility is
+/// (`struct`, `impl`, `const` ...), for the error to point at.
 pub(crate) struct NotAFunction(pub(crate) Span);
 
 impl ItemFn {
@@ -65,11 +69,11 @@ impl Parse for ItemFn {
             let brace = syn::braced!(content in input);
             let inner_attrs = content.call(Attribute::parse_inner)?;
             let stmts: TokenStream = content.parse()?;
-            Body::Block {
+            Body::Block(Block {
                 brace,
                 inner_attrs,
                 stmts,
-            }
+            })
         };
         if !input.is_empty() {
             return Err(input.error("unexpected tokens after the function"));

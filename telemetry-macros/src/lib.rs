@@ -1,18 +1,22 @@
-//! Attribute macros of the [`telemetry`](https://docs.rs/telemetry) crate:
+//! Attribute macros of the [`cli-telemetry`](https://docs.rs/cli-telemetry) crate:
 //! `#[track_command]`, `#[track_tool]` and `#[track_session]`.
 //!
-//! Use them through the `telemetry` facade (`use cli_telemetry::track_command;`), which documents
-//! them with examples; the code they generate calls `::cli_telemetry::__private`.
+//! Use them through the facade (`use cli_telemetry::track_command;`), which documents them
+//! with examples; the code they generate calls `::cli_telemetry::__private`.
 //!
-//! Layout, after tracing-attributes and thiserror: `attr` parses the attribute arguments into
-//! a small struct, `item` reads the function without parsing its body, `expand` generates
-//! the code. No I/O and no environment reads happen at expansion time.
+//! One expansion (`expand`): `item` reads the function without parsing its body, `attr`
+//! parses and validates the arguments, `shape` classifies what the function returns,
+//! `generate` writes the new body; `error` combines the errors found on the way. No I/O and
+//! no environment reads happen at expansion time.
 
 #![forbid(unsafe_code)]
 
 mod attr;
+mod error;
 mod expand;
+mod generate;
 mod item;
+mod shape;
 
 use proc_macro::TokenStream;
 
@@ -22,8 +26,10 @@ use crate::attr::Kind;
 /// `name = ".."`), `args` (only with `args = <expr>`), `is_success`, `error`, `duration_ms`.
 ///
 /// Arguments: `name = "str"`, `args = <expr>` (evaluated before the body when telemetry is on;
-/// anything iterable over strings), `crate = path` (default `::cli_telemetry`).
-/// See the `telemetry` crate for examples.
+/// anything iterable over strings), `outcome = <fn(&R) -> Outcome>` (classifies the returned
+/// value instead of its type), `future` (the function returns a boxed future under a name of
+/// its own), `crate = path` (default `::cli_telemetry`).
+/// See the `cli-telemetry` crate for examples.
 #[proc_macro_attribute]
 pub fn track_command(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::expand(Kind::Command, args.into(), item.into()).into()
@@ -34,8 +40,8 @@ pub fn track_command(args: TokenStream, item: TokenStream) -> TokenStream {
 /// `session = <expr>` / `agent = <expr>`), `duration_ms`, `is_success`, `error`.
 ///
 /// Arguments: `name = "str"`, `session = <expr>` (`Into<SessionId>`), `agent = <expr>`
-/// (`Into<AgentName>`), `crate = path` (default `::cli_telemetry`).
-/// See the `telemetry` crate for examples.
+/// (`Into<AgentName>`), `outcome = <fn(&R) -> Outcome>`, `future`, `crate = path` (default
+/// `::cli_telemetry`). See the `cli-telemetry` crate for examples.
 #[proc_macro_attribute]
 pub fn track_tool(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::expand(Kind::Tool, args.into(), item.into()).into()
@@ -46,8 +52,8 @@ pub fn track_tool(args: TokenStream, item: TokenStream) -> TokenStream {
 /// error of the session.
 ///
 /// Arguments: `agent = <expr>` (required, `Into<AgentName>`), `id = <expr>` (`Into<SessionId>`,
-/// default a random id), `crate = path` (default `::cli_telemetry`).
-/// See the `telemetry` crate for examples.
+/// default a random id), `outcome = <fn(&R) -> Outcome>`, `future`, `crate = path` (default
+/// `::cli_telemetry`). See the `cli-telemetry` crate for examples.
 #[proc_macro_attribute]
 pub fn track_session(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::expand(Kind::Session, args.into(), item.into()).into()

@@ -59,7 +59,9 @@ impl Outcome {
 ///
 /// The tracking macros use it for any return type that implements it; `Result<T, E>` with
 /// `E: Display` is classified without it (through any alias), and every other type counts as a
-/// success. Implement it for your own types, such as an exit code:
+/// success. This crate implements it for `Result`, `Option` (always a success),
+/// [`std::process::ExitCode`], [`std::process::ExitStatus`] and [`std::process::Output`].
+/// Implement it for your own types, such as an exit code of your own:
 ///
 /// ```
 /// use telemetry_runtime::{Outcome, TrackOutcome};
@@ -74,4 +76,89 @@ impl Outcome {
 pub trait TrackOutcome {
     /// The outcome this value stands for.
     fn track_outcome(&self) -> Outcome;
+}
+
+/// `Ok` is a success, `Err` a failure with the error's `Display`. The macros classify a
+/// `Result` without this impl; it lets generic code require `T: TrackOutcome` of a type
+/// parameter that may be a `Result`.
+///
+/// ```
+/// use telemetry_runtime::TrackOutcome;
+/// let r: Result<(), String> = Err("boom".into());
+/// assert_eq!(r.track_outcome().error(), Some("boom"));
+/// ```
+impl<T, E: Display> TrackOutcome for Result<T, E> {
+    fn track_outcome(&self) -> Outcome {
+        Outcome::of_result(self)
+    }
+}
+
+/// Always a success: `None` is an answer ("nothing found"), not an error. Return a `Result`,
+/// or give the attribute `outcome = ..`, to count it as a failure.
+///
+/// ```
+/// use telemetry_runtime::TrackOutcome;
+/// assert!(None::<u8>.track_outcome().is_success());
+/// ```
+impl<T> TrackOutcome for Option<T> {
+    fn track_outcome(&self) -> Outcome {
+        Outcome::Success
+    }
+}
+
+/// `ExitCode::SUCCESS` is a success; any other code a failure whose error is `exit code N`
+/// (`N` found among the codes `ExitCode::from(u8)` makes, else `exit code is not SUCCESS`).
+///
+/// ```
+/// use std::process::ExitCode;
+/// use telemetry_runtime::TrackOutcome;
+/// assert!(ExitCode::SUCCESS.track_outcome().is_success());
+/// assert_eq!(ExitCode::from(3).track_outcome().error(), Some("exit code 3"));
+/// ```
+impl TrackOutcome for std::process::ExitCode {
+    fn track_outcome(&self) -> Outcome {
+        if *self == Self::SUCCESS {
+            return Outcome::Success;
+        }
+        // `ExitCode` has no getter; it does have `PartialEq` and `From<u8>`.
+        match (1..=u8::MAX).find(|&n| *self == Self::from(n)) {
+            Some(n) => Outcome::Failure(format!("exit code {n}")),
+            None => Outcome::Failure("exit code is not SUCCESS".to_owned()),
+        }
+    }
+}
+
+/// `success()` is a success; anything else a failure whose error is the status's `Display`
+/// (`exit status: 1`, or the signal that ended the process).
+///
+/// ```
+/// use telemetry_runtime::TrackOutcome;
+/// # #[cfg(unix)] {
+/// let status = std::process::Command::new("false").status().unwrap();
+/// assert_eq!(status.track_outcome().error(), Some("exit status: 1"));
+/// # }
+/// ```
+impl TrackOutcome for std::process::ExitStatus {
+    fn track_outcome(&self) -> Outcome {
+        if self.success() {
+            Outcome::Success
+        } else {
+            Outcome::failure(self)
+        }
+    }
+}
+
+/// A child's whole output: classified by its exit status, as [`std::process::ExitStatus`].
+///
+/// ```
+/// use telemetry_runtime::TrackOutcome;
+/// # #[cfg(unix)] {
+/// let out = std::process::Command::new("true").output().unwrap();
+/// assert!(out.track_outcome().is_success());
+/// # }
+/// ```
+impl TrackOutcome for std::process::Output {
+    fn track_outcome(&self) -> Outcome {
+        self.status.track_outcome()
+    }
 }

@@ -1,6 +1,6 @@
 use cli_telemetry::track_command;
 
-#[track_command(verbose)]
+#[track_command(name)]
 fn run() {}
 
 fn main() {
