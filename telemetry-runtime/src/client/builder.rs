@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use super::{Client, Inner, names::NameCache};
 use crate::config::{self, DEFAULT_API_KEY_HEADER, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, Env};
-use crate::delivery::Delivery;
+use crate::delivery::{DEFAULT_SEND_BUDGET, Delivery, Settings};
 use crate::diag::DiagOut;
+use crate::export::Cagent;
 use crate::outbox::Outbox;
 use crate::scrub::Scrubber;
 use crate::sink::{DebugSink, Sink};
@@ -31,6 +32,7 @@ pub struct ClientBuilder {
     config_dir: Option<PathBuf>,
     connect_timeout: Option<Duration>,
     timeout: Option<Duration>,
+    send_budget: Option<Duration>,
     env: Option<Env>,
     sink: Option<Arc<dyn Sink>>,
     diag_writer: Option<Arc<Mutex<dyn Write + Send>>>,
@@ -92,6 +94,23 @@ impl ClientBuilder {
     /// Overall timeout of one request (default 1.5 s).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
+        self
+    }
+
+    /// How long direct sends may wait on the network in all, per process (default 100 ms,
+    /// [`DEFAULT_SEND_BUDGET`](crate::DEFAULT_SEND_BUDGET)). While it lasts, each record is
+    /// sent at once; once it is spent, records are appended to the outbox and leave in one
+    /// batched request at the next flush point. `TELEMETRY_SEND_BUDGET_MS` overrides it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use telemetry_runtime::{Client, Env};
+    /// // Zero: every record waits for the next flush point (the end of the command).
+    /// let client = Client::builder().env(Env::empty()).send_budget(Duration::ZERO).build();
+    /// client.flush();
+    /// ```
+    pub fn send_budget(mut self, budget: Duration) -> Self {
+        self.send_budget = Some(budget);
         self
     }
 
@@ -232,10 +251,38 @@ impl ClientBuilder {
         );
         Delivery::new(
             transport,
+            Arc::new(Cagent),
             self.config_dir.as_deref().map(Outbox::new),
-            timeout,
+            Settings {
+                timeout,
+                send_budget: send_budget(env, self.send_budget),
+            },
             diag.clone(),
         )
+    }
+}
+
+/// The send budget: `TELEMETRY_SEND_BUDGET_MS` (whole milliseconds), else the builder's, else
+/// [`DEFAULT_SEND_BUDGET`]. A value that is not a whole number of milliseconds prints one
+/// warning per process and is ignored.
+fn send_budget(env: &Env, chosen: Option<Duration>) -> Duration {
+    static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    let fallback = chosen.unwrap_or(DEFAULT_SEND_BUDGET);
+    let Some(value) = env.non_empty("TELEMETRY_SEND_BUDGET_MS") else {
+        return fallback;
+    };
+    match value.trim().parse::<u64>() {
+        Ok(ms) => Duration::from_millis(ms),
+        Err(_) => {
+            if !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                eprintln!(
+                    "telemetry: ignoring TELEMETRY_SEND_BUDGET_MS={value:?}: expected whole \
+                     milliseconds (e.g. 100); using {} ms",
+                    fallback.as_millis()
+                );
+            }
+            fallback
+        }
     }
 }
 
