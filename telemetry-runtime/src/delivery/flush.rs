@@ -104,7 +104,7 @@ impl Delivery {
                 outbox.clear_not_before();
             }
             // Lines appended meanwhile (their writers found the send lock taken) are ours.
-            if !go_on || outbox.size() == 0 {
+            if !go_on || done == 0 || outbox.size() == 0 {
                 return;
             }
         }
@@ -119,7 +119,7 @@ impl Delivery {
     /// Sends `records` in batches of at most [`MAX_BATCH`], `dropped` reported by the first
     /// delivered one. After each answer that takes a batch out of the queue, `settle(batch,
     /// reported, refused)` removes it. Returns how many records were taken out, and whether
-    /// this process may go on sending.
+    /// this flush may go on (not past its deadline, no answer that stops this process).
     fn drain(
         &self,
         records: &[String],
@@ -134,7 +134,7 @@ impl Delivery {
                     "telemetry: flush deadline reached; {} record(s) wait for a later flush",
                     records.len() - done
                 ));
-                return (done, true);
+                return (done, false);
             };
             let started = Instant::now();
             let answer = self.post(batch, dropped, timeout);
