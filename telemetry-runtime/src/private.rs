@@ -62,13 +62,14 @@ impl Start {
         )
     }
 
-    /// Starts a session (a random id unless one is given).
+    /// Starts a session (a random id unless one is given). Its start record is queued (this
+    /// may run in the poll of a tracked future) and leaves at the session's end, a flush point.
     #[must_use]
     pub fn session(self, agent: AgentName, id: Option<SessionId>) -> Session {
-        Session(Some(
-            self.0
-                .start_session(agent, id.unwrap_or_else(SessionId::random)),
-        ))
+        let id = id.unwrap_or_else(SessionId::random);
+        Session(Some(crate::delivery::queue_only(|| {
+            self.0.start_session(agent, id)
+        })))
     }
 }
 
