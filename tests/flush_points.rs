@@ -179,3 +179,23 @@ fn tracked_async_code_never_waits_on_the_network() {
     assert_eq!(collector.records().len(), 6);
     assert_eq!(queued(dir.path()), 0);
 }
+
+#[cli_telemetry::track_session(agent = "root")]
+fn sync_session() -> u32 {
+    tool(1) + tool(2)
+}
+
+#[test]
+fn a_session_ending_is_a_flush_point() {
+    let collector = Collector::start();
+    let dir = tempfile::tempdir().unwrap();
+    let c = client(&collector.url(), dir.path(), Duration::ZERO);
+    assert_eq!(with_client(&c, sync_session), 5);
+    assert_eq!(
+        events(&collector),
+        ["session", "tool", "tool", "session"],
+        "start, two tools, end: one batch at the end"
+    );
+    assert_eq!(collector.requests().len(), 1);
+    assert_eq!(queued(dir.path()), 0);
+}
