@@ -24,6 +24,13 @@ fn builder(endpoint: &str, dir: &Path) -> ClientBuilder {
         .timeout(Duration::from_millis(1_500))
 }
 
+/// A client for flushing a large backlog: a deadline long enough for a loaded machine.
+fn patient(endpoint: &str, dir: &Path) -> Client {
+    builder(endpoint, dir)
+        .timeout(Duration::from_secs(30))
+        .build()
+}
+
 fn track_n(c: &Client, from: usize, n: usize) {
     for i in from..from + n {
         c.track_command(&format!("e{i:04}"), Vec::<String>::new());
@@ -258,7 +265,7 @@ fn an_oversized_outbox_sends_only_the_newest_within_the_caps() {
     fs::write(dir.path().join(OUTBOX_FILE), &text).unwrap();
     assert!(text.len() > 8 * 1024 * 1024);
     let collector = Collector::start();
-    builder(&collector.url(), dir.path()).build().flush();
+    patient(&collector.url(), dir.path()).flush();
     let requests = collector.requests();
     assert!(requests.len() <= 10, "{} requests", requests.len());
     let records = collector.records();
@@ -375,7 +382,7 @@ fn a_refused_batch_stops_the_drain_and_keeps_the_rest() {
     builder(&collector.url(), dir.path()).build().flush();
     assert_eq!(collector.requests().len(), 1);
     assert_eq!(actions(&outbox_records(dir.path())), expected(100, 900));
-    builder(&collector.url(), dir.path()).build().flush();
+    patient(&collector.url(), dir.path()).flush();
     let records = collector.records();
     assert_eq!(actions(&records), expected(100, 900));
     assert_eq!(records[0]["properties"]["dropped_records"], 100);

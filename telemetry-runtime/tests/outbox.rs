@@ -27,6 +27,17 @@ fn client(endpoint: &str, dir: &Path) -> Client {
         .build()
 }
 
+/// A client for flushing a large backlog: a deadline long enough for a loaded machine.
+fn flusher(endpoint: &str, dir: &Path) -> Client {
+    Client::builder()
+        .app("outbox-test", "1.0.0")
+        .env(Env::empty())
+        .endpoint(endpoint)
+        .config_dir(dir)
+        .timeout(Duration::from_secs(30))
+        .build()
+}
+
 fn verbose_client(endpoint: &str, dir: &Path) -> (Client, Arc<Mutex<Vec<u8>>>) {
     let out = Arc::new(Mutex::new(Vec::new()));
     let c = Client::builder()
@@ -115,7 +126,7 @@ fn backlog_is_delivered_once_oldest_first_in_batches_of_100() {
     assert_eq!(outbox_lines(dir.path()).len(), 250);
 
     let collector = Collector::start();
-    let c = client(&collector.url(), dir.path());
+    let c = flusher(&collector.url(), dir.path());
     c.flush();
     let requests = collector.requests();
     let sizes: Vec<usize> = requests.iter().map(|r| r.records().len()).collect();
@@ -189,7 +200,7 @@ fn cap_keeps_newest_1000_and_reports_500_dropped() {
     assert!(fs::metadata(dir.path().join(OUTBOX_FILE)).unwrap().len() <= 1024 * 1024);
 
     let collector = Collector::start();
-    client(&collector.url(), dir.path()).flush();
+    flusher(&collector.url(), dir.path()).flush();
     let first = collector.requests()[0].json();
     assert!(
         first.get("dropped_records").is_none(),
@@ -221,7 +232,7 @@ fn concurrent_flushes_send_every_event_id_exactly_once() {
         for t in 0..4 {
             let (url, path) = (url.clone(), dir.path().to_path_buf());
             s.spawn(move || {
-                let c = client(&url, &path);
+                let c = flusher(&url, &path);
                 track_n(&c, 1_000 + t * 100, 10);
                 c.flush();
             });

@@ -10,6 +10,7 @@
 //! - after a refused batch the flush stops (the rest waits for a later run).
 
 use std::io;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::{Delivery, MAX_BATCH};
@@ -22,9 +23,7 @@ type Settle<'a> = dyn FnMut(&[String], u64, u64) -> io::Result<()> + 'a;
 impl Delivery {
     /// Sends what waits (memory first, then the outbox) until `deadline`.
     pub(crate) fn flush(&self, deadline: Instant) {
-        let nothing_waits =
-            self.memory().records.is_empty() && self.outbox.as_ref().is_none_or(|o| o.size() == 0);
-        if nothing_waits {
+        if self.nothing_waits() {
             return;
         }
         if let Some(why) = self.no_request_now() {
@@ -37,6 +36,17 @@ impl Delivery {
         if let Some(outbox) = &self.outbox {
             self.flush_outbox(outbox, deadline);
         }
+        self.nothing_waits();
+    }
+
+    /// Whether nothing waits (then records of this process may be sent at once again).
+    fn nothing_waits(&self) -> bool {
+        let empty =
+            self.memory().records.is_empty() && self.outbox.as_ref().is_none_or(|o| o.size() == 0);
+        if empty {
+            self.pending.store(false, Ordering::Relaxed);
+        }
+        empty
     }
 
     /// Sends the records kept in memory. Returns whether to go on.

@@ -12,7 +12,9 @@
 //!   (a dead endpoint costs at most one timeout per process);
 //! - no request before the collector's `Retry-After` (kept beside the outbox for every
 //!   process);
-//! - inside [`queue_only`] (a tracked future being polled) nothing waits on the network.
+//! - inside [`queue_only`] (a tracked future being polled) nothing waits on the network;
+//! - a process's records arrive in the order they were made: once one of them is queued, the
+//!   following ones are queued too, until a flush point sent what waited.
 
 mod budget;
 mod flush;
@@ -64,6 +66,8 @@ pub(crate) struct Delivery {
     stopped: AtomicBool,
     /// Set while records must stay on this machine (the first-run notice was shown).
     hold: AtomicBool,
+    /// Set while a record of this process waits for a flush point.
+    pending: AtomicBool,
     timeout: Duration,
     diag: DiagOut,
 }
@@ -84,6 +88,7 @@ impl Delivery {
             budget: Budget::new(settings.send_budget),
             stopped: AtomicBool::new(false),
             hold: AtomicBool::new(false),
+            pending: AtomicBool::new(false),
             timeout: settings.timeout,
             diag,
         }
@@ -128,6 +133,8 @@ impl Delivery {
             Some("recorded in async code: sent at the next flush point".to_owned())
         } else if let Some(why) = self.no_request_now() {
             Some(why)
+        } else if self.pending.load(Ordering::Relaxed) {
+            Some("earlier records of this process wait for the next flush point".to_owned())
         } else if !self.budget.allows_a_send() {
             Some(format!(
                 "the send budget ({} ms) is spent: sent at the next flush point",
@@ -222,6 +229,7 @@ impl Delivery {
 
     /// Queues records for the next flush point: the outbox, else memory.
     fn queue(&self, lines: Vec<String>, why: &str) {
+        self.pending.store(true, Ordering::Relaxed);
         let n = lines.len();
         let fallback = match &self.outbox {
             Some(outbox) => match outbox.append(&lines) {
