@@ -26,6 +26,13 @@ use names::NameCache;
 use session::SessionState;
 
 /// Flushes its client when dropped. Made by [`Client::flush_guard`].
+///
+/// ```
+/// use telemetry_runtime::{Client, Env, FlushGuard};
+/// let client = Client::builder().env(Env::empty()).build();
+/// let guard: FlushGuard = client.flush_guard();
+/// drop(guard); // a flush point
+/// ```
 #[derive(Debug)]
 #[must_use = "the flush happens when the guard is dropped"]
 pub struct FlushGuard(Client);

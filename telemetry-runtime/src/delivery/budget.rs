@@ -12,7 +12,12 @@ use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-/// The default send budget.
+/// The default send budget: how long a process's direct sends may wait on the network in all
+/// (`ClientBuilder::send_budget`, `TELEMETRY_SEND_BUDGET_MS`).
+///
+/// ```
+/// assert_eq!(telemetry_runtime::DEFAULT_SEND_BUDGET.as_millis(), 100);
+/// ```
 pub const DEFAULT_SEND_BUDGET: Duration = Duration::from_millis(100);
 
 fn nanos(d: Duration) -> u64 {
