@@ -1,7 +1,6 @@
 //! The anonymous user id: a v4 UUID persisted at `<config_dir>/user-uuid`.
 
 use std::fs;
-use std::io::Write;
 use std::path::Path;
 
 use crate::files;
@@ -54,28 +53,6 @@ pub fn load_or_create_user_uuid(dir: Option<&Path>) -> String {
     };
     let _ = fs::remove_file(&tmp);
     result.unwrap_or(fresh)
-}
-
-/// Options that create files readable and writable by the owner only (0600 on Unix).
-pub(crate) fn private_options() -> fs::OpenOptions {
-    let mut opts = fs::OpenOptions::new();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    opts
-}
-
-/// Writes `bytes` to a new file readable by the owner only (0600 on Unix), without fsync.
-pub(crate) fn write_new_private(path: &Path, bytes: &[u8]) -> std::io::Result<fs::File> {
-    let mut f = private_options()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(path)?;
-    f.write_all(bytes)?;
-    Ok(f)
 }
 
 #[cfg(test)]

@@ -62,13 +62,14 @@ impl Start {
         )
     }
 
-    /// Starts a session (a random id unless one is given).
+    /// Starts a session (a random id unless one is given). Its start record is queued (this
+    /// may run in the poll of a tracked future) and leaves at the session's end, a flush point.
     #[must_use]
     pub fn session(self, agent: AgentName, id: Option<SessionId>) -> Session {
-        Session(
-            self.0
-                .start_session(agent, id.unwrap_or_else(SessionId::random)),
-        )
+        let id = id.unwrap_or_else(SessionId::random);
+        Session(Some(crate::delivery::queue_only(|| {
+            self.0.start_session(agent, id)
+        })))
     }
 }
 
@@ -90,20 +91,64 @@ pub fn body<R, F: FnOnce() -> R>(f: F) -> F {
 }
 
 /// What the guard of a tracked call does when the call returns ([`Tracker`], [`Session`]).
+///
+/// Delivery: [`run`] (sync code) calls this trait, which may send within the send budget; the
+/// inherent `finish` methods are what async code calls, and they only queue (the poll of a
+/// tracked future never waits on the network).
 pub trait Finish {
     /// Records the call with its outcome.
     fn finish(self, outcome: Outcome);
+
+    /// For a command: marks it running on this thread until the scope is dropped, which is a
+    /// flush point when it was the outermost one.
+    fn command_scope(&self) -> Option<CommandScope> {
+        None
+    }
 }
 
 impl Finish for Tracker {
-    fn finish(self, outcome: Outcome) {
-        Tracker::finish(self, outcome);
+    fn finish(mut self, outcome: Outcome) {
+        self.record(outcome);
+    }
+
+    fn command_scope(&self) -> Option<CommandScope> {
+        matches!(self.kind, Some(Kind::Command { .. })).then(|| CommandScope::enter(&self.client))
     }
 }
 
 impl Finish for Session {
-    fn finish(self, outcome: Outcome) {
-        Session::finish(self, outcome);
+    fn finish(mut self, outcome: Outcome) {
+        if let Some(guard) = self.0.take() {
+            guard.finish(&outcome);
+        }
+    }
+}
+
+thread_local! {
+    /// Sync tracked commands running on this thread.
+    static COMMAND_DEPTH: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// A sync tracked command running on this thread; dropped when it returned (or unwound),
+/// after its own record: the outermost one is a flush point.
+pub struct CommandScope(Client);
+
+impl CommandScope {
+    fn enter(client: &Client) -> Self {
+        COMMAND_DEPTH.with(|d| d.set(d.get().saturating_add(1)));
+        Self(client.clone())
+    }
+}
+
+impl Drop for CommandScope {
+    fn drop(&mut self) {
+        let depth = COMMAND_DEPTH.with(|d| {
+            d.set(d.get().saturating_sub(1));
+            d.get()
+        });
+        if depth == 0 {
+            self.0.flush_point();
+        }
     }
 }
 
@@ -119,16 +164,27 @@ pub fn run<G: Finish, R>(
     body: impl FnOnce() -> R,
     classify: impl FnOnce(&R) -> Outcome,
 ) -> R {
+    let _scope = guard.command_scope();
+    // Declared after the scope: on unwind the guard records first, then the scope flushes.
+    let guard = guard;
     let ret = body();
     guard.finish(classify(&ret));
     ret
 }
 
 /// Gives the wrapped body of an `async fn` (an `async move` block) the function's return type,
-/// so `?` and `return` in it infer as they do in the original function.
-#[inline(always)]
-pub fn typed<R, F: Future<Output = R>>(f: F) -> F {
-    f
+/// so `?` and `return` in it infer as they do in the original function. Each poll of the body
+/// runs queue-only: records made in it wait for the next flush point instead of the network.
+pub async fn typed<R, F: Future<Output = R>>(f: F) -> R {
+    let mut f = std::pin::pin!(f);
+    std::future::poll_fn(move |cx| {
+        if enabled() {
+            crate::delivery::queue_only(|| f.as_mut().poll(cx))
+        } else {
+            f.as_mut().poll(cx)
+        }
+    })
+    .await
 }
 
 /// Converts a `session = ..` or `id = ..` expression.
@@ -180,9 +236,10 @@ impl Tracker {
         }
     }
 
-    /// Records the call with its outcome.
+    /// Records the call with its outcome, from async code: the record is queued, never sent
+    /// from here (sync code goes through [`Finish`]).
     pub fn finish(mut self, outcome: Outcome) {
-        self.record(outcome);
+        crate::delivery::queue_only(|| self.record(outcome));
     }
 
     fn record(&mut self, outcome: Outcome) {
@@ -213,18 +270,31 @@ impl Drop for Tracker {
             } else {
                 "cancelled"
             };
-            self.record(Outcome::Failure(why.to_owned()));
+            // A cancelled future or a panic: queued, never waiting on the network here.
+            crate::delivery::queue_only(|| self.record(Outcome::Failure(why.to_owned())));
         }
     }
 }
 
 /// A session started by `#[track_session]`; ends it when finished or dropped.
-pub struct Session(SessionGuard);
+pub struct Session(Option<SessionGuard>);
 
 impl Session {
-    /// Ends the session, counting `outcome`'s error if it failed.
-    pub fn finish(self, outcome: Outcome) {
-        self.0.finish(&outcome);
+    /// Ends the session, counting `outcome`'s error if it failed, from async code: its records
+    /// are queued and the session end is no flush point (sync code goes through [`Finish`]).
+    pub fn finish(mut self, outcome: Outcome) {
+        if let Some(guard) = self.0.take() {
+            crate::delivery::queue_only(|| guard.finish(&outcome));
+        }
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        // A cancelled future or a panic: queued, never waiting on the network here.
+        if let Some(guard) = self.0.take() {
+            crate::delivery::queue_only(|| drop(guard));
+        }
     }
 }
 

@@ -2,7 +2,7 @@
 //! end (so the keep-alive connection is reused).
 
 use std::sync::{Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::time::Duration as WireDuration;
@@ -12,29 +12,46 @@ use ureq::unversioned::transport::{
 
 use crate::config::Env;
 
-/// What a POST came back with.
+/// The collector's answer to one POST, read to its end.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum PostResult {
-    /// The collector answered with this status.
-    Status(u16),
-    /// No answer: connection refused, DNS, timeout, I/O error.
-    Failed(String),
+pub(crate) struct Reply {
+    /// The HTTP status.
+    pub(crate) status: u16,
+    /// The response body, cut at [`MAX_ANSWER_BYTES`].
+    pub(crate) body: Vec<u8>,
+    /// A valid `Retry-After` (delta-seconds or HTTP-date), as the time to wait from now.
+    pub(crate) retry_after: Option<Duration>,
 }
 
+/// The most of an answer's body that is kept; a collector's answer is small.
+const MAX_ANSWER_BYTES: u64 = 64 * 1024;
+
 /// A configured HTTP transport for one endpoint.
-#[derive(Debug)]
 pub(crate) struct Transport {
     agent: ureq::Agent,
     endpoint: String,
     user_agent: String,
-    api_key: Option<(String, String)>,
+    /// Extra request headers: the API key, `OTEL_EXPORTER_OTLP_HEADERS`. Secrets: never
+    /// printed (see the `Debug` impl).
+    headers: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.headers.iter().map(|(n, _)| n.as_str()).collect();
+        f.debug_struct("Transport")
+            .field("endpoint", &crate::config::redact_endpoint(&self.endpoint))
+            .field("user_agent", &self.user_agent)
+            .field("headers", &names)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Transport {
     pub(crate) fn new(
         endpoint: String,
         user_agent: String,
-        api_key: Option<(String, String)>,
+        headers: Vec<(String, String)>,
         connect_timeout: Duration,
         timeout: Duration,
         env: &Env,
@@ -46,6 +63,7 @@ impl Transport {
             .user_agent(user_agent.as_str())
             .max_redirects(0)
             .proxy(proxy_for(&endpoint, env))
+            .tls_config(tls_config())
             .build();
         Self {
             agent: ureq::Agent::with_parts(
@@ -55,7 +73,7 @@ impl Transport {
             ),
             endpoint,
             user_agent,
-            api_key,
+            headers,
         }
     }
 
@@ -64,27 +82,107 @@ impl Transport {
         &self.endpoint
     }
 
-    /// POSTs `body` (already serialized JSON) and reads the whole answer.
-    pub(crate) fn post(&self, body: &[u8]) -> PostResult {
+    /// POSTs `body` and reads the whole answer, all within `timeout` (connecting, sending,
+    /// the answer's head and its body: a body that trickles in fails at `timeout`). `Err`: no
+    /// complete answer (refused, DNS, timeout, I/O error), with the reason.
+    pub(crate) fn post(
+        &self,
+        body: &[u8],
+        content_type: &str,
+        timeout: Duration,
+    ) -> Result<Reply, String> {
         let mut req = self
             .agent
             .post(&self.endpoint)
-            .header("Content-Type", "application/json")
+            .header("Content-Type", content_type)
             .header("User-Agent", &self.user_agent);
-        if let Some((name, value)) = &self.api_key {
+        for (name, value) in &self.headers {
             req = req.header(name.as_str(), value.as_str());
         }
-        match req.send(body) {
-            Ok(mut resp) => {
-                let status = resp.status().as_u16();
-                // Drain the body so the connection goes back to the pool. The answer of a
-                // collector is small; a huge one is cut off rather than read forever.
-                let _ = resp.body_mut().with_config().limit(64 * 1024).read_to_vec();
-                PostResult::Status(status)
-            }
-            Err(e) => PostResult::Failed(e.to_string()),
-        }
+        let req = req.config().timeout_global(Some(timeout)).build();
+        let mut resp = req.send(body).map_err(|e| e.to_string())?;
+        let status = resp.status().as_u16();
+        let retry_after = resp
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, SystemTime::now()));
+        // Read to the end, so the connection can be reused; a larger answer is cut off, and
+        // anything else that stops the read (the timeout above) means no answer.
+        let body = match resp
+            .body_mut()
+            .with_config()
+            .limit(MAX_ANSWER_BYTES)
+            .read_to_vec()
+        {
+            Ok(b) => b,
+            Err(ureq::Error::BodyExceedsLimit(_)) => Vec::new(),
+            Err(e) => return Err(format!("reading the answer: {e}")),
+        };
+        Ok(Reply {
+            status,
+            body,
+            retry_after,
+        })
     }
+}
+
+/// Which certificates HTTPS trusts: the webpki roots compiled in (feature `tls`), or the
+/// platform's verifier and trust store (feature `tls-platform-verifier`), so a corporate CA
+/// installed on the machine works.
+fn tls_config() -> ureq::tls::TlsConfig {
+    let builder = ureq::tls::TlsConfig::builder();
+    #[cfg(feature = "tls-platform-verifier")]
+    let builder = builder.root_certs(ureq::tls::RootCerts::PlatformVerifier);
+    builder.build()
+}
+
+/// Parses a `Retry-After` value: delta-seconds (`120`) or an IMF-fixdate
+/// (`Sun, 06 Nov 1994 08:49:37 GMT`), as the time to wait from `now` (zero for a date that
+/// passed). Anything else is `None`.
+pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        return Some(Duration::from_secs(value.parse().unwrap_or(u64::MAX)));
+    }
+    let at = UNIX_EPOCH + Duration::from_secs(parse_imf_fixdate(value)?);
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// Seconds since the Unix epoch of an IMF-fixdate (RFC 9110, section 5.6.7).
+fn parse_imf_fixdate(s: &str) -> Option<u64> {
+    let (day_name, rest) = s.split_once(", ")?;
+    let days = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+    if !days.contains(&day_name) {
+        return None;
+    }
+    let parts: Vec<&str> = rest.split(' ').collect();
+    let [day, month, year, time, "GMT"] = parts[..] else {
+        return None;
+    };
+    let months = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let month = months.iter().position(|m| *m == month)? as u64 + 1;
+    let num = |t: &str, len: usize| -> Option<u64> {
+        (t.len() == len && t.bytes().all(|b| b.is_ascii_digit())).then(|| t.parse().ok())?
+    };
+    let (day, year) = (num(day, 2)?, num(year, 4)?);
+    let hms: Vec<&str> = time.split(':').collect();
+    let [h, m, sec] = hms[..] else { return None };
+    let (h, m, sec) = (num(h, 2)?, num(m, 2)?, num(sec, 2)?);
+    if !(1..=31).contains(&day) || year < 1970 || h > 23 || m > 59 || sec > 60 {
+        return None;
+    }
+    // Days from the civil date (Howard Hinnant's algorithm), for years from 1970.
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y / 400;
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = (era * 146_097 + doe).checked_sub(719_468)?;
+    Some(days * 86_400 + h * 3_600 + m * 60 + sec)
 }
 
 /// Resolves each host (the endpoint's, a proxy's) once per transport, with ureq's resolver and
@@ -378,6 +476,42 @@ mod tests {
         // Out of the pool for the next request: probed, and the closed socket shows.
         assert!(!conn.is_open());
         assert!(!conn.is_open());
+    }
+
+    #[test]
+    fn retry_after_takes_seconds_or_an_http_date() {
+        let now = UNIX_EPOCH + Duration::from_secs(784_111_777); // Sun, 06 Nov 1994 08:49:37 GMT
+        assert_eq!(
+            parse_retry_after(" 120 ", now),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:50:37 GMT", now),
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:49:00 GMT", now),
+            Some(Duration::ZERO),
+            "a date that passed"
+        );
+        assert_eq!(parse_imf_fixdate("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
+        assert_eq!(
+            parse_imf_fixdate("Tue, 29 Feb 2028 23:59:59 GMT"),
+            Some(1_835_481_599)
+        );
+        for bad in [
+            "",
+            "-5",
+            "1.5",
+            "soon",
+            "Sun, 06 Nov 1994 08:49:37 UTC",
+            "Sunday, 06-Nov-94 08:49:37 GMT",
+            "Sun, 6 Nov 1994 08:49:37 GMT",
+            "Sun, 06 Foo 1994 08:49:37 GMT",
+            "Sun, 06 Nov 1994 25:49:37 GMT",
+        ] {
+            assert_eq!(parse_retry_after(bad, now), None, "{bad:?}");
+        }
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! A collector that refuses, never answers, closes or fails: `track()` still returns within
-//! the configured timeout (plus a generous margin for a loaded machine) and never panics.
+//! A collector that refuses, never answers, closes or fails: `track()` and a flush still
+//! return within the configured timeout (plus a generous margin for a loaded machine) and
+//! never panic.
 //!
 //! These tests assert on time and on what reached the collector only: where a record that
 //! could not be sent ends up (the outbox, or nowhere) is another test's business.
@@ -49,6 +50,7 @@ fn exercise_timed(client: &Client, label: &str) {
     within_timeout(&format!("{label}: session end"), || {
         client.record_session_end();
     });
+    within_timeout(&format!("{label}: flush"), || client.flush());
 }
 
 #[test]

@@ -1,5 +1,6 @@
-//! Issue 4: delivery that never hangs and never loses an event, against a real collector on
-//! 127.0.0.1.
+//! The outbox: delivery that never hangs and never loses an event, against a real collector
+//! on 127.0.0.1. Records that could not be sent wait in the outbox and leave at a flush point
+//! (`Client::flush`), in batches of at most 100, oldest first.
 
 use std::collections::HashMap;
 use std::fs;
@@ -23,6 +24,17 @@ fn client(endpoint: &str, dir: &Path) -> Client {
         .config_dir(dir)
         .connect_timeout(Duration::from_millis(300))
         .timeout(TIMEOUT)
+        .build()
+}
+
+/// A client for flushing a large backlog: a deadline long enough for a loaded machine.
+fn flusher(endpoint: &str, dir: &Path) -> Client {
+    Client::builder()
+        .app("outbox-test", "1.0.0")
+        .env(Env::empty())
+        .endpoint(endpoint)
+        .config_dir(dir)
+        .timeout(Duration::from_secs(30))
         .build()
 }
 
@@ -114,16 +126,17 @@ fn backlog_is_delivered_once_oldest_first_in_batches_of_100() {
     assert_eq!(outbox_lines(dir.path()).len(), 250);
 
     let collector = Collector::start();
-    let c = client(&collector.url(), dir.path());
-    c.track_command("e0250", Vec::<String>::new());
+    let c = flusher(&collector.url(), dir.path());
+    c.flush();
     let requests = collector.requests();
     let sizes: Vec<usize> = requests.iter().map(|r| r.records().len()).collect();
-    assert_eq!(sizes, vec![100, 100, 51]);
-    assert_eq!(actions(&collector.records()), expected(0, 251));
+    assert_eq!(sizes, vec![100, 100, 50]);
+    assert_eq!(actions(&collector.records()), expected(0, 250));
     assert!(!dir.path().join(OUTBOX_FILE).exists(), "outbox emptied");
-    // Nothing is sent twice: the next record goes alone.
-    c.track_command("e0251", Vec::<String>::new());
-    assert_eq!(actions(&collector.records()), expected(0, 252));
+    // Nothing is sent twice: the next record goes alone, and a flush has nothing to send.
+    c.track_command("e0250", Vec::<String>::new());
+    c.flush();
+    assert_eq!(actions(&collector.records()), expected(0, 251));
     assert_eq!(collector.connections(), 1, "one keep-alive connection");
 }
 
@@ -143,6 +156,7 @@ fn server_errors_then_too_many_requests_then_ok() {
     assert_eq!(actions(&outbox_lines(dir.path())), expected(0, 5));
     // Process 3: 200 -> everything delivered once, in order.
     let c = client(&collector.url(), dir.path());
+    c.flush();
     track_n(&c, 5, 1);
     assert_eq!(actions(&collector.records()), expected(0, 6));
     assert!(outbox_lines(dir.path()).is_empty());
@@ -158,9 +172,14 @@ fn bad_request_drops_the_payload_and_reports_it() {
         outbox_lines(dir.path()).is_empty(),
         "a refused payload is not retried"
     );
+    // No more attempts in this process: the next record waits for a later run.
     track_n(&c, 1, 1);
+    c.flush();
+    assert_eq!(collector.requests().len(), 1);
+    assert_eq!(actions(&outbox_lines(dir.path())), expected(1, 1));
+    client(&collector.url(), dir.path()).flush();
     let requests = collector.requests();
-    assert_eq!(requests.len(), 2, "a 4xx does not exhaust the budget");
+    assert_eq!(requests.len(), 2);
     let body = requests[1].json();
     assert!(
         body.get("dropped_records").is_none(),
@@ -181,14 +200,15 @@ fn cap_keeps_newest_1000_and_reports_500_dropped() {
     assert!(fs::metadata(dir.path().join(OUTBOX_FILE)).unwrap().len() <= 1024 * 1024);
 
     let collector = Collector::start();
-    track_n(&client(&collector.url(), dir.path()), 1_500, 1);
+    flusher(&collector.url(), dir.path()).flush();
     let first = collector.requests()[0].json();
     assert!(
         first.get("dropped_records").is_none(),
         "only `records` at the top level"
     );
     assert_eq!(first["records"][0]["properties"]["dropped_records"], 500);
-    assert_eq!(collector.records().len(), 1_001);
+    assert_eq!(collector.records().len(), 1_000);
+    assert_eq!(actions(&collector.records()), expected(500, 1_000));
     assert_eq!(
         collector.requests()[1].json()["records"][0]["properties"].get("dropped_records"),
         None,
@@ -212,8 +232,9 @@ fn concurrent_flushes_send_every_event_id_exactly_once() {
         for t in 0..4 {
             let (url, path) = (url.clone(), dir.path().to_path_buf());
             s.spawn(move || {
-                let c = client(&url, &path);
+                let c = flusher(&url, &path);
                 track_n(&c, 1_000 + t * 100, 10);
+                c.flush();
             });
         }
     });
@@ -240,7 +261,9 @@ fn corrupt_outbox_lines_are_skipped() {
     fs::write(dir.path().join(OUTBOX_FILE), junk).unwrap();
 
     let collector = Collector::start();
-    track_n(&client(&collector.url(), dir.path()), 2, 1);
+    let c = client(&collector.url(), dir.path());
+    c.flush();
+    track_n(&c, 2, 1);
     assert_eq!(actions(&collector.records()), expected(0, 3));
     assert!(!dir.path().join(OUTBOX_FILE).exists());
 }
@@ -310,15 +333,43 @@ fn verbose_mode_shows_each_delivery_decision() {
     let collector = Collector::with_script(vec![Reply::Status(400)]);
     let (c, out) = verbose_client(&collector.url(), dir.path());
     track_n(&c, 2, 1);
+    c.flush();
     let log = text(&out);
     assert!(
-        log.contains("dropped 3 record(s): collector refused them (400)"),
+        log.contains("dropped 1 record(s): collector refused them (400)"),
+        "{log}"
+    );
+    assert!(
+        log.contains("flush skipped: an earlier delivery failed"),
+        "{log}"
+    );
+
+    let (c, out) = verbose_client(&collector.url(), dir.path());
+    c.flush();
+    let log = text(&out);
+    assert!(
+        log.contains("sent 2 record(s) (200), reporting 1 dropped"),
         "{log}"
     );
     track_n(&c, 3, 1);
+    assert!(text(&out).contains("sent 1 record(s) (200)"));
+
+    // With the budget spent, records are queued and the flush sends them in one batch.
+    let out = Arc::new(Mutex::new(Vec::new()));
+    let c = Client::builder()
+        .app("outbox-test", "1.0.0")
+        .env(Env::from_pairs([("TELEMETRY_SEND_BUDGET_MS", "0")]))
+        .endpoint(collector.url())
+        .config_dir(dir.path())
+        .verbose(true)
+        .debug_output(out.clone())
+        .build();
+    track_n(&c, 4, 2);
     let log = text(&out);
     assert!(
-        log.contains("sent 1 record(s) (200), reporting 3 dropped"),
+        log.contains("the send budget (0 ms) is spent: sent at the next flush point"),
         "{log}"
     );
+    c.flush();
+    assert!(text(&out).contains("sent 2 record(s) (200)"));
 }

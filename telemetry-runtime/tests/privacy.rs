@@ -131,7 +131,7 @@ fn notice_holds_the_first_run_and_the_second_run_sends() {
     assert_eq!(first.queued_records(), 2);
     assert!(dir.path().join(NOTICE_FILE).exists());
 
-    // Second run: no notice, backlog sent with the new record.
+    // Second run: no notice; the backlog leaves at a flush point, then the new record.
     let second = builder(&collector.url(), dir.path(), Env::empty()).build();
     let mut out = Vec::new();
     assert_eq!(
@@ -139,6 +139,7 @@ fn notice_holds_the_first_run_and_the_second_run_sends() {
         NoticeOutcome::AlreadyShown
     );
     assert!(out.is_empty());
+    second.flush();
     second.track_command("second", Vec::<String>::new());
     let actions: Vec<_> = collector
         .records()

@@ -28,10 +28,12 @@ fn session_ends(records: &[Value]) -> Vec<&Value> {
 fn eight_threads_times_a_thousand_tool_calls_give_exact_aggregates() {
     let collector = Collector::start();
     let dir = tempfile::tempdir().unwrap();
-    // Generous timeouts: this test is about counting, not about a loaded machine's latency.
+    // Generous timeouts and an unlimited send budget (each record sent at once): this test is
+    // about counting, not about a loaded machine's latency.
     let client = builder(&collector.url(), dir.path())
         .connect_timeout(Duration::from_secs(10))
         .timeout(Duration::from_secs(30))
+        .send_budget(Duration::from_secs(3600))
         .build();
     client.record_session_start("root", "sess-many");
     std::thread::scope(|s| {
@@ -173,7 +175,10 @@ fn starting_a_session_ends_the_running_one_once() {
 fn many_records_travel_over_one_keep_alive_connection() {
     let collector = Collector::start();
     let dir = tempfile::tempdir().unwrap();
-    let client = builder(&collector.url(), dir.path()).build();
+    // Each record sent at once, however loaded the machine: an unlimited send budget.
+    let client = builder(&collector.url(), dir.path())
+        .send_budget(Duration::from_secs(3600))
+        .build();
     client.record_session_start("root", "sess-ka");
     for i in 0..40 {
         client.record_tool_call(

@@ -10,9 +10,9 @@ use super::{Client, Inner, names::NameCache};
 use crate::config::{
     self, Choices, DEFAULT_API_KEY_HEADER, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, Env, Settings,
 };
-use crate::delivery::Delivery;
+use crate::delivery::{self, DEFAULT_SEND_BUDGET, Delivery};
 use crate::diag::DiagOut;
-use crate::export::Exporter;
+use crate::export::{self, Cagent, Exporter, WireFormat};
 use crate::outbox::Outbox;
 use crate::scrub::Scrubber;
 use crate::sink::{DebugSink, Sink};
@@ -274,21 +274,11 @@ impl ClientBuilder {
         version: &str,
         diag: &DiagOut,
     ) -> (Option<Arc<dyn Sink>>, Option<Arc<Delivery>>) {
-        let delivery = match (
-            &self.sink,
-            settings.debug,
-            settings.consent.enabled,
-            &settings.endpoint,
-        ) {
-            (None, false, true, Some(endpoint)) => Some(Arc::new(self.delivery(
-                env,
-                endpoint,
-                settings.api_key.clone(),
-                &format!("{app}/{version}"),
-                diag,
-            ))),
-            _ => None,
-        };
+        let wanted = self.sink.is_none() && !settings.debug && settings.consent.enabled;
+        let delivery = wanted
+            .then(|| self.delivery(settings, env, app, version, diag))
+            .flatten()
+            .map(Arc::new);
         let sink: Option<Arc<dyn Sink>> = match (&self.sink, settings.debug, &delivery) {
             (Some(sink), _, _) => Some(sink.clone()),
             (None, true, _) => Some(Arc::new(DebugSink(diag.clone()))),
@@ -298,34 +288,89 @@ impl ClientBuilder {
         (sink, delivery)
     }
 
-    /// HTTP delivery to `endpoint`, with the outbox of the config dir.
+    /// HTTP delivery in the chosen wire format, with the outbox of the config dir; `None`
+    /// without an endpoint.
     fn delivery(
         &self,
+        settings: &Settings,
         env: &Env,
-        endpoint: &str,
-        api_key: Option<String>,
-        user_agent: &str,
+        app: &str,
+        version: &str,
         diag: &DiagOut,
-    ) -> Delivery {
+    ) -> Option<Delivery> {
+        let mut timeout = self.timeout.unwrap_or(DEFAULT_TIMEOUT);
         let header = self
             .api_key_header
             .clone()
             .unwrap_or_else(|| DEFAULT_API_KEY_HEADER.to_owned());
-        let timeout = self.timeout.unwrap_or(DEFAULT_TIMEOUT);
+        let mut headers: Vec<(String, String)> = settings
+            .api_key
+            .clone()
+            .map(|k| vec![(header, k)])
+            .unwrap_or_default();
+        let (endpoint, format): (String, Arc<dyn WireFormat>) = match settings.exporter {
+            Exporter::Cagent => (settings.endpoint.clone()?, Arc::new(Cagent)),
+            Exporter::Otlp => {
+                let otlp = otlp_setup(env, settings, app, version);
+                if otlp.endpoint_from_otel {
+                    // An endpoint from OTEL_* gets no key of ours: its headers variables are
+                    // how an OpenTelemetry endpoint is authenticated.
+                    headers.clear();
+                }
+                headers.extend(otlp.headers);
+                timeout = otlp.timeout.unwrap_or(timeout);
+                (otlp.endpoint?, Arc::new(otlp.format))
+            }
+        };
         let transport = crate::transport::Transport::new(
-            endpoint.to_owned(),
-            user_agent.to_owned(),
-            api_key.map(|k| (header, k)),
+            endpoint,
+            format!("{app}/{version}"),
+            headers,
             self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT),
             timeout,
             env,
         );
-        Delivery::new(
+        Some(Delivery::new(
             transport,
+            format,
             self.config_dir.as_deref().map(Outbox::new),
-            timeout,
+            delivery::Settings {
+                timeout,
+                send_budget: settings.send_budget.unwrap_or(DEFAULT_SEND_BUDGET),
+            },
             diag.clone(),
-        )
+        ))
+    }
+}
+
+/// What the OTLP exporter needs from the environment (`OTEL_*`), warnings printed once.
+struct OtlpSetup {
+    endpoint: Option<String>,
+    endpoint_from_otel: bool,
+    headers: Vec<(String, String)>,
+    timeout: Option<Duration>,
+    format: export::Otlp,
+}
+
+fn otlp_setup(env: &Env, settings: &Settings, app: &str, version: &str) -> OtlpSetup {
+    let endpoint = export::otlp_endpoint(env, settings.endpoint.as_deref());
+    let endpoint_from_otel = endpoint.is_some() && endpoint != settings.endpoint;
+    let (headers, mut warnings) = export::otlp_headers(env);
+    let timeout = export::otlp_timeout(env).unwrap_or_else(|w| {
+        warnings.push(w);
+        None
+    });
+    let scrubber = Scrubber::from_env(env);
+    let (resource, resource_warnings) = export::otlp_resource(env, app, version, &scrubber);
+    for w in warnings.iter().chain(&resource_warnings) {
+        eprintln!("{w}");
+    }
+    OtlpSetup {
+        endpoint,
+        endpoint_from_otel,
+        headers,
+        timeout,
+        format: export::Otlp::new(&resource),
     }
 }
 

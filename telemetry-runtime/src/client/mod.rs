@@ -31,6 +31,24 @@ use session::SessionState;
 /// UUID that is visibly not a real one (debug mode never creates the id file).
 pub const DEBUG_USER_UUID: &str = "00000000-0000-4000-8000-000000000000";
 
+/// Flushes its client when dropped. Made by [`Client::flush_guard`].
+///
+/// ```
+/// use telemetry_runtime::{Client, Env, FlushGuard};
+/// let client = Client::builder().env(Env::empty()).build();
+/// let guard: FlushGuard = client.flush_guard();
+/// drop(guard); // a flush point
+/// ```
+#[derive(Debug)]
+#[must_use = "the flush happens when the guard is dropped"]
+pub struct FlushGuard(Client);
+
+impl Drop for FlushGuard {
+    fn drop(&mut self) {
+        self.0.flush_point();
+    }
+}
+
 /// A telemetry client. Cheap to clone (an `Arc`), `Send + Sync`.
 ///
 /// ```
@@ -318,10 +336,11 @@ impl Client {
         }
     }
 
-    /// Delivers what waits to be delivered (records queued in the outbox while the send budget
-    /// was spent, or by an earlier run), within one deadline: the request timeout. What cannot
-    /// be delivered by then stays in the outbox for a later flush or run. Without an endpoint,
-    /// or when disabled, does nothing.
+    /// A flush point: delivers what waits (records queued while the send budget was spent, in
+    /// async code, or by an earlier run) in batches, within one deadline for the whole flush:
+    /// the request timeout. What cannot be delivered by then stays in the outbox for a later
+    /// flush or run. Without an endpoint, or when disabled, does nothing; when nothing waits,
+    /// returns at once.
     ///
     /// ```
     /// use telemetry_runtime::{Client, Env};
@@ -334,9 +353,40 @@ impl Client {
         }
     }
 
-    /// A flush point of the program (the outermost command returned, a session ended).
-    pub(crate) fn flush_point(&self) {
+    /// The flush point of a program without `#[track_command]`: call it once at the end of
+    /// `main` (or hold a [`flush_guard`](Self::flush_guard)). The client stays usable; later
+    /// records are delivered as before.
+    ///
+    /// ```
+    /// use telemetry_runtime::{Client, Env};
+    /// let client = Client::builder().env(Env::empty()).build();
+    /// client.track_command("run", ["--fast"]);
+    /// client.shutdown();
+    /// ```
+    pub fn shutdown(&self) {
         self.flush();
+    }
+
+    /// A guard that flushes when dropped (at the end of `main`, on an early return or a
+    /// panic): the flush point of a program without `#[track_command]`.
+    ///
+    /// ```
+    /// use telemetry_runtime::{Client, Env};
+    /// let client = Client::builder().env(Env::empty()).build();
+    /// let _flush = client.flush_guard();
+    /// client.track_command("run", Vec::<String>::new());
+    /// // `_flush` goes out of scope here and delivers what waits.
+    /// ```
+    pub fn flush_guard(&self) -> FlushGuard {
+        FlushGuard(self.clone())
+    }
+
+    /// A flush point of the program (the outermost command returned, a session ended); skipped
+    /// while a tracked future is polled (async code never waits on the network).
+    pub(crate) fn flush_point(&self) {
+        if !crate::delivery::is_queue_only() {
+            self.flush();
+        }
     }
 
     /// Hands a record's JSON text to the sink.

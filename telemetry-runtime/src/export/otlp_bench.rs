@@ -1,7 +1,8 @@
 //! Support for the encoding benchmark (`benches/encoding.rs`): the two exporters' `encode`,
 //! reachable from outside the crate. Not a public API.
 
-use super::{Cagent, Otlp, OtlpResource, WireFormat};
+use super::otlp::OtlpResource;
+use super::{Cagent, Otlp, WireFormat};
 
 /// One exporter's encoder, as delivery uses it at send time.
 ///

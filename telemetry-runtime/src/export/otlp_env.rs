@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use super::Exporter;
 use super::otlp::OtlpResource;
 use crate::config::{Env, MAX_TAG_VALUE_CHARS, MAX_TAGS};
 use crate::scrub::Scrubber;
@@ -21,21 +20,6 @@ const RESERVED_KEYS: [&str; 6] = [
     "telemetry.sdk.language",
     "telemetry.sdk.version",
 ];
-
-/// `TELEMETRY_EXPORTER`: `cagent` (the default, also when unset or empty) or `otlp`; any
-/// other value keeps the default and comes with a warning to show once.
-pub(crate) fn exporter_choice(env: &Env) -> (Exporter, Option<String>) {
-    match env.non_empty("TELEMETRY_EXPORTER") {
-        None => (Exporter::default(), None),
-        Some(v) => match v.parse::<Exporter>() {
-            Ok(e) => (e, None),
-            Err(e) => (
-                Exporter::default(),
-                Some(format!("TELEMETRY_EXPORTER: {e}; using `cagent`")),
-            ),
-        },
-    }
-}
 
 /// The logs endpoint, per the OTLP exporter specification: `OTEL_EXPORTER_OTLP_LOGS_ENDPOINT`
 /// as given; else `OTEL_EXPORTER_OTLP_ENDPOINT` with `/v1/logs` appended to its path; else

@@ -8,10 +8,10 @@ use std::time::Duration;
 use serde_json::{Map, Value, json};
 use telemetry_test_collector::Collector;
 
+use super::otlp::OtlpResource;
 use super::otlp_check::check_bodies;
 use super::{
-    Answer, Exporter, Otlp, OtlpResource, Verdict, WireFormat, exporter_choice, otlp_endpoint,
-    otlp_headers, otlp_resource, otlp_timeout,
+    Answer, Otlp, Verdict, WireFormat, otlp_endpoint, otlp_headers, otlp_resource, otlp_timeout,
 };
 use crate::config::{Env, MAX_TAG_VALUE_CHARS, MAX_TAGS};
 use crate::scrub::Scrubber;
@@ -557,15 +557,6 @@ fn timeout_and_exporter_from_the_environment() {
             "{bad}"
         );
     }
-
-    assert_eq!(exporter_choice(&env(&[])), (Exporter::Cagent, None));
-    assert_eq!(
-        exporter_choice(&env(&[("TELEMETRY_EXPORTER", " OTLP ")])),
-        (Exporter::Otlp, None)
-    );
-    let (e, w) = exporter_choice(&env(&[("TELEMETRY_EXPORTER", "zipkin")]));
-    assert_eq!(e, Exporter::Cagent);
-    assert!(w.is_some_and(|w| w.contains("zipkin")));
 }
 
 #[test]

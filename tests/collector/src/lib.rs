@@ -36,7 +36,7 @@ use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
@@ -63,7 +63,20 @@ pub enum Reply {
     Stall,
     /// Read the request, then close the connection without answering.
     Close,
+    /// Answer with this status and a `Retry-After: <seconds>` header.
+    RetryAfterSecs(u16, u64),
+    /// Answer with this status and a `Retry-After` header holding this time as an HTTP-date
+    /// (`Sun, 06 Nov 1994 08:49:37 GMT`, whole seconds).
+    RetryAfterDate(u16, SystemTime),
+    /// Answer with this status and a body of [`TRICKLE_BYTES`] bytes sent one byte every
+    /// [`TRICKLE_INTERVAL`] (a slow or hostile collector).
+    Trickle(u16),
 }
+
+/// Length of the body of a [`Reply::Trickle`] answer.
+pub const TRICKLE_BYTES: usize = 100;
+/// Time between two bytes of a [`Reply::Trickle`] answer.
+pub const TRICKLE_INTERVAL: Duration = Duration::from_millis(100);
 
 /// One request the collector read completely.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -162,6 +175,8 @@ struct Shared {
 struct State {
     script: VecDeque<Reply>,
     stall_everything: bool,
+    /// Waited before each answer.
+    delay: Duration,
     requests: Vec<Request>,
     connections: usize,
 }
@@ -245,6 +260,7 @@ impl Collector {
             state: Mutex::new(State {
                 script,
                 stall_everything,
+                delay: Duration::ZERO,
                 requests: Vec::new(),
                 connections: 0,
             }),
@@ -282,6 +298,27 @@ impl Collector {
     #[must_use]
     pub fn url(&self) -> String {
         format!("http://{}{RECORDS_PATH}", self.addr)
+    }
+
+    /// Waits `delay` before each answer from now on, as a distant collector does (each
+    /// connection waits on its own, so concurrent requests overlap). The request is recorded
+    /// when it is read, before the wait.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use telemetry_test_collector::Collector;
+    /// let collector = Collector::start();
+    /// collector.set_delay(Duration::from_millis(50));
+    /// assert_eq!(collector.delay(), Duration::from_millis(50));
+    /// ```
+    pub fn set_delay(&self, delay: Duration) {
+        self.shared.lock().delay = delay;
+    }
+
+    /// The wait before each answer (zero unless [`set_delay`](Self::set_delay) was called).
+    #[must_use]
+    pub fn delay(&self) -> Duration {
+        self.shared.lock().delay
     }
 
     /// Appends replies to the script (they are used after the ones not yet used).
@@ -468,7 +505,7 @@ fn serve_connection(stream: TcpStream, shared: &Shared) {
             Ok(r) => r,
             Err(ReadError::Closed) => return,
             Err(ReadError::Bad(status)) => {
-                let _ = write_response(&mut conn.stream, status, false);
+                let _ = write_response(&mut conn.stream, status, false, "");
                 conn.lingering_close();
                 return;
             }
@@ -481,19 +518,40 @@ fn serve_connection(stream: TcpStream, shared: &Shared) {
                 state.script.pop_front().unwrap_or(Reply::Status(200))
             };
             request.answered = match reply {
-                Reply::Status(s) => Some(s),
+                Reply::Status(s)
+                | Reply::RetryAfterSecs(s, _)
+                | Reply::RetryAfterDate(s, _)
+                | Reply::Trickle(s) => Some(s),
                 Reply::Stall | Reply::Close => None,
             };
             state.requests.push(request);
-            reply
+            (reply, state.delay)
         };
+        let (reply, delay) = reply;
         shared.changed.notify_all();
+        if !wait(shared, delay) {
+            return;
+        }
+        let extra = match reply {
+            Reply::RetryAfterSecs(_, secs) => format!("Retry-After: {secs}\r\n"),
+            Reply::RetryAfterDate(_, at) => format!("Retry-After: {}\r\n", http_date(at)),
+            _ => String::new(),
+        };
         match reply {
-            Reply::Status(status) => {
-                if write_response(&mut conn.stream, status, keep_alive).is_err() || !keep_alive {
+            Reply::Status(status)
+            | Reply::RetryAfterSecs(status, _)
+            | Reply::RetryAfterDate(status, _) => {
+                if write_response(&mut conn.stream, status, keep_alive, &extra).is_err()
+                    || !keep_alive
+                {
                     let _ = conn.stream.shutdown(Shutdown::Both);
                     return;
                 }
+            }
+            Reply::Trickle(status) => {
+                trickle(&mut conn.stream, shared, status);
+                let _ = conn.stream.shutdown(Shutdown::Both);
+                return;
             }
             Reply::Stall => {
                 let mut state = shared.lock();
@@ -706,9 +764,79 @@ fn reason(status: u16) -> &'static str {
     }
 }
 
-/// Writes a complete answer: status line, headers and a small JSON body (none for the
-/// statuses that must not have one).
-fn write_response(stream: &mut TcpStream, status: u16, keep_alive: bool) -> io::Result<()> {
+/// Sleeps `delay` in steps of [`POLL`]; `false` when the collector shut down meanwhile.
+fn wait(shared: &Shared, delay: Duration) -> bool {
+    let deadline = Instant::now() + delay;
+    loop {
+        if shared.is_shutdown() {
+            return false;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return true;
+        }
+        thread::sleep(left.min(POLL));
+    }
+}
+
+/// Answers with a body sent one byte at a time, until it is complete, the client goes away,
+/// or the collector shuts down.
+fn trickle(stream: &mut TcpStream, shared: &Shared, status: u16) {
+    let head = format!(
+        "HTTP/1.1 {status} {}\r\nContent-Type: application/json\r\nContent-Length: \
+         {TRICKLE_BYTES}\r\n\r\n",
+        reason(status)
+    );
+    if stream.write_all(head.as_bytes()).is_err() {
+        return;
+    }
+    for _ in 0..TRICKLE_BYTES {
+        if !wait(shared, TRICKLE_INTERVAL) || stream.write_all(b" ").is_err() {
+            return;
+        }
+    }
+}
+
+/// `at` as an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), whole seconds.
+///
+/// ```
+/// use std::time::{Duration, UNIX_EPOCH};
+/// let at = UNIX_EPOCH + Duration::from_secs(784_111_777);
+/// assert_eq!(telemetry_test_collector::http_date(at), "Sun, 06 Nov 1994 08:49:37 GMT");
+/// ```
+#[must_use]
+pub fn http_date(at: SystemTime) -> String {
+    let secs = at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let days = secs / 86_400;
+    let (h, m, s) = (secs % 86_400 / 3_600, secs % 3_600 / 60, secs % 60);
+    // Civil date from days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    let weekday = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][(days % 7) as usize];
+    let months = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    format!(
+        "{weekday}, {day:02} {} {year} {h:02}:{m:02}:{s:02} GMT",
+        months[(month - 1) as usize]
+    )
+}
+
+/// Writes a complete answer: status line, headers (`extra` added as they are) and a small JSON
+/// body (none for the statuses that must not have one).
+fn write_response(
+    stream: &mut TcpStream,
+    status: u16,
+    keep_alive: bool,
+    extra: &str,
+) -> io::Result<()> {
     let body = if (200..300).contains(&status) {
         r#"{"status":"ok"}"#.to_owned()
     } else {
@@ -723,6 +851,7 @@ fn write_response(stream: &mut TcpStream, status: u16, keep_alive: bool) -> io::
     if !keep_alive {
         answer.push_str("Connection: close\r\n");
     }
+    answer.push_str(extra);
     answer.push_str("\r\n");
     if !bodiless {
         answer.push_str(&body);

@@ -388,3 +388,73 @@ fn dead_endpoint_refuses() {
     let err = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ConnectionRefused);
 }
+
+#[test]
+fn a_delay_holds_each_answer_and_the_request_is_recorded_first() {
+    let c = Collector::start();
+    c.set_delay(Duration::from_millis(300));
+    let mut s = connect(&c);
+    let start = Instant::now();
+    s.write_all(&post("{}", "")).unwrap();
+    assert!(c.wait_for_requests(1, WAIT));
+    // Recorded, not yet answered: a short read finds nothing.
+    if start.elapsed() < Duration::from_millis(200) {
+        s.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+        assert!(s.read(&mut [0u8; 1]).is_err());
+        s.set_read_timeout(Some(WAIT)).unwrap();
+    }
+    let answer = read_answer(&mut s).unwrap();
+    assert_eq!(answer.status, 200);
+    assert!(start.elapsed() >= Duration::from_millis(300));
+}
+
+#[test]
+fn retry_after_replies_carry_seconds_or_an_http_date() {
+    let at = UNIX_EPOCH + Duration::from_secs(1_835_481_599);
+    let c = Collector::with_script(vec![
+        Reply::RetryAfterSecs(503, 7),
+        Reply::RetryAfterDate(429, at),
+    ]);
+    let mut s = connect(&c);
+    s.write_all(&post("{}", "")).unwrap();
+    let first = read_answer(&mut s).unwrap();
+    assert_eq!(
+        (first.status, first.header("retry-after")),
+        (503, Some("7"))
+    );
+    s.write_all(&post("{}", "")).unwrap();
+    let second = read_answer(&mut s).unwrap();
+    assert_eq!(second.status, 429);
+    assert_eq!(
+        second.header("retry-after"),
+        Some("Tue, 29 Feb 2028 23:59:59 GMT")
+    );
+}
+
+#[test]
+fn a_trickled_answer_sends_its_body_one_byte_at_a_time() {
+    let c = Collector::with_script(vec![Reply::Trickle(200)]);
+    let mut s = connect(&c);
+    s.write_all(&post("{}", "")).unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(s.read(&mut byte).unwrap(), 1);
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8(head).unwrap();
+    assert!(
+        head.contains(&format!("Content-Length: {TRICKLE_BYTES}")),
+        "{head}"
+    );
+    let start = Instant::now();
+    for _ in 0..3 {
+        assert_eq!(s.read(&mut byte).unwrap(), 1);
+    }
+    assert!(
+        start.elapsed() >= TRICKLE_INTERVAL * 2,
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(c.requests()[0].answered, Some(200));
+}

@@ -1,0 +1,299 @@
+//! Delivery decisions: send now, queue, or drop — and say why in verbose mode.
+//! Talks to [`crate::transport`] for the bytes, to an exporter ([`WireFormat`]) for the body
+//! and the meaning of an answer, and to [`crate::outbox`] for the disk.
+//!
+//! Invariants:
+//! - synchronous means durable: when [`Delivery::deliver`] returns, its record was answered
+//!   with a 2xx, counted as refused, or is queued (the outbox; memory only when the outbox
+//!   cannot be written or there is no config dir);
+//! - direct sends wait at most the send budget in all ([`budget`]); once it is spent, records
+//!   are queued and leave in batches at the next flush point ([`flush`]);
+//! - after the first failure, `Retry` or refusal, this process makes no more requests
+//!   (a dead endpoint costs at most one timeout per process);
+//! - no request before the collector's `Retry-After` (kept beside the outbox for every
+//!   process);
+//! - inside [`queue_only`] (a tracked future being polled) nothing waits on the network;
+//! - a process's records arrive in the order they were made: once one of them is queued, the
+//!   following ones are queued too, until a flush point sent what waited.
+
+mod budget;
+mod flush;
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime};
+
+pub use budget::DEFAULT_SEND_BUDGET;
+pub(crate) use budget::{is_queue_only, queue_only};
+
+use crate::diag::DiagOut;
+use crate::export::{Answer, Verdict, WireFormat};
+use crate::outbox::Outbox;
+use crate::transport::Transport;
+use budget::Budget;
+
+/// Most records in one request.
+pub const MAX_BATCH: usize = 100;
+/// Most records kept in memory when there is no outbox to write to.
+const MAX_MEMORY: usize = crate::outbox::MAX_RECORDS;
+
+/// How a delivery is configured.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Settings {
+    /// Longest wait for one request; the deadline of a whole flush.
+    pub(crate) timeout: Duration,
+    /// Longest total wait of direct sends in this process.
+    pub(crate) send_budget: Duration,
+}
+
+/// Records that could not go to the outbox, waiting for the next flush point.
+#[derive(Debug, Default)]
+struct Memory {
+    records: VecDeque<String>,
+    dropped: u64,
+}
+
+/// Delivers records to one endpoint.
+#[derive(Debug)]
+pub(crate) struct Delivery {
+    transport: Transport,
+    format: Arc<dyn WireFormat>,
+    outbox: Option<Outbox>,
+    memory: Mutex<Memory>,
+    budget: Budget,
+    /// Set after the first failure, `Retry` or refusal: no more requests in this process.
+    stopped: AtomicBool,
+    /// Set while records must stay on this machine (the first-run notice was shown).
+    hold: AtomicBool,
+    /// Set while a record of this process waits for a flush point.
+    pending: AtomicBool,
+    timeout: Duration,
+    diag: DiagOut,
+}
+
+impl Delivery {
+    pub(crate) fn new(
+        transport: Transport,
+        format: Arc<dyn WireFormat>,
+        outbox: Option<Outbox>,
+        settings: Settings,
+        diag: DiagOut,
+    ) -> Self {
+        Self {
+            transport,
+            format,
+            outbox,
+            memory: Mutex::default(),
+            budget: Budget::new(settings.send_budget),
+            stopped: AtomicBool::new(false),
+            hold: AtomicBool::new(false),
+            pending: AtomicBool::new(false),
+            timeout: settings.timeout,
+            diag,
+        }
+    }
+
+    pub(crate) fn endpoint(&self) -> &str {
+        self.transport.endpoint()
+    }
+
+    pub(crate) fn hold(&self) {
+        self.hold.store(true, Ordering::Relaxed);
+    }
+
+    fn memory(&self) -> std::sync::MutexGuard<'_, Memory> {
+        self.memory.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn stop(&self) {
+        self.stopped.store(true, Ordering::Relaxed);
+    }
+
+    /// Why a request must not be made now, if it must not.
+    fn no_request_now(&self) -> Option<String> {
+        if self.hold.load(Ordering::Relaxed) {
+            return Some("first run: records wait for the next run".to_owned());
+        }
+        if self.stopped.load(Ordering::Relaxed) {
+            return Some("an earlier delivery failed in this process".to_owned());
+        }
+        let at = self.outbox.as_ref()?.not_before()?;
+        let wait = at.duration_since(SystemTime::now()).unwrap_or_default();
+        Some(format!(
+            "the collector asked to wait (Retry-After), {} s left",
+            wait.as_secs().max(1)
+        ))
+    }
+
+    /// Delivers one record (its compact JSON text): sent at once while the budget lasts,
+    /// else queued for the next flush point. Never panics.
+    pub(crate) fn deliver(&self, line: String) {
+        let why = if is_queue_only() {
+            Some("recorded in async code: sent at the next flush point".to_owned())
+        } else if let Some(why) = self.no_request_now() {
+            Some(why)
+        } else if self.pending.load(Ordering::Relaxed) {
+            Some("earlier records of this process wait for the next flush point".to_owned())
+        } else if !self.budget.allows_a_send() {
+            Some(format!(
+                "the send budget ({} ms) is spent: sent at the next flush point",
+                self.budget.total().as_millis()
+            ))
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            self.queue(vec![line], &why);
+            return;
+        }
+        let started = Instant::now();
+        let answer = self.post(std::slice::from_ref(&line), 0, self.timeout);
+        self.budget.spend(started.elapsed());
+        match answer {
+            Ok((status, Verdict::Delivered { rejected, message })) => {
+                self.diag
+                    .line(&format!("telemetry: sent 1 record(s) ({status})"));
+                self.rejected(rejected, message);
+            }
+            Ok((_, Verdict::Retry { after, why })) => {
+                self.retry_later(after);
+                self.stop();
+                self.queue(
+                    vec![line],
+                    &format!("{why}; no more attempts in this process"),
+                );
+            }
+            Ok((_, Verdict::Refused { why })) => {
+                self.stop();
+                self.diag.line(&format!(
+                    "telemetry: dropped 1 record(s): {why}; no more attempts in this process"
+                ));
+                self.count_dropped(1);
+            }
+            Err(e) => {
+                self.stop();
+                self.queue(
+                    vec![line],
+                    &format!("{e}; no more attempts in this process"),
+                );
+            }
+        }
+    }
+
+    /// POSTs one batch within `timeout` and judges the answer. `Err`: no answer.
+    fn post(
+        &self,
+        records: &[String],
+        dropped: u64,
+        timeout: Duration,
+    ) -> Result<(u16, Verdict), String> {
+        let encoded = self.format.encode_counted(records, dropped);
+        if encoded.skipped > 0 {
+            self.diag.line(&format!(
+                "telemetry: dropped {} line(s) of the outbox that are not records",
+                encoded.skipped
+            ));
+            self.count_dropped(encoded.skipped as u64);
+        }
+        if !encoded.carried_dropped && dropped > 0 {
+            // No record to carry the count: it waits for the next batch.
+            self.count_dropped(dropped);
+        }
+        if encoded.skipped == records.len() {
+            // Nothing to send: the batch leaves the outbox as if delivered.
+            let nothing = Verdict::Delivered {
+                rejected: 0,
+                message: None,
+            };
+            return Ok((204, nothing));
+        }
+        let reply = self
+            .transport
+            .post(&encoded.body, self.format.content_type(), timeout)?;
+        let verdict = self.format.judge(&Answer {
+            status: reply.status,
+            body: &reply.body,
+            retry_after: reply.retry_after,
+        });
+        Ok((reply.status, verdict))
+    }
+
+    /// Counts records refused inside an accepted batch.
+    fn rejected(&self, rejected: u64, message: Option<String>) {
+        if rejected > 0 {
+            self.diag.line(&format!(
+                "telemetry: dropped {rejected} record(s): the collector rejected them{}",
+                message.map(|m| format!(" ({m})")).unwrap_or_default()
+            ));
+            self.count_dropped(rejected);
+        }
+    }
+
+    /// Keeps the collector's `Retry-After` for every process.
+    fn retry_later(&self, after: Option<Duration>) {
+        let (Some(after), Some(outbox)) = (after, &self.outbox) else {
+            return;
+        };
+        match outbox.set_not_before(SystemTime::now() + after) {
+            Ok(()) => self.diag.line(&format!(
+                "telemetry: no request before {} s from now (Retry-After)",
+                after.as_secs()
+            )),
+            Err(e) => self
+                .diag
+                .line(&format!("telemetry: cannot keep the Retry-After: {e}")),
+        }
+    }
+
+    /// Queues records for the next flush point: the outbox, else memory.
+    fn queue(&self, lines: Vec<String>, why: &str) {
+        self.pending.store(true, Ordering::Relaxed);
+        let n = lines.len();
+        let fallback = match &self.outbox {
+            Some(outbox) => match outbox.append(&lines) {
+                Ok(()) => {
+                    self.diag.line(&format!(
+                        "telemetry: queued {n} record(s) in {}: {why}",
+                        outbox.path().display()
+                    ));
+                    return;
+                }
+                Err(e) => format!("the outbox cannot be written ({e})"),
+            },
+            None => "no config dir for an outbox".to_owned(),
+        };
+        self.diag.line(&format!(
+            "telemetry: queued {n} record(s) in memory until the next flush point: {why}; \
+             {fallback}"
+        ));
+        let mut memory = self.memory();
+        memory.records.extend(lines);
+        let excess = memory.records.len().saturating_sub(MAX_MEMORY);
+        memory.records.drain(..excess);
+        memory.dropped += excess as u64;
+    }
+
+    /// Remembers dropped records, to be reported by the next delivered batch.
+    fn count_dropped(&self, n: u64) {
+        if let Some(outbox) = &self.outbox {
+            match outbox.add_dropped(n) {
+                Ok(()) => return,
+                Err(e) => self.diag.line(&format!(
+                    "telemetry: cannot count dropped records on disk: {e}"
+                )),
+            }
+        }
+        self.memory().dropped += n;
+    }
+}
+
+impl crate::sink::Sink for Delivery {
+    fn record(&self, json: String) {
+        self.deliver(json);
+    }
+
+    fn flush(&self, deadline: Instant) {
+        Delivery::flush(self, deadline);
+    }
+}

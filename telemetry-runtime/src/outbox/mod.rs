@@ -1,0 +1,410 @@
+//! The on-disk outbox: records waiting to be delivered, one JSON object per line.
+//!
+//! Files beside each other in the config dir, every one opened through [`crate::files`] (no
+//! symlink followed, no FIFO opened, mode 0600, temporary files with unpredictable names):
+//! - `telemetry-outbox.jsonl`: the records, oldest first, and at most one meta line
+//!   `{"dropped_records":N}` counting records dropped and not yet reported;
+//! - `telemetry-outbox.jsonl.lock`: the append lock, held only while a line is appended or
+//!   the file is rewritten (microseconds to a millisecond), never across network I/O;
+//! - `telemetry-outbox.jsonl.send`: the send lock, taken with a try-lock by the one process
+//!   that sends the outbox; never waited for;
+//! - `telemetry-outbox.jsonl.not-before`: the collector's `Retry-After`, as unix milliseconds.
+//!
+//! Invariants:
+//! - appends never wait for a sender (only for another append or a rewrite);
+//! - a record leaves the file only after the answer to the request that carried it: each
+//!   rewrite removes exactly the lines sent (by content: every record holds a unique
+//!   `event_id`) and keeps every line appended meanwhile, so a process killed between two
+//!   batches re-sends at most the batch that was in flight;
+//! - the file keeps at most [`MAX_RECORDS`] records and [`MAX_BYTES`] bytes of records, the
+//!   newest; older ones are counted in the meta line. Reads stream the file and keep at most
+//!   the caps, whatever its size.
+
+mod scan;
+
+use std::collections::HashSet;
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::files;
+pub use crate::files::OUTBOX_FILE;
+pub use scan::{MAX_BYTES, MAX_RECORDS};
+
+/// Suffix of the append lock file.
+const LOCK_SUFFIX: &str = ".lock";
+/// Suffix of the send lock file.
+const SEND_SUFFIX: &str = ".send";
+/// Suffix of the "not before" file.
+const NOT_BEFORE_SUFFIX: &str = ".not-before";
+/// Longest wait for the append lock. It is held for at most a rewrite of 1 MiB, so this is
+/// reached only when its holder is stopped; the caller then keeps the records in memory.
+const APPEND_PATIENCE: Duration = Duration::from_secs(1);
+/// Longest "not before" honoured: a later one (a hostile answer, a clock change) is cut here.
+pub(crate) const MAX_NOT_BEFORE: Duration = Duration::from_secs(24 * 3600);
+
+/// The outbox of one config dir.
+#[derive(Debug, Clone)]
+pub(crate) struct Outbox {
+    dir: PathBuf,
+    path: PathBuf,
+    lock_path: PathBuf,
+    send_path: PathBuf,
+    not_before_path: PathBuf,
+}
+
+/// What waits to be sent: records (oldest first) and the count of dropped records.
+#[derive(Debug, Default)]
+pub(crate) struct Snapshot {
+    pub(crate) records: Vec<String>,
+    pub(crate) dropped: u64,
+}
+
+/// The send lock of an outbox: its holder alone sends and removes records.
+#[derive(Debug)]
+pub(crate) struct Sending<'a> {
+    outbox: &'a Outbox,
+    _lock: File,
+}
+
+fn beside(path: &Path, suffix: &str) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(suffix);
+    PathBuf::from(p)
+}
+
+fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+impl Outbox {
+    pub(crate) fn new(config_dir: &Path) -> Self {
+        let path = config_dir.join(OUTBOX_FILE);
+        Self {
+            dir: config_dir.to_path_buf(),
+            lock_path: beside(&path, LOCK_SUFFIX),
+            send_path: beside(&path, SEND_SUFFIX),
+            not_before_path: beside(&path, NOT_BEFORE_SUFFIX),
+            path,
+        }
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Deletes the outbox, its lock files, the "not before" file and every temporary file of
+    /// them (opt-out, reset). Missing files are fine; nothing is opened (a FIFO is removed).
+    pub(crate) fn delete(&self) -> io::Result<()> {
+        for p in [
+            &self.path,
+            &self.lock_path,
+            &self.send_path,
+            &self.not_before_path,
+        ] {
+            files::remove(p)?;
+        }
+        for name in [&self.path, &self.not_before_path] {
+            if let Some(name) = name.file_name().and_then(|n| n.to_str()) {
+                files::clean_temps(&self.dir, name, true);
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes the append lock, waiting at most [`APPEND_PATIENCE`].
+    fn append_lock(&self) -> io::Result<File> {
+        fs::create_dir_all(&self.dir)?;
+        let file = files::open_rw(&self.lock_path)?;
+        let start = Instant::now();
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(file),
+                Err(fs::TryLockError::Error(e)) => return Err(e),
+                Err(fs::TryLockError::WouldBlock) if start.elapsed() >= APPEND_PATIENCE => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::WouldBlock,
+                        "the outbox is locked by a process that does not finish",
+                    ));
+                }
+                Err(fs::TryLockError::WouldBlock) => std::thread::sleep(Duration::from_millis(1)),
+            }
+        }
+    }
+
+    /// Appends records (one line each), keeping the caps: the common case is one `write` of
+    /// the new lines; only when a cap would be passed is the file rewritten, newest kept.
+    pub(crate) fn append(&self, lines: &[String]) -> io::Result<()> {
+        let _lock = self.append_lock()?;
+        let mut file = files::open_append(&self.path)?;
+        let size = usize::try_from(file.metadata()?.len()).unwrap_or(usize::MAX);
+        let added: usize = lines.iter().map(|l| l.len() + 1).sum();
+        let (count, whole) = if size == 0 {
+            (0, true)
+        } else if size.saturating_add(added) > MAX_BYTES {
+            (usize::MAX, true)
+        } else {
+            match files::open_read(&self.path)? {
+                Some(mut f) => scan::count_lines(&mut f)?,
+                None => (0, true),
+            }
+        };
+        if count.saturating_add(lines.len()) > MAX_RECORDS {
+            return self.rewrite(&HashSet::new(), lines, 0, 0).map(|_| ());
+        }
+        let mut text = String::with_capacity(added + 1);
+        if !whole {
+            // Half a line from a crashed writer: end it, so it cannot swallow ours.
+            text.push('\n');
+        }
+        for l in lines {
+            text.push_str(l);
+            text.push('\n');
+        }
+        file.write_all(text.as_bytes())
+    }
+
+    /// Counts `n` more dropped records (reported by the next delivered batch).
+    pub(crate) fn add_dropped(&self, n: u64) -> io::Result<()> {
+        let _lock = self.append_lock()?;
+        self.rewrite(&HashSet::new(), &[], 0, n).map(|_| ())
+    }
+
+    /// Under the append lock: rewrites the file without the `sent` lines, with `extra` lines
+    /// appended, `reported` fewer and `more` more dropped records, the caps applied.
+    /// Returns the size of the file written (0: removed).
+    fn rewrite(
+        &self,
+        sent: &HashSet<&str>,
+        extra: &[String],
+        reported: u64,
+        more: u64,
+    ) -> io::Result<u64> {
+        let mut scan = match files::open_read(&self.path)? {
+            Some(mut f) => scan::scan(&mut f, sent, extra, false)?,
+            None => scan::scan(&mut io::empty(), sent, extra, false)?,
+        };
+        scan.meta = scan.meta.saturating_sub(reported);
+        let dropped = scan.dropped().saturating_add(more);
+        if scan.records.is_empty() && dropped == 0 {
+            files::remove(&self.path)?;
+            return Ok(0);
+        }
+        let mut text = String::new();
+        if dropped > 0 {
+            text.push_str(&format!("{}{dropped}}}\n", scan::META_PREFIX));
+        }
+        for r in &scan.records {
+            text.push_str(r);
+            text.push('\n');
+        }
+        // No fsync: this is telemetry; the rename alone keeps readers from a half file.
+        files::replace(&self.path, text.as_bytes(), false)?;
+        Ok(text.len() as u64)
+    }
+
+    /// The size of the outbox file; 0 when it is missing or not a regular file.
+    pub(crate) fn size(&self) -> u64 {
+        fs::symlink_metadata(&self.path)
+            .ok()
+            .filter(fs::Metadata::is_file)
+            .map_or(0, |m| m.len())
+    }
+
+    /// How many records wait (within the caps), without any lock.
+    pub(crate) fn count(&self) -> usize {
+        match files::open_read(&self.path) {
+            Ok(Some(mut f)) => {
+                scan::scan(&mut f, &HashSet::new(), &[], true).map_or(0, |s| s.records.len())
+            }
+            _ => 0,
+        }
+    }
+
+    /// Takes the send lock if it is free right now; `Ok(None)` when another process sends.
+    pub(crate) fn try_send(&self) -> io::Result<Option<Sending<'_>>> {
+        fs::create_dir_all(&self.dir)?;
+        let file = files::open_rw(&self.send_path)?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(Sending {
+                outbox: self,
+                _lock: file,
+            })),
+            Err(fs::TryLockError::WouldBlock) => Ok(None),
+            Err(fs::TryLockError::Error(e)) => Err(e),
+        }
+    }
+
+    /// The time before which no request may be made, when one is set and still ahead.
+    pub(crate) fn not_before(&self) -> Option<SystemTime> {
+        let bytes = files::read_capped(&self.not_before_path, 32).ok()??;
+        let ms: u64 = std::str::from_utf8(&bytes).ok()?.trim().parse().ok()?;
+        let now = SystemTime::now();
+        let at = UNIX_EPOCH + Duration::from_millis(ms);
+        (at > now).then(|| at.min(now + MAX_NOT_BEFORE))
+    }
+
+    /// Sets the time before which no request may be made, for every process.
+    pub(crate) fn set_not_before(&self, at: SystemTime) -> io::Result<()> {
+        fs::create_dir_all(&self.dir)?;
+        let at = at.min(SystemTime::now() + MAX_NOT_BEFORE);
+        files::replace(
+            &self.not_before_path,
+            unix_ms(at).to_string().as_bytes(),
+            false,
+        )
+    }
+
+    /// Forgets the "not before" (a request was answered).
+    pub(crate) fn clear_not_before(&self) {
+        let _ = files::remove(&self.not_before_path);
+    }
+}
+
+impl Sending<'_> {
+    /// What waits, newest kept within the caps. When the file holds more than the caps, it is
+    /// rewritten first to what is kept (the rest counted), so what is sent is the file.
+    /// Temporary files left by dead writers are removed.
+    pub(crate) fn snapshot(&self) -> io::Result<Snapshot> {
+        let ob = self.outbox;
+        if let Some(name) = ob.path.file_name().and_then(|n| n.to_str()) {
+            files::clean_temps(&ob.dir, name, false);
+        }
+        // No lock for the read: only appends happen to this file while the send lock is held
+        // elsewhere than in a rewrite, and a rewrite renames a new file over it (the handle
+        // keeps reading the old one, whole).
+        let mut scan = match files::open_read(&ob.path)? {
+            Some(mut f) => scan::scan(&mut f, &HashSet::new(), &[], true)?,
+            None => return Ok(Snapshot::default()),
+        };
+        if scan.older > 0 {
+            let _lock = ob.append_lock()?;
+            ob.rewrite(&HashSet::new(), &[], 0, 0)?;
+            scan = match files::open_read(&ob.path)? {
+                Some(mut f) => scan::scan(&mut f, &HashSet::new(), &[], true)?,
+                None => return Ok(Snapshot::default()),
+            };
+        }
+        Ok(Snapshot {
+            dropped: scan.dropped(),
+            records: scan.records.into(),
+        })
+    }
+
+    /// Removes `sent` records after their answer; `reported` dropped records were reported
+    /// with them, `refused` more are counted as dropped. Returns the file's size afterwards.
+    pub(crate) fn remove(&self, sent: &[String], reported: u64, refused: u64) -> io::Result<u64> {
+        let ob = self.outbox;
+        let _lock = ob.append_lock()?;
+        let sent: HashSet<&str> = sent.iter().map(String::as_str).collect();
+        ob.rewrite(&sent, &[], reported, refused)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(i: usize) -> String {
+        format!(r#"{{"event":"tool","properties":{{"n":{i}}}}}"#)
+    }
+
+    fn recs(range: std::ops::Range<usize>) -> Vec<String> {
+        range.map(rec).collect()
+    }
+
+    #[test]
+    fn append_keeps_the_caps_and_the_file_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let ob = Outbox::new(dir.path());
+        for chunk in recs(0..1_500).chunks(100) {
+            ob.append(chunk).unwrap();
+        }
+        let text = fs::read_to_string(ob.path()).unwrap();
+        assert_eq!(
+            text.lines().count(),
+            MAX_RECORDS + 1,
+            "records and one meta line"
+        );
+        assert!(text.starts_with("{\"dropped_records\":500}\n"));
+        let sending = ob.try_send().unwrap().unwrap();
+        let snap = sending.snapshot().unwrap();
+        assert_eq!(snap.records, recs(500..1_500));
+        assert_eq!(snap.dropped, 500);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(ob.path()).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    #[test]
+    fn remove_takes_exactly_the_sent_lines_and_keeps_later_appends() {
+        let dir = tempfile::tempdir().unwrap();
+        let ob = Outbox::new(dir.path());
+        ob.append(&recs(0..5)).unwrap();
+        ob.add_dropped(3).unwrap();
+        let sending = ob.try_send().unwrap().unwrap();
+        let snap = sending.snapshot().unwrap();
+        assert_eq!((snap.records.len(), snap.dropped), (5, 3));
+        ob.append(&recs(5..7)).unwrap();
+        sending.remove(&snap.records[..2], 3, 0).unwrap();
+        let again = sending.snapshot().unwrap();
+        assert_eq!(again.records, recs(2..7));
+        assert_eq!(again.dropped, 0);
+        sending.remove(&again.records[..1], 0, 1).unwrap();
+        assert_eq!(
+            sending.snapshot().unwrap().dropped,
+            1,
+            "a refused batch is counted"
+        );
+        let rest = sending.snapshot().unwrap().records;
+        assert_eq!(sending.remove(&rest, 1, 0).unwrap(), 0);
+        assert!(!ob.path().exists(), "an empty outbox is removed");
+    }
+
+    #[test]
+    fn the_send_lock_is_exclusive_and_appends_never_wait_for_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let ob = Outbox::new(dir.path());
+        let other = Outbox::new(dir.path());
+        let held = ob.try_send().unwrap().unwrap();
+        assert!(other.try_send().unwrap().is_none());
+        let start = Instant::now();
+        other.append(&recs(0..1)).unwrap();
+        assert!(start.elapsed() < APPEND_PATIENCE);
+        assert_eq!(other.count(), 1);
+        drop(held);
+        assert!(other.try_send().unwrap().is_some());
+    }
+
+    #[test]
+    fn not_before_round_trips_and_is_capped() {
+        let dir = tempfile::tempdir().unwrap();
+        let ob = Outbox::new(dir.path());
+        assert!(ob.not_before().is_none());
+        let at = SystemTime::now() + Duration::from_secs(60);
+        ob.set_not_before(at).unwrap();
+        let read = ob.not_before().unwrap();
+        assert!(read <= at && read + Duration::from_secs(1) > at);
+        ob.set_not_before(SystemTime::now() + Duration::from_secs(365 * 86_400))
+            .unwrap();
+        assert!(ob.not_before().unwrap() <= SystemTime::now() + MAX_NOT_BEFORE);
+        ob.clear_not_before();
+        assert!(ob.not_before().is_none());
+    }
+
+    #[test]
+    fn a_config_dir_below_a_file_is_an_error_not_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let blocker = dir.path().join("file");
+        fs::write(&blocker, b"x").unwrap();
+        let ob = Outbox::new(&blocker.join("sub"));
+        assert!(ob.append(&recs(0..1)).is_err());
+        assert!(ob.try_send().is_err());
+        assert_eq!(ob.count(), 0);
+    }
+}
