@@ -1,0 +1,392 @@
+//! The report's numbers for a window of days, computed from covering indexes (see
+//! `store.rs`): the JSON of `GET /api/summary` and `report --format json`.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use rusqlite::Connection;
+use serde::{Deserialize, Serialize};
+
+use crate::store::{MS_PER_DAY, now_ms};
+
+/// Everything the report shows, for the last `days` UTC days (today included).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// The window, in days.
+    pub days: u32,
+    /// First day of the window, `YYYY-MM-DD` (UTC).
+    pub from: String,
+    /// Last day of the window (today), `YYYY-MM-DD` (UTC).
+    pub to: String,
+    /// Records stored in the window.
+    pub records: u64,
+    /// Distinct anonymous ids (`user_uuid`) in the window.
+    pub installs: u64,
+    /// Sum of `dropped_records`: records clients reported dropping before sending.
+    pub dropped_records: u64,
+    /// Distinct installs per day, every day of the window.
+    pub installs_per_day: Vec<DayCount>,
+    /// Command records per day, every day of the window.
+    pub commands_per_day: Vec<DayCount>,
+    /// Per command (`action`), most called first.
+    pub commands: Vec<NameStats>,
+    /// Per tool (`tool_name`), most called first.
+    pub tools: Vec<NameStats>,
+    /// Per model (`model_name`), most expensive first.
+    pub models: Vec<ModelStats>,
+    /// Agent sessions.
+    pub sessions: Sessions,
+    /// The most frequent error texts of commands and tools.
+    pub errors: Vec<ErrorCount>,
+    /// Installs per `version`, most first.
+    pub versions: Vec<Share>,
+    /// Installs per `os`, most first.
+    pub os: Vec<Share>,
+}
+
+/// A count on one day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DayCount {
+    /// `YYYY-MM-DD` (UTC).
+    pub day: String,
+    /// The count.
+    pub count: u64,
+}
+
+/// Calls, failures and durations of one command or tool.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NameStats {
+    /// The command's action or the tool's name.
+    pub name: String,
+    /// Records.
+    pub calls: u64,
+    /// Records with `is_success` false.
+    pub failures: u64,
+    /// `(calls - failures) / calls`.
+    pub success_rate: f64,
+    /// Median `duration_ms` (nearest rank), if any record had one.
+    pub p50_ms: Option<i64>,
+    /// 95th percentile `duration_ms` (nearest rank).
+    pub p95_ms: Option<i64>,
+}
+
+/// Token usage of one model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelStats {
+    /// `model_name`.
+    pub name: String,
+    /// Token records.
+    pub calls: u64,
+    /// Sum of `input_tokens`.
+    pub input_tokens: i64,
+    /// Sum of `output_tokens`.
+    pub output_tokens: i64,
+    /// Sum of `cost`.
+    pub cost: f64,
+}
+
+/// Agent sessions in the window.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sessions {
+    /// Distinct `session_id`s of session records.
+    pub count: u64,
+    /// Session end records.
+    pub ended: u64,
+    /// Session ends with `is_success` false.
+    pub failed: u64,
+    /// Sum of `tool_calls` over session ends.
+    pub tool_calls: i64,
+    /// Sum of `error_count` over session ends.
+    pub errors: i64,
+}
+
+/// One error text and how often it was recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorCount {
+    /// The (client-scrubbed, capped) error text.
+    pub text: String,
+    /// Records carrying it.
+    pub count: u64,
+}
+
+/// Installs using one value (a version or an OS).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Share {
+    /// The value.
+    pub name: String,
+    /// Distinct installs that sent a record with it.
+    pub installs: u64,
+}
+
+/// The summary of the last `days` days (at least 1).
+///
+/// ```
+/// let dir = tempfile::tempdir().unwrap();
+/// let conn = telemetry_collector::store::open_write(&dir.path().join("t.db")).unwrap();
+/// let s = telemetry_collector::summary::summarize(&conn, 7).unwrap();
+/// assert_eq!((s.records, s.installs_per_day.len()), (0, 7));
+/// ```
+pub fn summarize(conn: &Connection, days: u32) -> rusqlite::Result<Summary> {
+    let days = days.max(1);
+    let today = now_ms().div_euclid(MS_PER_DAY);
+    let first = today - i64::from(days) + 1;
+    let mut s = Summary {
+        days,
+        from: date(first),
+        to: date(today),
+        ..Summary::default()
+    };
+    installs(conn, first, today, &mut s)?;
+    s.commands_per_day = per_day(
+        conn,
+        "SELECT day, COUNT(*) FROM events WHERE kind = 'command' AND day >= ?1 GROUP BY day",
+        first,
+        today,
+    )?;
+    s.commands = name_stats(conn, "command", first)?;
+    s.tools = name_stats(conn, "tool", first)?;
+    s.models = models(conn, first)?;
+    s.sessions = sessions(conn, first)?;
+    s.errors = errors(conn, first)?;
+    s.dropped_records = conn.query_row(
+        "SELECT COALESCE(SUM(dropped_records), 0) FROM events WHERE day >= ?1 AND dropped_records > 0",
+        [first],
+        |r| r.get::<_, i64>(0),
+    )? as u64;
+    Ok(s)
+}
+
+/// One ordered scan of `(day, user_id, version, os)`: records, installs, installs per day,
+/// per version and per OS. Rows repeat a lot; only changes do any hashing.
+fn installs(conn: &Connection, first: i64, today: i64, s: &mut Summary) -> rusqlite::Result<()> {
+    let mut stmt = conn.prepare(
+        "SELECT day, user_id, version, os FROM events WHERE day >= ?1 ORDER BY day, user_id",
+    )?;
+    let mut rows = stmt.query([first])?;
+    let mut users: HashMap<String, usize> = HashMap::new();
+    let mut per_day: BTreeMap<i64, u64> = BTreeMap::new();
+    let mut versions: HashMap<String, HashSet<usize>> = HashMap::new();
+    let mut oses: HashMap<String, HashSet<usize>> = HashMap::new();
+    let mut last: (i64, Option<String>, Option<String>, Option<String>) =
+        (i64::MIN, None, None, None);
+    while let Some(row) = rows.next()? {
+        s.records += 1;
+        let day: i64 = row.get(0)?;
+        let Some(user) = row.get_ref(1)?.as_str_or_null()? else {
+            continue;
+        };
+        let version = row.get_ref(2)?.as_str_or_null()?;
+        let os = row.get_ref(3)?.as_str_or_null()?;
+        if last.0 == day
+            && last.1.as_deref() == Some(user)
+            && last.2.as_deref() == version
+            && last.3.as_deref() == os
+        {
+            continue;
+        }
+        let new_user_today = !(last.0 == day && last.1.as_deref() == Some(user));
+        let next_id = users.len();
+        let id = *users.entry(user.to_owned()).or_insert(next_id);
+        if new_user_today {
+            *per_day.entry(day).or_default() += 1;
+        }
+        if let Some(v) = version {
+            versions.entry(v.to_owned()).or_default().insert(id);
+        }
+        if let Some(o) = os {
+            oses.entry(o.to_owned()).or_default().insert(id);
+        }
+        last = (
+            day,
+            Some(user.to_owned()),
+            version.map(str::to_owned),
+            os.map(str::to_owned),
+        );
+    }
+    s.installs = users.len() as u64;
+    s.installs_per_day = fill_days(&per_day, first, today);
+    s.versions = shares(versions);
+    s.os = shares(oses);
+    Ok(())
+}
+
+fn shares(map: HashMap<String, HashSet<usize>>) -> Vec<Share> {
+    let mut out: Vec<Share> = map
+        .into_iter()
+        .map(|(name, ids)| Share {
+            name,
+            installs: ids.len() as u64,
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        b.installs
+            .cmp(&a.installs)
+            .then_with(|| a.name.cmp(&b.name))
+    });
+    out
+}
+
+fn per_day(
+    conn: &Connection,
+    sql: &str,
+    first: i64,
+    today: i64,
+) -> rusqlite::Result<Vec<DayCount>> {
+    let mut stmt = conn.prepare(sql)?;
+    let counts = stmt
+        .query_map([first], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)? as u64))
+        })?
+        .collect::<rusqlite::Result<BTreeMap<i64, u64>>>()?;
+    Ok(fill_days(&counts, first, today))
+}
+
+fn fill_days(counts: &BTreeMap<i64, u64>, first: i64, today: i64) -> Vec<DayCount> {
+    (first..=today)
+        .map(|d| DayCount {
+            day: date(d),
+            count: counts.get(&d).copied().unwrap_or(0),
+        })
+        .collect()
+}
+
+/// Calls, failures and nearest-rank percentiles per name, from the covering index
+/// `(kind, day, name, duration_ms, is_success)`.
+fn name_stats(conn: &Connection, kind: &str, first: i64) -> rusqlite::Result<Vec<NameStats>> {
+    let mut stmt = conn.prepare(
+        "SELECT name, duration_ms, is_success FROM events WHERE kind = ?1 AND day >= ?2",
+    )?;
+    let mut rows = stmt.query(rusqlite::params![kind, first])?;
+    let mut acc: HashMap<String, (u64, u64, Vec<i64>)> = HashMap::new();
+    while let Some(row) = rows.next()? {
+        let name = row.get_ref(0)?.as_str_or_null()?.unwrap_or("(none)");
+        let entry = match acc.get_mut(name) {
+            Some(e) => e,
+            None => acc.entry(name.to_owned()).or_default(),
+        };
+        entry.0 += 1;
+        if row.get::<_, Option<bool>>(2)? == Some(false) {
+            entry.1 += 1;
+        }
+        if let Some(d) = row.get::<_, Option<i64>>(1)? {
+            entry.2.push(d);
+        }
+    }
+    let mut out: Vec<NameStats> = acc
+        .into_iter()
+        .map(|(name, (calls, failures, mut durations))| {
+            durations.sort_unstable();
+            NameStats {
+                name,
+                calls,
+                failures,
+                success_rate: (calls - failures) as f64 / calls as f64,
+                p50_ms: percentile(&durations, 50),
+                p95_ms: percentile(&durations, 95),
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| b.calls.cmp(&a.calls).then_with(|| a.name.cmp(&b.name)));
+    Ok(out)
+}
+
+/// Nearest-rank percentile of sorted values.
+fn percentile(sorted: &[i64], p: usize) -> Option<i64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = (p * sorted.len()).div_ceil(100).max(1);
+    Some(sorted[rank - 1])
+}
+
+fn models(conn: &Connection, first: i64) -> rusqlite::Result<Vec<ModelStats>> {
+    let mut stmt = conn.prepare(
+        "SELECT COALESCE(name, '(none)'), COUNT(*), COALESCE(SUM(input_tokens), 0),
+         COALESCE(SUM(output_tokens), 0), COALESCE(SUM(cost), 0.0)
+         FROM events WHERE kind = 'token' AND day >= ?1 GROUP BY name",
+    )?;
+    let mut out = stmt
+        .query_map([first], |r| {
+            Ok(ModelStats {
+                name: r.get(0)?,
+                calls: r.get::<_, i64>(1)? as u64,
+                input_tokens: r.get(2)?,
+                output_tokens: r.get(3)?,
+                cost: r.get(4)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    out.sort_by(|a, b| {
+        b.cost
+            .total_cmp(&a.cost)
+            .then_with(|| b.calls.cmp(&a.calls))
+    });
+    Ok(out)
+}
+
+fn sessions(conn: &Connection, first: i64) -> rusqlite::Result<Sessions> {
+    conn.query_row(
+        "SELECT COUNT(DISTINCT session_id),
+         COALESCE(SUM(action = 'end'), 0),
+         COALESCE(SUM(action = 'end' AND is_success = 0), 0),
+         COALESCE(SUM(CASE WHEN action = 'end' THEN tool_calls END), 0),
+         COALESCE(SUM(CASE WHEN action = 'end' THEN error_count END), 0)
+         FROM events WHERE kind = 'session' AND day >= ?1",
+        [first],
+        |r| {
+            Ok(Sessions {
+                count: r.get::<_, i64>(0)? as u64,
+                ended: r.get::<_, i64>(1)? as u64,
+                failed: r.get::<_, i64>(2)? as u64,
+                tool_calls: r.get(3)?,
+                errors: r.get(4)?,
+            })
+        },
+    )
+}
+
+fn errors(conn: &Connection, first: i64) -> rusqlite::Result<Vec<ErrorCount>> {
+    let mut stmt = conn.prepare(
+        "SELECT error, COUNT(*) AS n FROM events WHERE day >= ?1 AND error IS NOT NULL
+         GROUP BY error ORDER BY n DESC, error LIMIT 10",
+    )?;
+    stmt.query_map([first], |r| {
+        Ok(ErrorCount {
+            text: r.get(0)?,
+            count: r.get::<_, i64>(1)? as u64,
+        })
+    })?
+    .collect()
+}
+
+/// `YYYY-MM-DD` of a day number since 1970-01-01 (proleptic Gregorian, UTC).
+pub fn date(day: i64) -> String {
+    let z = day + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_and_percentiles() {
+        assert_eq!(date(0), "1970-01-01");
+        assert_eq!(date(20_454), "2026-01-01");
+        assert_eq!(date(11_016), "2000-02-29");
+        let v: Vec<i64> = (1..=100).collect();
+        assert_eq!(
+            (percentile(&v, 50), percentile(&v, 95)),
+            (Some(50), Some(95))
+        );
+        assert_eq!(percentile(&[7], 95), Some(7));
+        assert_eq!(percentile(&[], 50), None);
+    }
+}
