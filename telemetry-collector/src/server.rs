@@ -5,7 +5,9 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
-use axum::http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, LOCATION, SET_COOKIE};
+use axum::http::header::{
+    CONNECTION, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, LOCATION, SET_COOKIE,
+};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -62,14 +64,16 @@ async fn logs(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Body) -
 }
 
 async fn ingest(st: &AppState, headers: &HeaderMap, body: Body, format: Format) -> Response {
-    if !auth::ingest_allowed(&st.config.api_keys, headers) {
-        return reason(
+    let refused = if auth::ingest_allowed(&st.config.api_keys, headers) {
+        check_headers(headers, st.config.max_body).err()
+    } else {
+        Some(reason(
             StatusCode::UNAUTHORIZED,
             "missing or wrong API key (x-api-key or Authorization: Bearer)",
-        );
-    }
-    if let Err(resp) = check_headers(headers, st.config.max_body) {
-        return resp;
+        ))
+    };
+    if let Some(resp) = refused {
+        return finish_refusal(resp, body, st.config.max_body).await;
     }
     let bytes = match read_limited(body, st.config.max_body).await {
         Ok(b) => b,
@@ -118,6 +122,17 @@ async fn ingest(st: &AppState, headers: &HeaderMap, body: Body, format: Format) 
     (StatusCode::OK, axum::Json(answer)).into_response()
 }
 
+/// Reads and discards a refused body within the limit, so the connection stays usable for
+/// the client's next request; past the limit (413) the connection is closed instead.
+async fn finish_refusal(mut resp: Response, body: Body, max_body: usize) -> Response {
+    if resp.status() == StatusCode::PAYLOAD_TOO_LARGE || read_limited(body, max_body).await.is_err()
+    {
+        resp.headers_mut()
+            .insert(CONNECTION, HeaderValue::from_static("close"));
+    }
+    resp
+}
+
 fn cagent_records(value: Value) -> Result<Vec<Result<Value, Rejection>>, String> {
     match value {
         Value::Object(mut obj) => match obj.remove("records") {
@@ -163,10 +178,13 @@ fn check_headers(headers: &HeaderMap, max_body: usize) -> Result<(), Response> {
 }
 
 fn too_large(max_body: usize) -> Response {
-    reason(
+    let mut resp = reason(
         StatusCode::PAYLOAD_TOO_LARGE,
         format!("body over the limit of {max_body} bytes"),
-    )
+    );
+    resp.headers_mut()
+        .insert(CONNECTION, HeaderValue::from_static("close"));
+    resp
 }
 
 /// Reads at most `max_body` bytes; stops reading (413) as soon as the body goes over.
