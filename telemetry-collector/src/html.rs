@@ -45,7 +45,8 @@ header h1{font-size:18px;margin:0;font-weight:650}header .range{color:#667085}
 nav a{color:#3b5bdb;text-decoration:none;padding:4px 10px;border-radius:6px;margin-right:4px;border:1px solid #d0d5dd;background:#fff}
 nav a.on{background:#3b5bdb;color:#fff;border-color:#3b5bdb}
 main{padding:20px 28px;max-width:1240px;margin:0 auto}
-.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(150px,1fr));gap:12px;margin-bottom:18px}
+.cards{display:grid;grid-template-columns:repeat(4,minmax(0,1fr));gap:12px;margin-bottom:18px}
+@media(max-width:700px){.cards{grid-template-columns:repeat(2,minmax(0,1fr))}}
 .card{background:#fff;border:1px solid #e3e6eb;border-radius:10px;padding:12px 14px}
 .card .k{color:#667085;font-size:12px;text-transform:uppercase;letter-spacing:.04em}.card .v{font-size:24px;font-weight:650;margin-top:2px}
 .card .s{color:#667085;font-size:12px}
@@ -111,6 +112,7 @@ fn cards(h: &mut String, s: &Summary) {
     let output: i64 = s.models.iter().map(|m| m.output_tokens).sum();
     let cost: f64 = s.models.iter().map(|m| m.cost).sum();
     let tool_calls: u64 = s.tools.iter().map(|t| t.calls).sum();
+    let tool_failures: u64 = s.tools.iter().map(|t| t.failures).sum();
     h.push_str("<div class=cards>");
     card(
         h,
@@ -135,7 +137,7 @@ fn cards(h: &mut String, s: &Summary) {
         h,
         "Tool calls",
         &thousands(tool_calls as i64),
-        &format!("{} session errors", s.sessions.errors),
+        &format!("{} failed", thousands(tool_failures as i64)),
     );
     card(
         h,
