@@ -1,1 +1,196 @@
-fn main() {}
+//! Collector benchmarks (method and figures in BENCHMARKS.md).
+//!
+//! 1. `ingest/batch_100`: cagent batches of 100 fresh records POSTed to a real server on
+//!    127.0.0.1 over keep-alive connections from 2 client threads (one ureq agent each);
+//!    throughput in records/s, and the p99 batch latency printed after the group.
+//! 2. `summary/1m_records`: the report summary (30-day window) over 1,000,000 stored records
+//!    of a realistic mix, read from the SQLite file; the file's size is printed.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use serde_json::json;
+use telemetry_collector::record::to_row;
+use telemetry_collector::store::{Writer, now_ms};
+use telemetry_collector::summary::summarize_file;
+use telemetry_collector::{BackgroundServer, Config};
+
+const BATCH: u64 = 100;
+const CLIENTS: u64 = 2;
+
+/// One batch of fresh records (ids from a shared counter), as cagent sends it.
+fn batch_body(next: &AtomicU64, now: i64) -> String {
+    let start = next.fetch_add(BATCH, Ordering::Relaxed);
+    let mut body = String::from("{\"records\":[");
+    for n in start..start + BATCH {
+        if n > start {
+            body.push(',');
+        }
+        body.push_str(&format!(
+            "{{\"event\":\"tool\",\"event_timestamp\":{now},\"source\":\"cagent\",\"properties\":{{\
+             \"action\":\"call\",\"session_id\":\"sess-{s}\",\"agent_name\":\"root\",\"tool_name\":\"tool_{t}\",\
+             \"duration_ms\":{d},\"is_success\":true,\"user_uuid\":\"5b0c1c8e-1d7e-4a51-9a36-{u:012}\",\
+             \"version\":\"1.4.0\",\"os\":\"linux\",\"os_language\":\"en-US\",\"event_id\":\"bench-{n}\"}}}}",
+            s = n / 50,
+            t = n % 20,
+            d = n % 900,
+            u = n % 5000
+        ));
+    }
+    body.push_str("]}");
+    body
+}
+
+fn ingest(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let server = BackgroundServer::start(Config::new(dir.path().join("bench.db"))).unwrap();
+    let url = server.url("/events/v1/track");
+    let next = Arc::new(AtomicU64::new(0));
+    let latencies = Arc::new(Mutex::new(Vec::<Duration>::new()));
+    let agents: Vec<ureq::Agent> = (0..CLIENTS)
+        .map(|_| {
+            ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .build()
+                .into()
+        })
+        .collect();
+    let mut group = c.benchmark_group("ingest");
+    group.throughput(Throughput::Elements(BATCH));
+    group
+        .sample_size(20)
+        .measurement_time(Duration::from_secs(20));
+    group.bench_function("batch_100", |b| {
+        b.iter_custom(|iters| {
+            let start = Instant::now();
+            std::thread::scope(|scope| {
+                for (i, agent) in agents.iter().enumerate() {
+                    let (next, latencies, url) = (&next, &latencies, &url);
+                    let share = iters / CLIENTS + u64::from((i as u64) < iters % CLIENTS);
+                    scope.spawn(move || {
+                        let mut mine = Vec::with_capacity(share as usize);
+                        for _ in 0..share {
+                            let body = batch_body(next, now_ms());
+                            let t = Instant::now();
+                            let mut resp = agent
+                                .post(url)
+                                .header("Content-Type", "application/json")
+                                .send(&body)
+                                .unwrap();
+                            let _ = resp.body_mut().read_to_string();
+                            assert_eq!(resp.status(), 200);
+                            mine.push(t.elapsed());
+                        }
+                        latencies.lock().unwrap().extend(mine);
+                    });
+                }
+            });
+            start.elapsed()
+        });
+    });
+    group.finish();
+    let mut l = latencies.lock().unwrap().clone();
+    l.sort();
+    let pick = |p: usize| l[(p * l.len()).div_ceil(100).max(1) - 1];
+    eprintln!(
+        "ingest/batch_100 latency over {} batches: p50 {:?}, p99 {:?}, max {:?}",
+        l.len(),
+        pick(50),
+        pick(99),
+        l[l.len() - 1]
+    );
+    drop(server);
+}
+
+/// 1,000,000 records over 30 days: 55% tool, 30% token, 10% command, 5% session;
+/// 2,000 installs, 5 versions, 3 OSes, 20 tools, 8 commands, 4 models, 5% failures.
+fn fill(path: &std::path::Path, total: u64) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let writer = Writer::start(path).unwrap();
+    let now = now_ms();
+    let mut rows = Vec::with_capacity(10_000);
+    for n in 0..total {
+        let ts = now - (n % 30) as i64 * 86_400_000 - (n % 1000) as i64;
+        let failed = n % 20 == 0;
+        let os = ["linux", "darwin", "windows"][(n % 3) as usize];
+        let mut p = json!({"user_uuid": format!("user-{}", n % 2000), "version": format!("1.{}.0", n % 5),
+            "os": os, "os_language": "en-US",
+            "event_id": format!("fill-{n}"), "session_id": format!("s-{}", n / 40), "agent_name": "root"});
+        let event = match n % 20 {
+            0..=10 => {
+                p["action"] = json!("call");
+                p["tool_name"] = json!(format!("tool_{}", n % 20));
+                p["duration_ms"] = json!(n % 977);
+                p["is_success"] = json!(!failed);
+                "tool"
+            }
+            11..=16 => {
+                p["action"] = json!("usage");
+                p["model_name"] = json!(format!("model-{}", n % 4));
+                p["input_tokens"] = json!(n % 3000);
+                p["output_tokens"] = json!(n % 700);
+                p["cost"] = json!(0.001);
+                "token"
+            }
+            17 | 18 => {
+                p["action"] = json!(format!("cmd{}", n % 8));
+                p["duration_ms"] = json!(n % 5000);
+                p["is_success"] = json!(n % 7 != 0);
+                if n % 7 == 0 {
+                    p["error"] = json!(format!("error text {}", n % 30));
+                }
+                "command"
+            }
+            _ => {
+                p["action"] = json!(if n % 2 == 0 { "start" } else { "end" });
+                p["tool_calls"] = json!(3);
+                p["error_count"] = json!(0);
+                "session"
+            }
+        };
+        let rec =
+            json!({"event": event, "event_timestamp": ts, "source": "bench", "properties": p});
+        rows.push(to_row(rec, now).unwrap());
+        if rows.len() == 10_000 {
+            runtime
+                .block_on(writer.insert(std::mem::take(&mut rows)))
+                .unwrap();
+        }
+    }
+    runtime.block_on(writer.insert(rows)).unwrap();
+    writer.stop();
+}
+
+fn summary(c: &mut Criterion) {
+    // COLLECTOR_BENCH_DB keeps the filled file between runs (filled only when missing).
+    let dir = tempfile::tempdir().unwrap();
+    let path = std::env::var_os("COLLECTOR_BENCH_DB")
+        .map_or_else(|| dir.path().join("million.db"), std::path::PathBuf::from);
+    if !path.exists() {
+        let t = Instant::now();
+        fill(&path, 1_000_000);
+        eprintln!("filled 1,000,000 records in {:?}", t.elapsed());
+    }
+    let size = std::fs::metadata(&path).unwrap().len();
+    eprintln!(
+        "database file after a checkpoint: {:.1} MiB",
+        size as f64 / 1048576.0
+    );
+    let s = summarize_file(&path, 30).unwrap();
+    assert_eq!(s.records, 1_000_000);
+    let mut group = c.benchmark_group("summary");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(15));
+    group.bench_function("1m_records", |b| {
+        b.iter(|| summarize_file(&path, 30).unwrap())
+    });
+    group.finish();
+}
+
+criterion_group!(benches, ingest, summary);
+criterion_main!(benches);

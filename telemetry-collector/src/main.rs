@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use telemetry_collector::{Config, DEFAULT_MAX_BODY, serve, store, summary, text};
+use telemetry_collector::{Config, DEFAULT_MAX_BODY, serve, summary, text};
 
 /// A small receiver for cli-telemetry records: SQLite storage and a report page.
 #[derive(Parser)]
@@ -138,9 +138,7 @@ async fn shutdown_signal() {
 }
 
 fn report(db: &std::path::Path, days: u32, format: Format) -> Result<(), String> {
-    let conn = store::open_read(db)?;
-    let s = summary::summarize(&conn, days)
-        .map_err(|e| format!("cannot read {}: {e}", db.display()))?;
+    let s = summary::summarize_file(db, days)?;
     match format {
         Format::Json => {
             println!(

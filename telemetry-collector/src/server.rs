@@ -222,11 +222,7 @@ fn window(w: &Window) -> u32 {
 
 async fn load_summary(st: &AppState, days: u32) -> Result<summary::Summary, Response> {
     let path = st.writer.path().to_owned();
-    let result = tokio::task::spawn_blocking(move || {
-        let conn = crate::store::open_read(&path)?;
-        summary::summarize(&conn, days).map_err(|e| e.to_string())
-    })
-    .await;
+    let result = tokio::task::spawn_blocking(move || summary::summarize_file(&path, days)).await;
     match result {
         Ok(Ok(s)) => Ok(s),
         Ok(Err(e)) => Err(reason(StatusCode::INTERNAL_SERVER_ERROR, e)),

@@ -6,7 +6,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 
-use crate::store::{MS_PER_DAY, now_ms};
+use crate::store::{MS_PER_DAY, now_ms, open_read};
+use std::path::Path;
 
 /// Everything the report shows, for the last `days` UTC days (today included).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -126,16 +127,64 @@ pub struct Share {
 /// assert_eq!((s.records, s.installs_per_day.len()), (0, 7));
 /// ```
 pub fn summarize(conn: &Connection, days: u32) -> rusqlite::Result<Summary> {
+    let (first, today, mut s) = window(days);
+    installs(conn, first, today, &mut s)?;
+    rest(conn, first, today, &mut s)?;
+    Ok(s)
+}
+
+/// [`summarize`] over a database file, the install scan and the other queries on two
+/// threads with a read-only connection each.
+///
+/// ```
+/// let dir = tempfile::tempdir().unwrap();
+/// let path = dir.path().join("t.db");
+/// drop(telemetry_collector::store::open_write(&path).unwrap());
+/// let s = telemetry_collector::summary::summarize_file(&path, 3).unwrap();
+/// assert_eq!(s.days, 3);
+/// ```
+pub fn summarize_file(path: &Path, days: u32) -> Result<Summary, String> {
+    let (first, today, s) = window(days);
+    let (a, b) = (open_read(path)?, open_read(path)?);
+    let err = |e: rusqlite::Error| format!("cannot read {}: {e}", path.display());
+    let mut other = Summary::default();
+    let (scan, queries) = std::thread::scope(|scope| {
+        let t = scope.spawn(move || {
+            let mut s = s;
+            installs(&a, first, today, &mut s).map(|()| s)
+        });
+        let queries = rest(&b, first, today, &mut other);
+        (t.join(), queries)
+    });
+    let mut s = scan
+        .map_err(|_| "the summary thread panicked".to_owned())?
+        .map_err(err)?;
+    queries.map_err(err)?;
+    s.commands_per_day = other.commands_per_day;
+    s.commands = other.commands;
+    s.tools = other.tools;
+    s.models = other.models;
+    s.sessions = other.sessions;
+    s.errors = other.errors;
+    s.dropped_records = other.dropped_records;
+    Ok(s)
+}
+
+fn window(days: u32) -> (i64, i64, Summary) {
     let days = days.max(1);
     let today = now_ms().div_euclid(MS_PER_DAY);
     let first = today - i64::from(days) + 1;
-    let mut s = Summary {
+    let s = Summary {
         days,
         from: date(first),
         to: date(today),
         ..Summary::default()
     };
-    installs(conn, first, today, &mut s)?;
+    (first, today, s)
+}
+
+/// Everything but the install scan.
+fn rest(conn: &Connection, first: i64, today: i64, s: &mut Summary) -> rusqlite::Result<()> {
     s.commands_per_day = per_day(
         conn,
         "SELECT day, COUNT(*) FROM events WHERE kind = 'command' AND day >= ?1 GROUP BY day",
@@ -152,7 +201,7 @@ pub fn summarize(conn: &Connection, days: u32) -> rusqlite::Result<Summary> {
         [first],
         |r| r.get::<_, i64>(0),
     )? as u64;
-    Ok(s)
+    Ok(())
 }
 
 /// One ordered scan of `(day, user_id, version, os)`: records, installs, installs per day,
@@ -166,47 +215,53 @@ fn installs(conn: &Connection, first: i64, today: i64, s: &mut Summary) -> rusql
     let mut per_day: BTreeMap<i64, u64> = BTreeMap::new();
     let mut versions: HashMap<String, HashSet<usize>> = HashMap::new();
     let mut oses: HashMap<String, HashSet<usize>> = HashMap::new();
-    let mut last: (i64, Option<String>, Option<String>, Option<String>) =
-        (i64::MIN, None, None, None);
+    // The previous row's day and user, and the values already counted for that user.
+    let (mut last_day, mut last_user, mut uid) = (i64::MIN, String::new(), 0usize);
+    let (mut last_version, mut last_os) = (None::<String>, None::<String>);
     while let Some(row) = rows.next()? {
         s.records += 1;
-        let day: i64 = row.get(0)?;
+        let day = row.get_ref(0)?.as_i64()?;
         let Some(user) = row.get_ref(1)?.as_str_or_null()? else {
             continue;
         };
-        let version = row.get_ref(2)?.as_str_or_null()?;
-        let os = row.get_ref(3)?.as_str_or_null()?;
-        if last.0 == day
-            && last.1.as_deref() == Some(user)
-            && last.2.as_deref() == version
-            && last.3.as_deref() == os
-        {
-            continue;
-        }
-        let new_user_today = !(last.0 == day && last.1.as_deref() == Some(user));
-        let next_id = users.len();
-        let id = *users.entry(user.to_owned()).or_insert(next_id);
-        if new_user_today {
+        if day != last_day || user != last_user {
+            let next = users.len();
+            uid = match users.get(user) {
+                Some(&id) => id,
+                None => *users.entry(user.to_owned()).or_insert(next),
+            };
             *per_day.entry(day).or_default() += 1;
+            (last_day, last_version, last_os) = (day, None, None);
+            last_user.clear();
+            last_user.push_str(user);
         }
-        if let Some(v) = version {
-            versions.entry(v.to_owned()).or_default().insert(id);
+        let version = row.get_ref(2)?.as_str_or_null()?;
+        if let Some(v) = version.filter(|v| last_version.as_deref() != Some(*v)) {
+            add_share(&mut versions, v, uid);
+            last_version = Some(v.to_owned());
         }
-        if let Some(o) = os {
-            oses.entry(o.to_owned()).or_default().insert(id);
+        let os = row.get_ref(3)?.as_str_or_null()?;
+        if let Some(o) = os.filter(|o| last_os.as_deref() != Some(*o)) {
+            add_share(&mut oses, o, uid);
+            last_os = Some(o.to_owned());
         }
-        last = (
-            day,
-            Some(user.to_owned()),
-            version.map(str::to_owned),
-            os.map(str::to_owned),
-        );
     }
     s.installs = users.len() as u64;
     s.installs_per_day = fill_days(&per_day, first, today);
     s.versions = shares(versions);
     s.os = shares(oses);
     Ok(())
+}
+
+fn add_share(map: &mut HashMap<String, HashSet<usize>>, value: &str, uid: usize) {
+    match map.get_mut(value) {
+        Some(ids) => {
+            ids.insert(uid);
+        }
+        None => {
+            map.insert(value.to_owned(), HashSet::from([uid]));
+        }
+    }
 }
 
 fn shares(map: HashMap<String, HashSet<usize>>) -> Vec<Share> {
