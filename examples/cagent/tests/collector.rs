@@ -102,10 +102,16 @@ fn a_cagent_run_lands_in_the_collector_summary() {
     assert_eq!(sum["records"], 8, "{sum:#}");
     assert_eq!(sum["installs"], 1);
     let run = named(&sum, "commands", "run");
-    assert_eq!((run["calls"].as_u64(), run["failures"].as_u64()), (Some(1), Some(0)));
+    assert_eq!(
+        (run["calls"].as_u64(), run["failures"].as_u64()),
+        (Some(1), Some(0))
+    );
     assert!(run["p50_ms"].as_i64().is_some());
     let read = named(&sum, "tools", "read_file");
-    assert_eq!((read["calls"].as_u64(), read["failures"].as_u64()), (Some(2), Some(1)));
+    assert_eq!(
+        (read["calls"].as_u64(), read["failures"].as_u64()),
+        (Some(2), Some(1))
+    );
     let model = named(&sum, "models", "scripted/small");
     assert_eq!(model["calls"], 3);
     assert!(model["cost"].as_f64().unwrap() > 0.0);
