@@ -80,7 +80,8 @@ pub fn open_write(path: &Path) -> Result<Connection, String> {
         .and_then(|()| conn.pragma_update(None, "synchronous", "NORMAL"))
         // Index pages stay cached between batches: random-key inserts need no reads.
         .and_then(|()| conn.pragma_update(None, "cache_size", -131_072))
-        .and_then(|()| conn.pragma_update(None, "wal_autocheckpoint", 8192))
+        // Checkpoints (and their fsyncs) run on the checkpointer thread; this is a backstop.
+        .and_then(|()| conn.pragma_update(None, "wal_autocheckpoint", 65_536))
         .and_then(|()| conn.busy_timeout(std::time::Duration::from_secs(10)));
     setup.map_err(|e| format!("cannot set up {}: {e}", path.display()))?;
     migrate(&conn).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -157,6 +158,7 @@ enum Job {
 pub struct Writer {
     tx: Option<mpsc::Sender<Job>>,
     thread: Option<JoinHandle<()>>,
+    checkpointer: Option<(mpsc::Sender<()>, JoinHandle<()>)>,
     path: PathBuf,
 }
 
@@ -169,9 +171,16 @@ impl Writer {
             .name("collector-writer".into())
             .spawn(move || run_writer(&mut conn, &rx))
             .map_err(|e| format!("cannot start the writer thread: {e}"))?;
+        let (stop, stopped) = mpsc::channel::<()>();
+        let cp_path = path.to_owned();
+        let checkpointer = std::thread::Builder::new()
+            .name("collector-checkpoint".into())
+            .spawn(move || run_checkpointer(&cp_path, &stopped))
+            .map_err(|e| format!("cannot start the checkpoint thread: {e}"))?;
         Ok(Self {
             tx: Some(tx),
             thread: Some(thread),
+            checkpointer: Some((stop, checkpointer)),
             path: path.to_owned(),
         })
     }
@@ -210,6 +219,10 @@ impl Writer {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+        if let Some((stop, thread)) = self.checkpointer.take() {
+            drop(stop);
+            let _ = thread.join();
+        }
     }
 }
 
@@ -217,6 +230,20 @@ impl Drop for Writer {
     fn drop(&mut self) {
         self.shutdown();
     }
+}
+
+/// Copies the WAL back into the database every 250 ms with PASSIVE checkpoints, which never
+/// block the writer, so no batch waits on a checkpoint's fsync; truncates the WAL on stop.
+fn run_checkpointer(path: &Path, stopped: &mpsc::Receiver<()>) {
+    let Ok(conn) = Connection::open(path) else {
+        return;
+    };
+    let _ = conn.busy_timeout(std::time::Duration::from_secs(10));
+    let tick = std::time::Duration::from_millis(250);
+    while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(tick) {
+        let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+    }
+    let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
 }
 
 /// At most this many queued batches share one transaction.

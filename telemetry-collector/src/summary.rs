@@ -353,23 +353,33 @@ fn percentile(sorted: &[i64], p: usize) -> Option<i64> {
     Some(sorted[rank - 1])
 }
 
+/// Summed per model in one scan of the partial covering index `events_tokens` (the planner
+/// would otherwise pick `events_kind_day` and read every row).
 fn models(conn: &Connection, first: i64) -> rusqlite::Result<Vec<ModelStats>> {
     let mut stmt = conn.prepare(
-        "SELECT COALESCE(name, '(none)'), COUNT(*), COALESCE(SUM(input_tokens), 0),
-         COALESCE(SUM(output_tokens), 0), COALESCE(SUM(cost), 0.0)
-         FROM events WHERE kind = 'token' AND day >= ?1 GROUP BY name",
+        "SELECT name, input_tokens, output_tokens, cost FROM events INDEXED BY events_tokens
+         WHERE kind = 'token' AND day >= ?1",
     )?;
-    let mut out = stmt
-        .query_map([first], |r| {
-            Ok(ModelStats {
-                name: r.get(0)?,
-                calls: r.get::<_, i64>(1)? as u64,
-                input_tokens: r.get(2)?,
-                output_tokens: r.get(3)?,
-                cost: r.get(4)?,
-            })
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut rows = stmt.query([first])?;
+    let mut acc: HashMap<String, ModelStats> = HashMap::new();
+    while let Some(row) = rows.next()? {
+        let name = row.get_ref(0)?.as_str_or_null()?.unwrap_or("(none)");
+        let m = match acc.get_mut(name) {
+            Some(m) => m,
+            None => acc.entry(name.to_owned()).or_insert_with(|| ModelStats {
+                name: name.to_owned(),
+                calls: 0,
+                input_tokens: 0,
+                output_tokens: 0,
+                cost: 0.0,
+            }),
+        };
+        m.calls += 1;
+        m.input_tokens += row.get::<_, Option<i64>>(1)?.unwrap_or(0);
+        m.output_tokens += row.get::<_, Option<i64>>(2)?.unwrap_or(0);
+        m.cost += row.get::<_, Option<f64>>(3)?.unwrap_or(0.0);
+    }
+    let mut out: Vec<ModelStats> = acc.into_values().collect();
     out.sort_by(|a, b| {
         b.cost
             .total_cmp(&a.cost)
@@ -385,7 +395,7 @@ fn sessions(conn: &Connection, first: i64) -> rusqlite::Result<Sessions> {
          COALESCE(SUM(action = 'end' AND is_success = 0), 0),
          COALESCE(SUM(CASE WHEN action = 'end' THEN tool_calls END), 0),
          COALESCE(SUM(CASE WHEN action = 'end' THEN error_count END), 0)
-         FROM events WHERE kind = 'session' AND day >= ?1",
+         FROM events INDEXED BY events_sessions WHERE kind = 'session' AND day >= ?1",
         [first],
         |r| {
             Ok(Sessions {
