@@ -57,6 +57,8 @@ fn ingest(c: &mut Criterion) {
                 .into()
         })
         .collect();
+    let cpu_before = process_cpu_seconds();
+    let wall_before = Instant::now();
     let mut group = c.benchmark_group("ingest");
     group.throughput(Throughput::Elements(BATCH));
     group
@@ -91,7 +93,20 @@ fn ingest(c: &mut Criterion) {
         });
     });
     group.finish();
+    let cpu_after = process_cpu_seconds();
+    let (cpu, server_cpu) = (cpu_after.0 - cpu_before.0, cpu_after.1 - cpu_before.1);
+    let wall = wall_before.elapsed().as_secs_f64();
     let mut l = latencies.lock().unwrap().clone();
+    let records = l.len() as f64 * BATCH as f64;
+    eprintln!(
+        "ingest/batch_100: {records} records; {:.0} records per wall second with {:.2} cores busy \
+         on average; {:.0} records per CPU second of the server's threads ({:.0} per CPU second \
+         of server and clients together)",
+        records / wall,
+        cpu / wall,
+        records / server_cpu,
+        records / cpu
+    );
     l.sort();
     let pick = |p: usize| l[(p * l.len()).div_ceil(100).max(1) - 1];
     eprintln!(
@@ -104,8 +119,45 @@ fn ingest(c: &mut Criterion) {
     drop(server);
 }
 
+/// User plus system CPU seconds of one /proc stat file, and the thread's name.
+fn cpu_of(stat: &str) -> (String, f64) {
+    let name = stat
+        .split_once('(')
+        .and_then(|(_, r)| r.rsplit_once(')'))
+        .map_or("", |(n, _)| n);
+    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // Fields 14 and 15 of stat (utime, stime) are 11 and 12 after the name; 100 ticks/s.
+    (name.to_owned(), (ticks(11) + ticks(12)) / 100.0)
+}
+
+/// CPU seconds of the whole process, and of the server's threads alone (tokio workers, the
+/// writer, the checkpointer; the client threads are unnamed).
+fn process_cpu_seconds() -> (f64, f64) {
+    let total = cpu_of(&std::fs::read_to_string("/proc/self/stat").unwrap_or_default()).1;
+    let mut server = 0.0;
+    for task in std::fs::read_dir("/proc/self/task")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let (name, cpu) =
+            cpu_of(&std::fs::read_to_string(task.path().join("stat")).unwrap_or_default());
+        if name.starts_with("tokio-runtime") || name.starts_with("collector-") {
+            server += cpu;
+        }
+    }
+    (total, server)
+}
+
 /// 1,000,000 records over 30 days: 55% tool, 30% token, 10% command, 5% session;
-/// 2,000 installs, 5 versions, 3 OSes, 20 tools, 8 commands, 4 models, 5% failures.
+/// 2,000 installs (each on one of 5 versions and 3 OSes), 20 tools, 8 commands, 4 models, 5% failures.
 fn fill(path: &std::path::Path, total: u64) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
@@ -116,8 +168,10 @@ fn fill(path: &std::path::Path, total: u64) {
     for n in 0..total {
         let ts = now - (n % 30) as i64 * 86_400_000 - (n % 1000) as i64;
         let failed = n % 20 == 0;
-        let os = ["linux", "darwin", "windows"][(n % 3) as usize];
-        let mut p = json!({"user_uuid": format!("user-{}", n % 2000), "version": format!("1.{}.0", n % 5),
+        // An install runs one version on one OS.
+        let user = n % 2000;
+        let os = ["linux", "darwin", "windows"][(user % 3) as usize];
+        let mut p = json!({"user_uuid": format!("user-{user}"), "version": format!("1.{}.0", user % 5),
             "os": os, "os_language": "en-US",
             "event_id": format!("fill-{n}"), "session_id": format!("s-{}", n / 40), "agent_name": "root"});
         let event = match n % 20 {
@@ -190,6 +244,15 @@ fn summary(c: &mut Criterion) {
         b.iter(|| summarize_file(&path, 30).unwrap())
     });
     group.finish();
+    let (cpu0, wall0) = (process_cpu_seconds().0, Instant::now());
+    for _ in 0..5 {
+        summarize_file(&path, 30).unwrap();
+    }
+    eprintln!(
+        "summary/1m_records: {:.3} s wall and {:.3} CPU seconds per summary (mean of 5)",
+        wall0.elapsed().as_secs_f64() / 5.0,
+        (process_cpu_seconds().0 - cpu0) / 5.0
+    );
 }
 
 criterion_group!(benches, ingest, summary);
