@@ -1,0 +1,148 @@
+//! The built `cagent` binary pointed at a real `telemetry-collector` on 127.0.0.1 (SQLite in a
+//! temp dir): what the CLI sends ends up in the collector's summary, once.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use telemetry_collector::{BackgroundServer, Config};
+
+const API_KEY: &str = "cagent-ingest-key";
+const ADMIN: &str = "cagent-admin-token";
+
+struct Setup {
+    _db_dir: tempfile::TempDir,
+    work: tempfile::TempDir,
+    config: PathBuf,
+    server: BackgroundServer,
+}
+
+fn setup() -> Setup {
+    let db_dir = tempfile::tempdir().unwrap();
+    let mut config = Config::new(db_dir.path().join("collector.db"));
+    config.api_keys = vec![API_KEY.into()];
+    config.admin_token = Some(ADMIN.into());
+    let server = BackgroundServer::start(config).unwrap();
+    let work = tempfile::tempdir().unwrap();
+    std::fs::write(work.path().join("present.txt"), "hello\n").unwrap();
+    let config = work.path().join("config");
+    Setup {
+        _db_dir: db_dir,
+        work,
+        config,
+        server,
+    }
+}
+
+/// Runs `cagent run filesystem.yaml` with a clean telemetry environment.
+fn run_cagent(s: &Setup, api_key: &str) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cagent"));
+    cmd.env_remove("CI").env_remove("DO_NOT_TRACK");
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        if key.starts_with("TELEMETRY_") || key.starts_with("CAGENT_") || key.starts_with("OTEL_") {
+            cmd.env_remove(&*key);
+        }
+    }
+    let agent: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR")).join("agents/filesystem.yaml");
+    cmd.env("CAGENT_HIDE_TELEMETRY_BANNER", "1")
+        .env("TELEMETRY_ENDPOINT", s.server.url("/events/v1/track"))
+        .env("TELEMETRY_API_KEY", api_key)
+        .current_dir(s.work.path())
+        .stdin(Stdio::null())
+        .arg("--config-dir")
+        .arg(&s.config)
+        .arg("run")
+        .arg(agent)
+        .args(["--prompt", "read present.txt\nread missing.txt\nthanks"]);
+    let out = cmd.output().expect("cagent starts");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// `GET /api/summary?days=2` with the admin token, over a plain HTTP/1.1 connection.
+fn summary(s: &Setup) -> Value {
+    let mut stream = TcpStream::connect(s.server.addr()).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        stream,
+        "GET /api/summary?days=2 HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {ADMIN}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    serde_json::from_str(body).unwrap()
+}
+
+fn named<'a>(s: &'a Value, list: &str, name: &str) -> &'a Value {
+    s[list]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == name)
+        .unwrap_or_else(|| panic!("{name} not in {list}: {s:#}"))
+}
+
+#[test]
+fn a_cagent_run_lands_in_the_collector_summary() {
+    let s = setup();
+    run_cagent(&s, API_KEY);
+    let sum = summary(&s);
+    assert_eq!(sum["records"], 8, "{sum:#}");
+    assert_eq!(sum["installs"], 1);
+    let run = named(&sum, "commands", "run");
+    assert_eq!(
+        (run["calls"].as_u64(), run["failures"].as_u64()),
+        (Some(1), Some(0))
+    );
+    assert!(run["p50_ms"].as_i64().is_some());
+    let read = named(&sum, "tools", "read_file");
+    assert_eq!(
+        (read["calls"].as_u64(), read["failures"].as_u64()),
+        (Some(2), Some(1))
+    );
+    let model = named(&sum, "models", "scripted/small");
+    assert_eq!(model["calls"], 3);
+    assert!(model["cost"].as_f64().unwrap() > 0.0);
+    assert!(model["output_tokens"].as_i64().unwrap() >= 4);
+    assert_eq!(
+        sum["sessions"],
+        json!({"count": 1, "ended": 1, "failed": 1, "tool_calls": 2, "errors": 1})
+    );
+    assert_eq!(sum["errors"], json!([{"text": "not found", "count": 1}]));
+    assert_eq!(
+        sum["versions"],
+        json!([{"name": env!("CARGO_PKG_VERSION"), "installs": 1}])
+    );
+    assert_eq!(sum["os"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn a_second_run_of_the_same_install_adds_records_not_installs() {
+    let s = setup();
+    run_cagent(&s, API_KEY);
+    run_cagent(&s, API_KEY);
+    let sum = summary(&s);
+    assert_eq!(sum["records"], 16, "{sum:#}");
+    assert_eq!(sum["installs"], 1);
+    assert_eq!(named(&sum, "commands", "run")["calls"], 2);
+    assert_eq!(sum["sessions"]["count"], 2);
+}
+
+#[test]
+fn a_wrong_api_key_stores_nothing_and_cagent_still_succeeds() {
+    let s = setup();
+    run_cagent(&s, "not-the-key");
+    assert_eq!(summary(&s)["records"], 0);
+}

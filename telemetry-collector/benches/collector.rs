@@ -1,0 +1,275 @@
+//! Collector benchmarks (method and figures in BENCHMARKS.md).
+//!
+//! 1. `ingest/batch_100`: cagent batches of 100 fresh records POSTed to a real server on
+//!    127.0.0.1 over keep-alive connections from 2 client threads (one ureq agent each);
+//!    throughput in records/s, and the p99 batch latency printed after the group.
+//! 2. `summary/1m_records`: the report summary (30-day window) over 1,000,000 stored records
+//!    of a realistic mix, read from the SQLite file; the file's size is printed.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use serde_json::json;
+use telemetry_collector::record::to_row;
+use telemetry_collector::store::{Writer, now_ms};
+use telemetry_collector::summary::summarize_file;
+use telemetry_collector::{BackgroundServer, Config};
+
+const BATCH: u64 = 100;
+const CLIENTS: u64 = 2;
+
+/// One batch of fresh records (ids from a shared counter), as cagent sends it.
+fn batch_body(next: &AtomicU64, now: i64) -> String {
+    let start = next.fetch_add(BATCH, Ordering::Relaxed);
+    let mut body = String::from("{\"records\":[");
+    for n in start..start + BATCH {
+        if n > start {
+            body.push(',');
+        }
+        body.push_str(&format!(
+            "{{\"event\":\"tool\",\"event_timestamp\":{now},\"source\":\"cagent\",\"properties\":{{\
+             \"action\":\"call\",\"session_id\":\"sess-{s}\",\"agent_name\":\"root\",\"tool_name\":\"tool_{t}\",\
+             \"duration_ms\":{d},\"is_success\":true,\"user_uuid\":\"5b0c1c8e-1d7e-4a51-9a36-{u:012}\",\
+             \"version\":\"1.4.0\",\"os\":\"linux\",\"os_language\":\"en-US\",\"event_id\":\"bench-{n}\"}}}}",
+            s = n / 50,
+            t = n % 20,
+            d = n % 900,
+            u = n % 5000
+        ));
+    }
+    body.push_str("]}");
+    body
+}
+
+fn ingest(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let server = BackgroundServer::start(Config::new(dir.path().join("bench.db"))).unwrap();
+    let url = server.url("/events/v1/track");
+    let next = Arc::new(AtomicU64::new(0));
+    let latencies = Arc::new(Mutex::new(Vec::<Duration>::new()));
+    let agents: Vec<ureq::Agent> = (0..CLIENTS)
+        .map(|_| {
+            ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .build()
+                .into()
+        })
+        .collect();
+    let cpu_before = process_cpu_seconds();
+    let writer_before = writer_cpu();
+    let wall_before = Instant::now();
+    let mut group = c.benchmark_group("ingest");
+    group.throughput(Throughput::Elements(BATCH));
+    group
+        .sample_size(20)
+        .measurement_time(Duration::from_secs(20));
+    group.bench_function("batch_100", |b| {
+        b.iter_custom(|iters| {
+            let start = Instant::now();
+            std::thread::scope(|scope| {
+                for (i, agent) in agents.iter().enumerate() {
+                    let (next, latencies, url) = (&next, &latencies, &url);
+                    let share = iters / CLIENTS + u64::from((i as u64) < iters % CLIENTS);
+                    scope.spawn(move || {
+                        let mut mine = Vec::with_capacity(share as usize);
+                        for _ in 0..share {
+                            let body = batch_body(next, now_ms());
+                            let t = Instant::now();
+                            let mut resp = agent
+                                .post(url)
+                                .header("Content-Type", "application/json")
+                                .send(&body)
+                                .unwrap();
+                            let _ = resp.body_mut().read_to_string();
+                            assert_eq!(resp.status(), 200);
+                            mine.push(t.elapsed());
+                        }
+                        latencies.lock().unwrap().extend(mine);
+                    });
+                }
+            });
+            start.elapsed()
+        });
+    });
+    group.finish();
+    let cpu_after = process_cpu_seconds();
+    let writer_used = writer_cpu() - writer_before;
+    let (cpu, server_cpu) = (cpu_after.0 - cpu_before.0, cpu_after.1 - cpu_before.1);
+    let wall = wall_before.elapsed().as_secs_f64();
+    let mut l = latencies.lock().unwrap().clone();
+    let records = l.len() as f64 * BATCH as f64;
+    eprintln!(
+        "ingest/batch_100: {records} records; {:.0} records per wall second with {:.2} cores busy \
+         on average; {:.0} records per CPU second of the server's threads ({:.0} per CPU second \
+         of server and clients together)",
+        records / wall,
+        cpu / wall,
+        records / server_cpu,
+        records / cpu
+    );
+    eprintln!(
+        "ingest/batch_100: {:.0} records per CPU second of the writer thread alone",
+        records / writer_used
+    );
+    l.sort();
+    let pick = |p: usize| l[(p * l.len()).div_ceil(100).max(1) - 1];
+    eprintln!(
+        "ingest/batch_100 latency over {} batches: p50 {:?}, p99 {:?}, max {:?}",
+        l.len(),
+        pick(50),
+        pick(99),
+        l[l.len() - 1]
+    );
+    drop(server);
+}
+
+/// User plus system CPU seconds of one /proc stat file, and the thread's name.
+fn cpu_of(stat: &str) -> (String, f64) {
+    let name = stat
+        .split_once('(')
+        .and_then(|(_, r)| r.rsplit_once(')'))
+        .map_or("", |(n, _)| n);
+    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // Fields 14 and 15 of stat (utime, stime) are 11 and 12 after the name; 100 ticks/s.
+    (name.to_owned(), (ticks(11) + ticks(12)) / 100.0)
+}
+
+/// CPU seconds of the whole process, and of the server's threads alone (tokio workers, the
+/// writer, the checkpointer; the client threads are unnamed).
+fn process_cpu_seconds() -> (f64, f64) {
+    let total = cpu_of(&std::fs::read_to_string("/proc/self/stat").unwrap_or_default()).1;
+    let mut server = 0.0;
+    for task in std::fs::read_dir("/proc/self/task")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let (name, cpu) =
+            cpu_of(&std::fs::read_to_string(task.path().join("stat")).unwrap_or_default());
+        if name.starts_with("tokio-runtime") || name.starts_with("collector-") {
+            server += cpu;
+        }
+        if name.starts_with("collector-writ") {
+            WRITER_CPU.store(cpu.to_bits(), Ordering::Relaxed);
+        }
+    }
+    (total, server)
+}
+
+/// The writer thread's CPU seconds at the last `process_cpu_seconds` call.
+static WRITER_CPU: AtomicU64 = AtomicU64::new(0);
+
+fn writer_cpu() -> f64 {
+    f64::from_bits(WRITER_CPU.load(Ordering::Relaxed))
+}
+
+/// 1,000,000 records over 30 days: 55% tool, 30% token, 10% command, 5% session;
+/// 2,000 installs (each on one of 5 versions and 3 OSes), 20 tools, 8 commands, 4 models, 5% failures.
+fn fill(path: &std::path::Path, total: u64) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let writer = Writer::start(path).unwrap();
+    let now = now_ms();
+    let mut rows = Vec::with_capacity(10_000);
+    for n in 0..total {
+        let ts = now - (n % 30) as i64 * 86_400_000 - (n % 1000) as i64;
+        let failed = n % 20 == 0;
+        // An install runs one version on one OS.
+        let user = n % 2000;
+        let os = ["linux", "darwin", "windows"][(user % 3) as usize];
+        let mut p = json!({"user_uuid": format!("user-{user}"), "version": format!("1.{}.0", user % 5),
+            "os": os, "os_language": "en-US",
+            "event_id": format!("fill-{n}"), "session_id": format!("s-{}", n / 40), "agent_name": "root"});
+        let event = match n % 20 {
+            0..=10 => {
+                p["action"] = json!("call");
+                p["tool_name"] = json!(format!("tool_{}", n % 20));
+                p["duration_ms"] = json!(n % 977);
+                p["is_success"] = json!(!failed);
+                "tool"
+            }
+            11..=16 => {
+                p["action"] = json!("usage");
+                p["model_name"] = json!(format!("model-{}", n % 4));
+                p["input_tokens"] = json!(n % 3000);
+                p["output_tokens"] = json!(n % 700);
+                p["cost"] = json!(0.001);
+                "token"
+            }
+            17 | 18 => {
+                p["action"] = json!(format!("cmd{}", n % 8));
+                p["duration_ms"] = json!(n % 5000);
+                p["is_success"] = json!(n % 7 != 0);
+                if n % 7 == 0 {
+                    p["error"] = json!(format!("error text {}", n % 30));
+                }
+                "command"
+            }
+            _ => {
+                p["action"] = json!(if n % 2 == 0 { "start" } else { "end" });
+                p["tool_calls"] = json!(3);
+                p["error_count"] = json!(0);
+                "session"
+            }
+        };
+        let rec =
+            json!({"event": event, "event_timestamp": ts, "source": "bench", "properties": p});
+        rows.push(to_row(rec, now).unwrap());
+        if rows.len() == 10_000 {
+            runtime
+                .block_on(writer.insert(std::mem::take(&mut rows)))
+                .unwrap();
+        }
+    }
+    runtime.block_on(writer.insert(rows)).unwrap();
+    writer.stop();
+}
+
+fn summary(c: &mut Criterion) {
+    // COLLECTOR_BENCH_DB keeps the filled file between runs (filled only when missing).
+    let dir = tempfile::tempdir().unwrap();
+    let path = std::env::var_os("COLLECTOR_BENCH_DB")
+        .map_or_else(|| dir.path().join("million.db"), std::path::PathBuf::from);
+    if !path.exists() {
+        let t = Instant::now();
+        fill(&path, 1_000_000);
+        eprintln!("filled 1,000,000 records in {:?}", t.elapsed());
+    }
+    let size = std::fs::metadata(&path).unwrap().len();
+    eprintln!(
+        "database file after a checkpoint: {:.1} MiB",
+        size as f64 / 1048576.0
+    );
+    let s = summarize_file(&path, 30).unwrap();
+    assert_eq!(s.records, 1_000_000);
+    let mut group = c.benchmark_group("summary");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(15));
+    group.bench_function("1m_records", |b| {
+        b.iter(|| summarize_file(&path, 30).unwrap())
+    });
+    group.finish();
+    let (cpu0, wall0) = (process_cpu_seconds().0, Instant::now());
+    for _ in 0..5 {
+        summarize_file(&path, 30).unwrap();
+    }
+    eprintln!(
+        "summary/1m_records: {:.3} s wall and {:.3} CPU seconds per summary (mean of 5)",
+        wall0.elapsed().as_secs_f64() / 5.0,
+        (process_cpu_seconds().0 - cpu0) / 5.0
+    );
+}
+
+criterion_group!(benches, ingest, summary);
+criterion_main!(benches);

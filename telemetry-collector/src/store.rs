@@ -1,0 +1,363 @@
+//! SQLite storage: the schema and its migrations, the single writer, retention.
+//!
+//! Durability: the database runs in WAL mode with `synchronous=NORMAL`. A batch is one
+//! transaction and is acknowledged only after its `COMMIT` returned, so an acknowledged batch
+//! survives the collector being killed. WAL with NORMAL does not fsync on every commit (only
+//! at checkpoints), so an OS crash or power cut may lose the last commits before the
+//! previous checkpoint's fsync; it never corrupts the database.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+
+use rusqlite::{Connection, OpenFlags, params};
+use tokio::sync::oneshot;
+
+use crate::record::Row;
+
+/// The schema, one migration per version; `schema_version` holds how many have run.
+const MIGRATIONS: &[&str] = &[r"
+CREATE TABLE events (
+    id INTEGER PRIMARY KEY,
+    event_id TEXT NOT NULL UNIQUE,
+    ts_ms INTEGER NOT NULL,
+    day INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    action TEXT,
+    name TEXT,
+    user_id TEXT,
+    session_id TEXT,
+    is_success INTEGER,
+    duration_ms INTEGER,
+    input_tokens INTEGER,
+    output_tokens INTEGER,
+    cost REAL,
+    tool_calls INTEGER,
+    error_count INTEGER,
+    error TEXT,
+    version TEXT,
+    os TEXT,
+    source TEXT,
+    dropped_records INTEGER,
+    received_ms INTEGER NOT NULL,
+    json TEXT NOT NULL
+);
+CREATE INDEX events_day_user ON events (day, user_id, version, os);
+CREATE INDEX events_kind_day ON events (kind, day, name, duration_ms, is_success);
+CREATE INDEX events_errors ON events (day, error) WHERE error IS NOT NULL;
+CREATE INDEX events_dropped ON events (day, dropped_records) WHERE dropped_records > 0;
+CREATE INDEX events_tokens ON events (day, name, input_tokens, output_tokens, cost)
+    WHERE kind = 'token';
+CREATE INDEX events_sessions ON events (day, action, session_id, tool_calls, error_count, is_success)
+    WHERE kind = 'session';
+"];
+
+/// Milliseconds in a UTC day; `day` = `ts_ms / MS_PER_DAY`.
+pub const MS_PER_DAY: i64 = 86_400_000;
+
+/// What one batch did: new rows and rows whose `event_id` was already stored.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Rows stored by this batch.
+    pub accepted: usize,
+    /// Rows skipped because their `event_id` was already stored.
+    pub duplicates: usize,
+}
+
+/// Opens (creating if needed) the database for writing and brings its schema up to date.
+///
+/// ```
+/// let dir = tempfile::tempdir().unwrap();
+/// let conn = telemetry_collector::store::open_write(&dir.path().join("t.db")).unwrap();
+/// let v: i64 = conn.query_row("SELECT version FROM schema_version", [], |r| r.get(0)).unwrap();
+/// assert!(v >= 1);
+/// ```
+pub fn open_write(path: &Path) -> Result<Connection, String> {
+    let conn =
+        Connection::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    let setup = conn
+        .pragma_update(None, "journal_mode", "WAL")
+        .and_then(|()| conn.pragma_update(None, "synchronous", "NORMAL"))
+        // Index pages stay cached between batches: random-key inserts need no reads.
+        .and_then(|()| conn.pragma_update(None, "cache_size", -131_072))
+        // Checkpoints (and their fsyncs) run on the checkpointer thread; this is a backstop.
+        .and_then(|()| conn.pragma_update(None, "wal_autocheckpoint", 65_536))
+        .and_then(|()| conn.busy_timeout(std::time::Duration::from_secs(10)));
+    setup.map_err(|e| format!("cannot set up {}: {e}", path.display()))?;
+    migrate(&conn).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(conn)
+}
+
+/// Opens an existing, up-to-date database read-only (the report).
+pub fn open_read(path: &Path) -> Result<Connection, String> {
+    if !path.exists() {
+        return Err(format!("no database at {}", path.display()));
+    }
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    let _ = conn.busy_timeout(std::time::Duration::from_secs(10));
+    // Scans read the file through the OS page cache, without a copy per page.
+    let _ = conn.pragma_update(None, "mmap_size", 1_i64 << 30);
+    let _ = conn.pragma_update(None, "cache_size", -65_536);
+    match schema_version(&conn) {
+        Ok(v) if v == MIGRATIONS.len() as i64 => Ok(conn),
+        Ok(v) => Err(format!(
+            "{} has schema version {v}, this collector reads version {}",
+            path.display(),
+            MIGRATIONS.len()
+        )),
+        Err(e) => Err(format!(
+            "{} is not a collector database: {e}",
+            path.display()
+        )),
+    }
+}
+
+fn schema_version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("SELECT version FROM schema_version", [], |r| r.get(0))
+}
+
+fn migrate(conn: &Connection) -> Result<(), String> {
+    let err = |e: rusqlite::Error| e.to_string();
+    conn.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        .map_err(err)?;
+    let current: i64 = match schema_version(conn) {
+        Ok(v) => v,
+        Err(rusqlite::Error::QueryReturnedNoRows) => {
+            conn.execute("INSERT INTO schema_version VALUES (0)", [])
+                .map_err(err)?;
+            0
+        }
+        Err(e) => return Err(e.to_string()),
+    };
+    if current > MIGRATIONS.len() as i64 {
+        return Err(format!(
+            "schema version {current} is newer than this collector ({})",
+            MIGRATIONS.len()
+        ));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let sql = format!(
+            "BEGIN; {sql}; UPDATE schema_version SET version = {}; COMMIT;",
+            i + 1
+        );
+        conn.execute_batch(&sql).map_err(err)?;
+    }
+    Ok(())
+}
+
+type Reply<T> = oneshot::Sender<Result<T, String>>;
+
+enum Job {
+    Insert(Vec<Row>, Reply<Counts>),
+    Retain(u32, Reply<usize>),
+}
+
+/// The one connection that writes, on its own thread, fed by a channel. Batches waiting
+/// together are committed in one transaction; each is answered after that commit.
+pub struct Writer {
+    tx: Option<mpsc::Sender<Job>>,
+    thread: Option<JoinHandle<()>>,
+    checkpointer: Option<(mpsc::Sender<()>, JoinHandle<()>)>,
+    path: PathBuf,
+}
+
+impl Writer {
+    /// Opens the database and starts the writer thread.
+    pub fn start(path: &Path) -> Result<Self, String> {
+        let mut conn = open_write(path)?;
+        let (tx, rx) = mpsc::channel::<Job>();
+        let thread = std::thread::Builder::new()
+            .name("collector-writer".into())
+            .spawn(move || run_writer(&mut conn, &rx))
+            .map_err(|e| format!("cannot start the writer thread: {e}"))?;
+        let (stop, stopped) = mpsc::channel::<()>();
+        let cp_path = path.to_owned();
+        let checkpointer = std::thread::Builder::new()
+            .name("collector-checkpoint".into())
+            .spawn(move || run_checkpointer(&cp_path, &stopped))
+            .map_err(|e| format!("cannot start the checkpoint thread: {e}"))?;
+        Ok(Self {
+            tx: Some(tx),
+            thread: Some(thread),
+            checkpointer: Some((stop, checkpointer)),
+            path: path.to_owned(),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Stores a batch in one transaction; returns once it is committed.
+    pub async fn insert(&self, rows: Vec<Row>) -> Result<Counts, String> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Job::Insert(rows, reply))?;
+        answer.await.map_err(|_| "the writer stopped".to_owned())?
+    }
+
+    /// Deletes the records of days before `today - days`; returns how many.
+    pub async fn retain(&self, days: u32) -> Result<usize, String> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Job::Retain(days, reply))?;
+        answer.await.map_err(|_| "the writer stopped".to_owned())?
+    }
+
+    fn send(&self, job: Job) -> Result<(), String> {
+        let tx = self.tx.as_ref().ok_or("the writer stopped")?;
+        tx.send(job).map_err(|_| "the writer stopped".to_owned())
+    }
+
+    /// Lets queued batches commit, then stops the thread.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        self.tx.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        if let Some((stop, thread)) = self.checkpointer.take() {
+            drop(stop);
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Copies the WAL back into the database every 250 ms with PASSIVE checkpoints, which never
+/// block the writer, so no batch waits on a checkpoint's fsync; truncates the WAL on stop.
+fn run_checkpointer(path: &Path, stopped: &mpsc::Receiver<()>) {
+    let Ok(conn) = Connection::open(path) else {
+        return;
+    };
+    let _ = conn.busy_timeout(std::time::Duration::from_secs(10));
+    let tick = std::time::Duration::from_millis(250);
+    while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(tick) {
+        let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+    }
+    let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+}
+
+/// At most this many queued batches share one transaction.
+const GROUP_COMMIT: usize = 64;
+
+fn run_writer(conn: &mut Connection, rx: &mpsc::Receiver<Job>) {
+    while let Ok(first) = rx.recv() {
+        let mut inserts = Vec::new();
+        let mut next = Some(first);
+        while let Some(job) = next.take() {
+            match job {
+                Job::Insert(rows, reply) => inserts.push((rows, reply)),
+                Job::Retain(days, reply) => {
+                    let _ = reply.send(delete_old(conn, days).map_err(|e| e.to_string()));
+                }
+            }
+            if inserts.len() < GROUP_COMMIT {
+                next = rx.try_recv().ok();
+            }
+        }
+        commit_group(conn, inserts);
+    }
+}
+
+fn commit_group(conn: &mut Connection, group: Vec<(Vec<Row>, Reply<Counts>)>) {
+    if group.is_empty() {
+        return;
+    }
+    let result = (|| {
+        let tx = conn.transaction()?;
+        let mut counts = Vec::with_capacity(group.len());
+        for (rows, _) in &group {
+            counts.push(insert_rows(&tx, rows)?);
+        }
+        tx.commit()?;
+        Ok::<_, rusqlite::Error>(counts)
+    })();
+    match result {
+        Ok(counts) => {
+            for ((_, reply), c) in group.into_iter().zip(counts) {
+                let _ = reply.send(Ok(c));
+            }
+        }
+        Err(e) => {
+            for (_, reply) in group {
+                let _ = reply.send(Err(format!("storage error: {e}")));
+            }
+        }
+    }
+}
+
+fn insert_rows(tx: &rusqlite::Transaction<'_>, rows: &[Row]) -> rusqlite::Result<Counts> {
+    let mut stmt = tx.prepare_cached(
+        "INSERT OR IGNORE INTO events (event_id, ts_ms, day, kind, action, name, user_id,
+         session_id, is_success, duration_ms, input_tokens, output_tokens, cost, tool_calls,
+         error_count, error, version, os, source, dropped_records, received_ms, json)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
+         ?18, ?19, ?20, ?21, ?22)",
+    )?;
+    let now = now_ms();
+    let mut counts = Counts::default();
+    for r in rows {
+        let n = stmt.execute(params![
+            r.event_id,
+            r.ts_ms,
+            r.ts_ms.div_euclid(MS_PER_DAY),
+            r.kind,
+            r.action,
+            r.name,
+            r.user_id,
+            r.session_id,
+            r.is_success,
+            r.duration_ms,
+            r.input_tokens,
+            r.output_tokens,
+            r.cost,
+            r.tool_calls,
+            r.error_count,
+            r.error,
+            r.version,
+            r.os,
+            r.source,
+            r.dropped_records,
+            now,
+            r.json,
+        ])?;
+        if n == 1 {
+            counts.accepted += 1;
+        } else {
+            counts.duplicates += 1;
+        }
+    }
+    Ok(counts)
+}
+
+/// Deletes in chunks so a large purge never holds the write lock for long.
+fn delete_old(conn: &Connection, days: u32) -> rusqlite::Result<usize> {
+    let cutoff = now_ms().div_euclid(MS_PER_DAY) - i64::from(days);
+    let mut total = 0;
+    loop {
+        let n = conn.execute(
+            "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE day < ?1 LIMIT 10000)",
+            [cutoff],
+        )?;
+        total += n;
+        if n == 0 {
+            return Ok(total);
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch (0 if the clock is before it).
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
