@@ -103,7 +103,7 @@ fn read_answer(stream: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Result<u16
 }
 
 fn outbox_lines(dir: &std::path::Path) -> usize {
-    std::fs::read_to_string(dir.join(cli_telemetry::OUTBOX_FILE)).map_or(0, |text| {
+    std::fs::read_to_string(dir.join(cli_telemetry::files::OUTBOX_FILE)).map_or(0, |text| {
         text.lines().filter(|l| !l.trim().is_empty()).count()
     })
 }
@@ -117,13 +117,13 @@ fn main() {
 
     // 3. Synchronous delivery.
     let plain = Collector::start();
-    let plain_client = client(&plain.url(), None, cli_telemetry::DEFAULT_TIMEOUT);
+    let plain_client = client(&plain.url(), None, cli_telemetry::config::DEFAULT_TIMEOUT);
     let dir = tempfile::tempdir().expect("a temporary config dir");
     let boxed = Collector::start();
     let boxed_client = client(
         &boxed.url(),
         Some(dir.path()),
-        cli_telemetry::DEFAULT_TIMEOUT,
+        cli_telemetry::config::DEFAULT_TIMEOUT,
     );
     // One record first: its request, exactly as sent, is the raw lower bound's request.
     cli_telemetry::with_client(&plain_client, || tracked(1)).ok();

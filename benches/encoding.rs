@@ -21,7 +21,8 @@ mod common;
 use std::hint::black_box;
 use std::time::Duration;
 
-use cli_telemetry::{__BenchEncoder, Client, CommandEvent, Env, Outcome, testing};
+use cli_telemetry::event::CommandEvent;
+use cli_telemetry::{__BenchEncoder, Client, Env, Outcome, testing};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 /// One session's worth of records, repeated up to 100.

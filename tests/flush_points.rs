@@ -6,7 +6,8 @@ use std::future::Future;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use cli_telemetry::{Client, Env, OUTBOX_FILE, with_client, with_client_future};
+use cli_telemetry::files::OUTBOX_FILE;
+use cli_telemetry::{Client, Env, with_client, with_client_future};
 use telemetry_test_collector::Collector;
 
 fn client(endpoint: &str, dir: &Path, budget: Duration) -> Client {

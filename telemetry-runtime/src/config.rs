@@ -1,9 +1,9 @@
-//! Configuration and consent, resolved once per client from an explicit environment snapshot.
+//! Configuration and consent, resolved once per client from an explicit environment snapshot:
+//! the variables read, their defaults, CI detection, and the notice text.
 //!
 //! The process environment is only one possible input: [`Env`] is a plain map, so tests never
-//! depend on the variables of the machine they run on. [`Settings::resolve`](settings::Settings)
-//! is the one function that turns a snapshot and the application's choices into settings;
-//! [`vars`] names every variable it reads.
+//! depend on the variables of the machine they run on. One internal function turns a snapshot
+//! and the application's choices into settings, and one table names every variable it reads.
 
 pub(crate) mod ci;
 mod consent;
@@ -47,10 +47,9 @@ pub(crate) fn read_persisted(config_dir: Option<&Path>) -> Option<bool> {
     }
 }
 
-/// At most this many `TELEMETRY_TAGS` pairs are kept.
-pub const MAX_TAGS: usize = 20;
-/// Tag values longer than this many characters are cut.
-pub const MAX_TAG_VALUE_CHARS: usize = 128;
+pub use crate::client::DEBUG_USER_UUID;
+use crate::limits::{MAX_TAG_VALUE_CHARS, MAX_TAGS};
+pub use crate::notice::notice_text;
 /// Tag keys longer than this many bytes are invalid.
 const MAX_TAG_KEY_BYTES: usize = 64;
 
@@ -70,7 +69,7 @@ fn is_tag_key(key: &str) -> bool {
 /// A later duplicate key replaces an earlier one.
 ///
 /// ```
-/// use telemetry_runtime::parse_tags;
+/// use telemetry_runtime::config::parse_tags;
 /// let tags = parse_tags(" team = infra, broken, =x, bad key=1, env=ci ");
 /// assert_eq!(tags, vec![("team".to_string(), "infra".to_string()), ("env".to_string(), "ci".to_string())]);
 /// ```

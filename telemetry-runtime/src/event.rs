@@ -135,7 +135,8 @@ impl EventKind {
 /// events; the runtime adds the envelope and system properties.
 ///
 /// ```
-/// use telemetry_runtime::{Event, EventKind, CommandEvent, Outcome};
+/// use telemetry_runtime::{Event, Outcome};
+/// use telemetry_runtime::event::{EventKind, CommandEvent};
 /// let ev = CommandEvent::new("run", vec!["--fast".into()], Outcome::Success, std::time::Duration::from_millis(12));
 /// assert_eq!(ev.kind(), EventKind::Command);
 /// assert_eq!(ev.properties()["duration_ms"], 12);

@@ -7,22 +7,20 @@
 #![forbid(unsafe_code)]
 
 mod client;
-mod config;
+pub mod config;
 mod current;
 mod delivery;
 mod diag;
-mod event;
+pub mod event;
 mod export;
-// Some file names are still opened outside the safe-open primitives (identity, consent).
-#[allow(dead_code)]
-mod files;
+pub mod files;
 mod identity;
 pub mod limits;
 mod notice;
 mod outbox;
 mod outcome;
 mod record;
-mod scrub;
+pub mod scrub;
 mod sink;
 mod status;
 mod transport;
@@ -36,28 +34,17 @@ pub mod __private {
 }
 mod private;
 
-pub use client::{Client, ClientBuilder, DEBUG_USER_UUID, FlushGuard, SessionGuard};
-pub use config::{
-    CI_VARIABLES, Consent, ConsentSource, DEFAULT_API_KEY_HEADER, DEFAULT_CONNECT_TIMEOUT,
-    DEFAULT_SEND_BUDGET, DEFAULT_TIMEOUT, DO_NOT_TRACK, Env, MAX_TAG_VALUE_CHARS, MAX_TAGS, go_os,
-    parse_tags, platform_config_dir, redact_endpoint,
-};
-pub use current::{
-    WithClient, current, global, maybe_enabled, set_global, with_client, with_client_future,
-};
-pub use delivery::MAX_BATCH;
-pub use event::{
-    AgentName, CommandEvent, Event, EventKind, SessionEndEvent, SessionId, SessionStartEvent,
-    TokenEvent, ToolEvent,
-};
+// The root holds what an application writes in `main` and around its tracked functions;
+// the rest is grouped in `config`, `event`, `files`, `limits`, `scrub` and `testing`.
+pub use client::{Client, ClientBuilder, FlushGuard, SessionGuard};
+pub use config::{Consent, ConsentSource, Env, platform_config_dir};
+pub use current::{WithClient, current, global, set_global, with_client, with_client_future};
+pub use event::{AgentName, Event, SessionId};
 #[doc(hidden)]
 pub use export::BenchEncoder as __BenchEncoder;
 pub use export::Exporter;
-pub use identity::{USER_UUID_FILE, load_or_create_user_uuid, read_user_uuid};
-pub use limits::{MAX_ARRAY_ITEMS, MAX_RECORD_BYTES, MAX_SESSION_ERRORS, SYSTEM_KEYS};
-pub use notice::{NOTICE_FILE, NoticeOutcome, notice_text};
-pub use outbox::{MAX_BYTES as OUTBOX_MAX_BYTES, MAX_RECORDS as OUTBOX_MAX_RECORDS, OUTBOX_FILE};
+pub use notice::NoticeOutcome;
 pub use outcome::{Outcome, TrackOutcome};
-pub use scrub::{MAX_STRING_CHARS, Scrubber, scrub};
+pub use scrub::{Scrubber, scrub};
 pub use sink::Sink;
 pub use status::Status;

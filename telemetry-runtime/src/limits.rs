@@ -24,4 +24,11 @@ pub const MAX_RECORD_BYTES: usize = 8 * 1024;
 /// At most this many error texts are kept in a session's `error` list.
 pub const MAX_SESSION_ERRORS: usize = 20;
 
+/// At most this many `TELEMETRY_TAGS` pairs are kept.
+pub const MAX_TAGS: usize = 20;
+/// Tag values longer than this many characters are cut.
+pub const MAX_TAG_VALUE_CHARS: usize = 128;
+
+pub use crate::delivery::MAX_BATCH;
+pub use crate::outbox::{MAX_BYTES as OUTBOX_MAX_BYTES, MAX_RECORDS as OUTBOX_MAX_RECORDS};
 pub use crate::scrub::MAX_STRING_CHARS;

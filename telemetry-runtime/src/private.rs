@@ -349,7 +349,7 @@ impl<T: TrackOutcome + ?Sized> ViaTrait for &Probe<'_, T> {
 }
 
 /// Everything else: a success, unless the value is a `Result` the compiler could not show the
-/// ladder above, because the function's return type is a type parameter (see [`opaque`]).
+/// ladder above, because the function's return type is a type parameter (see the `opaque` module).
 pub trait ViaDefault {
     /// The outcome.
     fn telemetry_outcome(&self) -> Outcome;

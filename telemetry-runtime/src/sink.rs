@@ -42,9 +42,9 @@ pub trait Sink: Send + Sync + 'static {
     /// "source":..,"properties":{..}}`), already scrubbed and capped.
     fn record(&self, json: String);
 
-    /// A flush point (the outermost command returned, a session ended, [`Client::flush`]
-    /// (crate::Client::flush) was called, or the program is ending): deliver what waits, and
-    /// return by `deadline`. The default does nothing.
+    /// A flush point (the outermost command returned, a session ended,
+    /// [`Client::flush`](crate::Client::flush) was called, or the program is ending): deliver
+    /// what waits, and return by `deadline`. The default does nothing.
     fn flush(&self, deadline: Instant) {
         let _ = deadline;
     }

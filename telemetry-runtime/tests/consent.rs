@@ -8,9 +8,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::{builder, files_in};
-use telemetry_runtime::{
-    Client, CommandEvent, ConsentSource, Env, Outcome, SessionId, TokenEvent, ToolEvent,
-};
+use telemetry_runtime::event::{CommandEvent, TokenEvent, ToolEvent};
+use telemetry_runtime::{Client, ConsentSource, Env, Outcome, SessionId};
 use telemetry_test_collector::Collector;
 
 /// Everything a client can be asked to record.

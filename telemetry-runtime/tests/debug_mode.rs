@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use common::{DebugBuffer, Envelope, builder, now_ms, own_properties};
 use serde_json::{Value, json};
-use telemetry_runtime::{
-    AgentName, Client, DEBUG_USER_UUID, Env, Outcome, SessionId, ToolEvent,
-    load_or_create_user_uuid,
-};
+use telemetry_runtime::config::DEBUG_USER_UUID;
+use telemetry_runtime::event::ToolEvent;
+use telemetry_runtime::files::load_or_create_user_uuid;
+use telemetry_runtime::{AgentName, Client, Env, Outcome, SessionId};
 use telemetry_test_collector::Collector;
 
 /// Splits debug output into the JSON documents it holds, checking that each one is printed

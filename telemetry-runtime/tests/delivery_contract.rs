@@ -12,7 +12,8 @@ use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::Value;
-use telemetry_runtime::{Client, ClientBuilder, Env, OUTBOX_FILE};
+use telemetry_runtime::files::OUTBOX_FILE;
+use telemetry_runtime::{Client, ClientBuilder, Env};
 use telemetry_test_collector::{Collector, Reply, TRICKLE_BYTES, TRICKLE_INTERVAL};
 
 /// Scheduling slack on a loaded two-core machine.

@@ -7,7 +7,8 @@ mod common;
 use std::ffi::OsString;
 
 use common::{APP, VERSION};
-use telemetry_runtime::{CI_VARIABLES, Client, ConsentSource, Env};
+use telemetry_runtime::config::CI_VARIABLES;
+use telemetry_runtime::{Client, ConsentSource, Env};
 use telemetry_test_collector::Collector;
 
 fn client(env: Env, dir: &std::path::Path) -> telemetry_runtime::ClientBuilder {
@@ -218,7 +219,8 @@ fn ci_variables_set_to_false_are_not_ci() {
 #[test]
 fn send_budget_and_exporter_come_from_the_environment_with_one_warning_on_garbage() {
     use std::time::Duration;
-    use telemetry_runtime::{DEFAULT_SEND_BUDGET, Exporter};
+    use telemetry_runtime::Exporter;
+    use telemetry_runtime::config::DEFAULT_SEND_BUDGET;
     let c = Client::builder()
         .env(Env::from_pairs([
             ("TELEMETRY_SEND_BUDGET_MS", "250"),

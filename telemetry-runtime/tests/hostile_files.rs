@@ -9,7 +9,8 @@ use std::path::Path;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use telemetry_runtime::{Client, Env, NOTICE_FILE, NoticeOutcome, USER_UUID_FILE, testing};
+use telemetry_runtime::files::{NOTICE_FILE, USER_UUID_FILE};
+use telemetry_runtime::{Client, Env, NoticeOutcome, testing};
 
 const CONSENT_FILE: &str = "telemetry-consent";
 

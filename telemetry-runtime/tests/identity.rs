@@ -7,7 +7,7 @@ use std::fs;
 use std::path::Path;
 
 use common::{assert_uuid_v4, builder};
-use telemetry_runtime::{USER_UUID_FILE, read_user_uuid};
+use telemetry_runtime::files::{USER_UUID_FILE, read_user_uuid};
 use telemetry_test_collector::Collector;
 
 /// Sends one command with `dir` as config dir; returns the record's `user_uuid`.

@@ -9,7 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use telemetry_runtime::{Client, Env, OUTBOX_FILE};
+use telemetry_runtime::files::OUTBOX_FILE;
+use telemetry_runtime::{Client, Env};
 use telemetry_test_collector::{Collector, Reply, dead_endpoint};
 
 const TIMEOUT: Duration = Duration::from_millis(600);

@@ -11,7 +11,8 @@ use std::path::Path;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use telemetry_runtime::{Client, Env, OUTBOX_FILE};
+use telemetry_runtime::files::OUTBOX_FILE;
+use telemetry_runtime::{Client, Env};
 use telemetry_test_collector::{Collector, dead_endpoint};
 
 /// Runs `f` on its own thread and fails if it does not finish within 20 s (a hang).

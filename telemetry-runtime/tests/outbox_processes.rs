@@ -9,7 +9,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use telemetry_runtime::{Client, OUTBOX_FILE};
+use telemetry_runtime::Client;
+use telemetry_runtime::files::OUTBOX_FILE;
 use telemetry_test_collector::Collector;
 
 /// Set in a child: `<mode> <endpoint> <config dir> <first> <count> <timeout ms>`.

@@ -5,10 +5,10 @@ use std::fs;
 use std::path::Path;
 use std::time::Duration;
 
-use telemetry_runtime::{
-    AgentName, Client, CommandEvent, ConsentSource, Env, MAX_RECORD_BYTES, NOTICE_FILE,
-    NoticeOutcome, OUTBOX_FILE, Outcome, SessionId, USER_UUID_FILE,
-};
+use telemetry_runtime::event::CommandEvent;
+use telemetry_runtime::files::{NOTICE_FILE, OUTBOX_FILE, USER_UUID_FILE};
+use telemetry_runtime::limits::MAX_RECORD_BYTES;
+use telemetry_runtime::{AgentName, Client, ConsentSource, Env, NoticeOutcome, Outcome, SessionId};
 use telemetry_test_collector::Collector;
 
 const HIDE: &str = "TESTAPP_HIDE_TELEMETRY_BANNER";

@@ -5,10 +5,8 @@
 use std::time::Duration;
 
 use serde_json::Value;
-use telemetry_runtime::{
-    AgentName, Client, Env, MAX_RECORD_BYTES, MAX_STRING_CHARS, MAX_TAGS, Outcome, SessionId,
-    testing,
-};
+use telemetry_runtime::limits::{MAX_RECORD_BYTES, MAX_STRING_CHARS, MAX_TAGS};
+use telemetry_runtime::{AgentName, Client, Env, Outcome, SessionId, testing};
 
 fn capture(env: Env) -> (Client, testing::Records) {
     testing::capture_client(Client::builder().app("testapp", "1.0.0").env(env))

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use common::builder;
 use serde_json::Value;
-use telemetry_runtime::{Client, MAX_SESSION_ERRORS, Outcome, SessionId};
+use telemetry_runtime::limits::MAX_SESSION_ERRORS;
+use telemetry_runtime::{Client, Outcome, SessionId};
 use telemetry_test_collector::Collector;
 
 const THREADS: usize = 8;

@@ -8,10 +8,11 @@ use std::time::Duration;
 
 use common::{APP, Envelope, VERSION, builder, now_ms, own_properties};
 use serde_json::{Value, json};
-use telemetry_runtime::{
-    AgentName, Client, CommandEvent, Env, MAX_TAG_VALUE_CHARS, MAX_TAGS, Outcome, SessionEndEvent,
-    SessionId, SessionStartEvent, TokenEvent, ToolEvent,
+use telemetry_runtime::event::{
+    CommandEvent, SessionEndEvent, SessionStartEvent, TokenEvent, ToolEvent,
 };
+use telemetry_runtime::limits::{MAX_TAG_VALUE_CHARS, MAX_TAGS};
+use telemetry_runtime::{AgentName, Client, Env, Outcome, SessionId};
 use telemetry_test_collector::Collector;
 
 /// Sends one event with a fresh client and returns its record's own properties, after checking
@@ -441,7 +442,7 @@ fn tag_keys(props: &serde_json::Map<String, Value>) -> Vec<String> {
     props
         .keys()
         .filter(|k| !TOOL_KEYS.contains(&k.as_str()))
-        .filter(|k| !telemetry_runtime::SYSTEM_KEYS.contains(&k.as_str()))
+        .filter(|k| !telemetry_runtime::limits::SYSTEM_KEYS.contains(&k.as_str()))
         .cloned()
         .collect()
 }
@@ -467,7 +468,7 @@ fn tags_never_overwrite_system_or_event_keys() {
     common::assert_uuid_v4(&props["user_uuid"]);
     common::assert_uuid_v4(&props["event_id"]);
     assert_eq!(props["version"], VERSION);
-    assert_eq!(props["os"], telemetry_runtime::go_os());
+    assert_eq!(props["os"], telemetry_runtime::config::go_os());
     assert_eq!(props["os_language"], "en-US");
     assert_eq!(props["action"], "call");
     assert_eq!(props["tool_name"], "read_file");

@@ -71,7 +71,7 @@ mod tests {
     #[test]
     fn status_lists_everything() {
         let dir = tempfile::tempdir().unwrap();
-        let id = cli_telemetry::load_or_create_user_uuid(Some(dir.path()));
+        let id = cli_telemetry::files::load_or_create_user_uuid(Some(dir.path()));
         let env = Env::from_pairs([
             ("TELEMETRY_ENABLED", "false"),
             ("TELEMETRY_ENDPOINT", "http://127.0.0.1:9/x"),
@@ -106,11 +106,11 @@ mod tests {
     #[test]
     fn reset_id_replaces_the_id_only_when_enabled() {
         let dir = tempfile::tempdir().unwrap();
-        let first = cli_telemetry::load_or_create_user_uuid(Some(dir.path()));
+        let first = cli_telemetry::files::load_or_create_user_uuid(Some(dir.path()));
         let new = reset_id(&client(dir.path(), Env::empty())).unwrap();
         assert!(new.is_some_and(|n| n != first));
         let off = Env::from_pairs([("TELEMETRY_ENABLED", "false")]);
         assert_eq!(reset_id(&client(dir.path(), off)).unwrap(), None);
-        assert!(cli_telemetry::read_user_uuid(dir.path()).is_none());
+        assert!(cli_telemetry::files::read_user_uuid(dir.path()).is_none());
     }
 }

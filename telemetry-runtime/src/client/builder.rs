@@ -80,7 +80,7 @@ impl ClientBuilder {
 
     /// Debug mode: every record is printed to stderr as pretty JSON and not sent, and no
     /// anonymous id is created (an existing one is shown, else
-    /// [`DEBUG_USER_UUID`](crate::DEBUG_USER_UUID)). `TELEMETRY_DEBUG=1` turns it on too.
+    /// [`DEBUG_USER_UUID`](crate::config::DEBUG_USER_UUID)). `TELEMETRY_DEBUG=1` turns it on too.
     pub fn debug(mut self, debug: bool) -> Self {
         self.debug = debug;
         self

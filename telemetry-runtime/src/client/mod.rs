@@ -190,7 +190,7 @@ impl Client {
 
     /// The endpoint from the builder or `TELEMETRY_ENDPOINT`, whether or not telemetry is
     /// enabled. It may hold credentials: print
-    /// [`redact_endpoint`](crate::redact_endpoint)'s text of it, as the status report does.
+    /// [`redact_endpoint`](crate::config::redact_endpoint)'s text of it, as the status report does.
     #[must_use]
     pub fn configured_endpoint(&self) -> Option<&str> {
         self.inner.endpoint.as_deref()
@@ -198,7 +198,7 @@ impl Client {
 
     /// How long a process may spend sending before records wait in the outbox: the builder's
     /// [`send_budget`](ClientBuilder::send_budget), `TELEMETRY_SEND_BUDGET_MS`, or
-    /// [`DEFAULT_SEND_BUDGET`](crate::DEFAULT_SEND_BUDGET).
+    /// [`DEFAULT_SEND_BUDGET`](crate::config::DEFAULT_SEND_BUDGET).
     #[must_use]
     pub fn send_budget(&self) -> Duration {
         self.inner

@@ -20,7 +20,8 @@ impl Client {
     /// Builds the record (envelope) for an event, exactly as it would be sent.
     ///
     /// ```
-    /// use telemetry_runtime::{Client, CommandEvent, Env, Outcome};
+    /// use telemetry_runtime::{Client, Env, Outcome};
+    /// use telemetry_runtime::event::CommandEvent;
     /// let client = Client::builder().app("mytool", "1.0.0").env(Env::empty()).build();
     /// let ev = CommandEvent::new("run", vec![], Outcome::Success, Default::default());
     /// let record = client.build_record(&ev);

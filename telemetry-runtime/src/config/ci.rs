@@ -9,7 +9,7 @@ use super::env::Env;
 /// The variables that mean "running in CI", with the service that sets each.
 ///
 /// ```
-/// use telemetry_runtime::CI_VARIABLES;
+/// use telemetry_runtime::config::CI_VARIABLES;
 /// assert!(CI_VARIABLES.iter().any(|(var, _)| *var == "GITHUB_ACTIONS"));
 /// ```
 pub const CI_VARIABLES: &[(&str, &str)] = &[

@@ -6,7 +6,7 @@ use super::env::Env;
 /// `darwin` for macOS, `linux`, `windows`, `freebsd`, ...
 ///
 /// ```
-/// let os = telemetry_runtime::go_os();
+/// let os = telemetry_runtime::config::go_os();
 /// assert_ne!(os, "macos");
 /// # #[cfg(target_os = "linux")] assert_eq!(os, "linux");
 /// ```

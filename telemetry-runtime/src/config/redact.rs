@@ -10,7 +10,7 @@ const MASK: &str = "***";
 /// fragment are replaced by `***`; the scheme, host, port and path are kept.
 ///
 /// ```
-/// use telemetry_runtime::redact_endpoint;
+/// use telemetry_runtime::config::redact_endpoint;
 /// assert_eq!(
 ///     redact_endpoint("https://user:pass@collector.example:8443/v1/records?key=abc#x"),
 ///     "https://***@collector.example:8443/v1/records?***"

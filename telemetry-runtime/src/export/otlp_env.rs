@@ -5,7 +5,8 @@
 use std::time::Duration;
 
 use super::otlp::OtlpResource;
-use crate::config::{Env, MAX_TAG_VALUE_CHARS, MAX_TAGS};
+use crate::config::Env;
+use crate::limits::{MAX_TAG_VALUE_CHARS, MAX_TAGS};
 use crate::scrub::Scrubber;
 
 /// Resource attribute keys longer than this many characters are cut (as tag keys are).

@@ -13,9 +13,11 @@ use super::otlp_check::check_bodies;
 use super::{
     Answer, Otlp, Verdict, WireFormat, otlp_endpoint, otlp_headers, otlp_resource, otlp_timeout,
 };
-use crate::config::{Env, MAX_TAG_VALUE_CHARS, MAX_TAGS};
+use crate::config::Env;
+use crate::event::{CommandEvent, EventKind};
+use crate::limits::{MAX_TAG_VALUE_CHARS, MAX_TAGS};
 use crate::scrub::Scrubber;
-use crate::{Client, CommandEvent, Event, EventKind, Outcome, testing};
+use crate::{Client, Event, Outcome, testing};
 
 /// An application event with every JSON type and the property names that could collide.
 struct Odd;

@@ -355,7 +355,7 @@ impl Scrubber {
 /// assert_eq!(scrub("login failed: password=hunter2"), "login failed: password=<redacted>");
 /// assert_eq!(scrub("write to jane.doe@example.com"), "write to <email>");
 /// assert_eq!(scrub("v1.2.3 (3f2a9c1)"), "v1.2.3 (3f2a9c1)");
-/// assert_eq!(scrub(&"é".repeat(1000)).chars().count(), telemetry_runtime::MAX_STRING_CHARS);
+/// assert_eq!(scrub(&"é".repeat(1000)).chars().count(), telemetry_runtime::limits::MAX_STRING_CHARS);
 /// ```
 #[must_use]
 pub fn scrub(text: &str) -> String {

@@ -10,7 +10,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value};
-use telemetry_runtime::{Client, ClientBuilder, Env, SYSTEM_KEYS, read_user_uuid};
+use telemetry_runtime::files::read_user_uuid;
+use telemetry_runtime::limits::SYSTEM_KEYS;
+use telemetry_runtime::{Client, ClientBuilder, Env};
 
 /// The application name of every test client (the records' `source`).
 pub const APP: &str = "testapp";
@@ -97,7 +99,7 @@ pub fn own_properties(record: &Value, expect: &Envelope<'_>) -> Value {
     }
     assert_uuid_v4(&props["event_id"]);
     assert_eq!(props["version"], VERSION);
-    assert_eq!(props["os"], telemetry_runtime::go_os());
+    assert_eq!(props["os"], telemetry_runtime::config::go_os());
     assert_eq!(props["os_language"], expect.os_language);
     for key in SYSTEM_KEYS {
         props.remove(key);
