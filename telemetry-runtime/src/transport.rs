@@ -62,9 +62,8 @@ impl Transport {
             .http_status_as_error(false)
             .user_agent(user_agent.as_str())
             .max_redirects(0)
-            .proxy(proxy_for(&endpoint, env))
-            .tls_config(tls_config())
-            .build();
+            .proxy(proxy_for(&endpoint, env));
+        let config = with_tls(config).build();
         Self {
             agent: ureq::Agent::with_parts(
                 config,
@@ -127,14 +126,23 @@ impl Transport {
     }
 }
 
+type AgentConfig = ureq::config::ConfigBuilder<ureq::typestate::AgentScope>;
+
 /// Which certificates HTTPS trusts: the webpki roots compiled in (feature `tls`), or the
 /// platform's verifier and trust store (feature `tls-platform-verifier`), so a corporate CA
 /// installed on the machine works.
-fn tls_config() -> ureq::tls::TlsConfig {
-    let builder = ureq::tls::TlsConfig::builder();
+#[cfg(feature = "tls")]
+fn with_tls(config: AgentConfig) -> AgentConfig {
+    let tls = ureq::tls::TlsConfig::builder();
     #[cfg(feature = "tls-platform-verifier")]
-    let builder = builder.root_certs(ureq::tls::RootCerts::PlatformVerifier);
-    builder.build()
+    let tls = tls.root_certs(ureq::tls::RootCerts::PlatformVerifier);
+    config.tls_config(tls.build())
+}
+
+/// Without TLS, only plain `http://` endpoints work.
+#[cfg(not(feature = "tls"))]
+fn with_tls(config: AgentConfig) -> AgentConfig {
+    config
 }
 
 /// Parses a `Retry-After` value: delta-seconds (`120`) or an IMF-fixdate
