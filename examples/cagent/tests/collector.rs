@@ -37,8 +37,21 @@ fn setup() -> Setup {
     }
 }
 
-/// Runs `cagent run filesystem.yaml` with a clean telemetry environment.
+/// Runs `cagent run filesystem.yaml` with a clean telemetry environment, sending in the cagent
+/// format to the collector's `/events/v1/track`.
 fn run_cagent(s: &Setup, api_key: &str) -> Output {
+    let endpoint = s.server.url("/events/v1/track");
+    run_cagent_with(
+        s,
+        &[
+            ("TELEMETRY_ENDPOINT", &endpoint),
+            ("TELEMETRY_API_KEY", api_key),
+        ],
+    )
+}
+
+/// Runs `cagent run filesystem.yaml` with a clean telemetry environment plus `vars`.
+fn run_cagent_with(s: &Setup, vars: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_cagent"));
     cmd.env_remove("CI").env_remove("DO_NOT_TRACK");
     for (key, _) in std::env::vars_os() {
@@ -49,8 +62,7 @@ fn run_cagent(s: &Setup, api_key: &str) -> Output {
     }
     let agent: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR")).join("agents/filesystem.yaml");
     cmd.env("CAGENT_HIDE_TELEMETRY_BANNER", "1")
-        .env("TELEMETRY_ENDPOINT", s.server.url("/events/v1/track"))
-        .env("TELEMETRY_API_KEY", api_key)
+        .envs(vars.iter().copied())
         .current_dir(s.work.path())
         .stdin(Stdio::null())
         .arg("--config-dir")
@@ -65,6 +77,21 @@ fn run_cagent(s: &Setup, api_key: &str) -> Output {
         String::from_utf8_lossy(&out.stderr)
     );
     out
+}
+
+/// Runs cagent with the OTLP exporter: `OTEL_EXPORTER_OTLP_ENDPOINT` is the collector's base
+/// URL (so records go to `/v1/logs`), the ingest key in `OTEL_EXPORTER_OTLP_HEADERS`.
+fn run_cagent_otlp(s: &Setup) -> Output {
+    let base = s.server.url("");
+    let headers = format!("x-api-key={API_KEY}");
+    run_cagent_with(
+        s,
+        &[
+            ("TELEMETRY_EXPORTER", "otlp"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &base),
+            ("OTEL_EXPORTER_OTLP_HEADERS", &headers),
+        ],
+    )
 }
 
 /// `GET /api/summary?days=2` with the admin token, over a plain HTTP/1.1 connection.
@@ -98,21 +125,26 @@ fn named<'a>(s: &'a Value, list: &str, name: &str) -> &'a Value {
 fn a_cagent_run_lands_in_the_collector_summary() {
     let s = setup();
     run_cagent(&s, API_KEY);
-    let sum = summary(&s);
+    assert_one_scenario(&summary(&s));
+}
+
+/// The summary of one run of the main scenario: one command, two tool calls (one failed),
+/// three model turns, one failed session.
+fn assert_one_scenario(sum: &Value) {
     assert_eq!(sum["records"], 8, "{sum:#}");
     assert_eq!(sum["installs"], 1);
-    let run = named(&sum, "commands", "run");
+    let run = named(sum, "commands", "run");
     assert_eq!(
         (run["calls"].as_u64(), run["failures"].as_u64()),
         (Some(1), Some(0))
     );
     assert!(run["p50_ms"].as_i64().is_some());
-    let read = named(&sum, "tools", "read_file");
+    let read = named(sum, "tools", "read_file");
     assert_eq!(
         (read["calls"].as_u64(), read["failures"].as_u64()),
         (Some(2), Some(1))
     );
-    let model = named(&sum, "models", "scripted/small");
+    let model = named(sum, "models", "scripted/small");
     assert_eq!(model["calls"], 3);
     assert!(model["cost"].as_f64().unwrap() > 0.0);
     assert!(model["output_tokens"].as_i64().unwrap() >= 4);
@@ -145,4 +177,87 @@ fn a_wrong_api_key_stores_nothing_and_cagent_still_succeeds() {
     let s = setup();
     run_cagent(&s, "not-the-key");
     assert_eq!(summary(&s)["records"], 0);
+}
+
+#[test]
+fn a_cagent_run_over_otlp_lands_in_the_collector_summary() {
+    let s = setup();
+    run_cagent_otlp(&s);
+    assert_one_scenario(&summary(&s));
+}
+
+/// The parts of a summary that do not depend on timing: durations become "measured or not",
+/// the report's own dates are left out.
+fn comparable(sum: &Value) -> Value {
+    let mut out = json!({});
+    for key in [
+        "records",
+        "installs",
+        "dropped_records",
+        "commands",
+        "tools",
+        "models",
+        "sessions",
+        "errors",
+        "versions",
+        "os",
+    ] {
+        out[key] = sum[key].clone();
+    }
+    for list in ["commands", "tools"] {
+        for entry in out[list].as_array_mut().unwrap() {
+            for timing in ["p50_ms", "p95_ms"] {
+                entry[timing] = json!(entry[timing].is_i64());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn otlp_and_cagent_format_runs_give_the_same_summary() {
+    let cagent = setup();
+    run_cagent(&cagent, API_KEY);
+    let otlp = setup();
+    run_cagent_otlp(&otlp);
+    let (a, b) = (comparable(&summary(&cagent)), comparable(&summary(&otlp)));
+    assert_eq!(a["records"], 8, "{a:#}");
+    assert_eq!(a, b, "cagent format:\n{a:#}\nOTLP:\n{b:#}");
+}
+
+/// The records waiting in the outbox of the setup's config dir, one JSON line each.
+fn outbox(s: &Setup) -> String {
+    std::fs::read_to_string(s.config.join("telemetry-outbox.jsonl")).unwrap_or_default()
+}
+
+#[test]
+fn otlp_batches_replayed_from_the_outbox_are_stored_once() {
+    let s = setup();
+    // The collector is unreachable: the run's records wait in the outbox.
+    let dead = telemetry_test_collector::dead_endpoint();
+    run_cagent_with(
+        &s,
+        &[
+            ("TELEMETRY_EXPORTER", "otlp"),
+            ("TELEMETRY_ENDPOINT", &dead),
+        ],
+    );
+    let queued = outbox(&s);
+    assert_eq!(queued.lines().count(), 8, "{queued}");
+
+    // The next run delivers them over OTLP, with its own.
+    run_cagent_otlp(&s);
+    assert_eq!(outbox(&s), "");
+    assert_eq!(summary(&s)["records"], 16);
+
+    // The same outbox delivered a second time (a copy restored, a lost answer): stored once.
+    std::fs::write(s.config.join("telemetry-outbox.jsonl"), &queued).unwrap();
+    run_cagent_otlp(&s);
+    assert_eq!(outbox(&s), "");
+    let sum = summary(&s);
+    assert_eq!(sum["records"], 24, "{sum:#}");
+    assert_eq!(sum["installs"], 1);
+    assert_eq!(sum["sessions"]["count"], 3);
+    assert_eq!(named(&sum, "commands", "run")["calls"], 3);
+    assert_eq!(named(&sum, "tools", "read_file")["calls"], 6);
 }

@@ -13,9 +13,15 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-/// The checker script, from the workspace root.
+/// The checker script, `scripts/check_otlp.py` of the workspace root: the nearest one above
+/// the including crate's manifest dir (so any workspace member may include this file).
 pub(crate) fn script() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/check_otlp.py")
+    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .ancestors()
+        .map(|dir| dir.join("scripts/check_otlp.py"))
+        .find(|path| path.is_file())
+        .unwrap_or_else(|| manifest.join("../scripts/check_otlp.py"))
 }
 
 /// What the checker said about a set of bodies.
