@@ -144,3 +144,27 @@ fn a_stall_on_one_client_does_not_block_another() {
     });
     assert_eq!(healthy.records().len(), 1);
 }
+
+/// A redirect is an answer, never followed: the records are not sent to the place it names
+/// (a collector must not move a CLI's records elsewhere); they are refused and counted.
+#[test]
+fn redirects_are_never_followed() {
+    let elsewhere = Collector::start();
+    let to: &'static str = Box::leak(elsewhere.url().into_boxed_str());
+    for status in [301, 302, 307, 308] {
+        let collector = Collector::with_script(vec![Reply::Redirect(status, to)]);
+        let dir = tempfile::tempdir().unwrap();
+        let client = client_for(&collector.url(), dir.path());
+        client.track_command("run", ["x"]);
+        client.flush();
+        assert_eq!(
+            collector.requests().len(),
+            1,
+            "{status}: one request, answered"
+        );
+        assert!(
+            elsewhere.requests().is_empty(),
+            "{status}: the redirect was followed"
+        );
+    }
+}

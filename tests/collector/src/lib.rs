@@ -68,6 +68,8 @@ pub enum Reply {
     /// Answer with this status and a `Retry-After` header holding this time as an HTTP-date
     /// (`Sun, 06 Nov 1994 08:49:37 GMT`, whole seconds).
     RetryAfterDate(u16, SystemTime),
+    /// Answer with this status (a 3xx) and a `Location` header pointing at this URL.
+    Redirect(u16, &'static str),
     /// Answer with this status and a body of [`TRICKLE_BYTES`] bytes sent one byte every
     /// [`TRICKLE_INTERVAL`] (a slow or hostile collector).
     Trickle(u16),
@@ -521,6 +523,7 @@ fn serve_connection(stream: TcpStream, shared: &Shared) {
                 Reply::Status(s)
                 | Reply::RetryAfterSecs(s, _)
                 | Reply::RetryAfterDate(s, _)
+                | Reply::Redirect(s, _)
                 | Reply::Trickle(s) => Some(s),
                 Reply::Stall | Reply::Close => None,
             };
@@ -535,12 +538,14 @@ fn serve_connection(stream: TcpStream, shared: &Shared) {
         let extra = match reply {
             Reply::RetryAfterSecs(_, secs) => format!("Retry-After: {secs}\r\n"),
             Reply::RetryAfterDate(_, at) => format!("Retry-After: {}\r\n", http_date(at)),
+            Reply::Redirect(_, to) => format!("Location: {to}\r\n"),
             _ => String::new(),
         };
         match reply {
             Reply::Status(status)
             | Reply::RetryAfterSecs(status, _)
-            | Reply::RetryAfterDate(status, _) => {
+            | Reply::RetryAfterDate(status, _)
+            | Reply::Redirect(status, _) => {
                 if write_response(&mut conn.stream, status, keep_alive, &extra).is_err()
                     || !keep_alive
                 {
