@@ -26,6 +26,9 @@ pub(super) struct Envelope<'a> {
     pub(super) event: Cow<'a, str>,
     pub(super) event_timestamp: u64,
     pub(super) source: Option<&'a str>,
+    /// Whether `event` and every property key are plain: free of `"`, `\` and control
+    /// characters, so they are JSON string contents as they are (the scanner's reading).
+    pub(super) plain: bool,
 }
 
 /// An object member: the key (unescaped) and the value as raw JSON text.
@@ -54,6 +57,7 @@ pub(super) fn with_record<R>(
         event: rec.event,
         event_timestamp: rec.event_timestamp,
         source: rec.source.map(RawValue::get),
+        plain: false,
     };
     let props: Vec<Member<'_>> = rec
         .properties
@@ -65,16 +69,17 @@ pub(super) fn with_record<R>(
 }
 
 /// Calls `f` with the members of `text`, a JSON object already read as part of a record;
-/// with no members if it cannot be read as an object.
-pub(super) fn with_members<R>(text: &str, f: impl FnOnce(&[Member<'_>]) -> R) -> R {
+/// with no members if it cannot be read as an object. The flag says whether every key is
+/// plain (see [`Envelope::plain`]).
+pub(super) fn with_members<R>(text: &str, f: impl FnOnce(&[Member<'_>], bool) -> R) -> R {
     let mut parts = [("", ""); VALUE_PARTS];
     let mut s = Scanner::new(text);
     if let Some(n) = s.members(&mut parts, 1).filter(|_| s.at_end()) {
-        return f(&parts[..n]);
+        return f(&parts[..n], true);
     }
     let members = serde_json::from_str(text).unwrap_or(Members(Vec::new()));
     let parts: Vec<Member<'_>> = members.0.iter().map(|(k, v)| (&**k, v.get())).collect();
-    f(&parts)
+    f(&parts, false)
 }
 
 /// Calls `f` with the items (raw JSON text) of `text`, a JSON array already read as part of
@@ -122,6 +127,7 @@ fn scan_record<'a>(line: &'a str, props: &mut [Member<'a>]) -> Option<(Envelope<
         event: Cow::Borrowed(event?),
         event_timestamp: ts?,
         source: source.filter(|&text| text != "null"),
+        plain: true,
     };
     Some((env, n_props?))
 }

@@ -45,10 +45,10 @@ fn write_record(out: &mut String, rec: &Envelope<'_>, props: &[Member<'_>], drop
     match (rec.event.as_ref(), prop("action")) {
         ("session", Some("\"start\"")) => out.push_str("\"session.start\""),
         ("session", Some("\"end\"")) => out.push_str("\"session.end\""),
-        (event, _) => push_prefixed_key(out, event),
+        (event, _) => push_prefixed_key(out, event, rec.plain),
     }
     out.push_str(",\"attributes\":[");
-    write_attributes(out, &rec.event, rec.source, props, dropped);
+    write_attributes(out, rec, props, dropped);
     out.push_str("]}");
     true
 }
@@ -56,13 +56,8 @@ fn write_record(out: &mut String, rec: &Envelope<'_>, props: &[Member<'_>], drop
 /// The attributes of one record. Keys two members could map to are settled here: the
 /// envelope's `source` wins over a `source` property, an `error` array over an `errors`
 /// property, and the `dropped` count over a `dropped_records` property.
-fn write_attributes(
-    out: &mut String,
-    event: &str,
-    source: Option<&str>,
-    props: &[Member<'_>],
-    dropped: u64,
-) {
+fn write_attributes(out: &mut String, rec: &Envelope<'_>, props: &[Member<'_>], dropped: u64) {
+    let (event, source) = (rec.event.as_ref(), rec.source);
     let mut attrs = Attrs { out, first: true };
     if let Some(src) = source {
         attrs.raw("\"cli_telemetry.source\"", src);
@@ -94,7 +89,7 @@ fn write_attributes(
                 Some(name) => name,
                 None => {
                     attrs.open_key();
-                    push_prefixed_key(attrs.out, other);
+                    push_prefixed_key(attrs.out, other, rec.plain);
                     attrs.value(value);
                     continue;
                 }
@@ -208,14 +203,15 @@ pub(super) fn write_any_value(out: &mut String, text: &str) {
         }
         Some(b'{') => {
             out.push_str("{\"kvlistValue\":{\"values\":[");
-            with_members(text, |members| {
+            with_members(text, |members, plain| {
                 for (i, &(k, v)) in members.iter().enumerate() {
                     if i > 0 {
                         out.push(',');
                     }
                     out.push_str("{\"key\":");
-                    push_json_str(out, k);
-                    out.push_str(",\"value\":");
+                    out.push('"');
+                    push_str_contents(out, k, plain);
+                    out.push_str("\",\"value\":");
                     write_any_value(out, v);
                     out.push('}');
                 }
@@ -264,10 +260,19 @@ fn decimal(mut n: u64, digits: &mut [u8; 20]) -> &str {
 }
 
 /// `"cli_telemetry.<name>"` as a JSON string.
-fn push_prefixed_key(out: &mut String, name: &str) {
+fn push_prefixed_key(out: &mut String, name: &str, plain: bool) {
     out.push_str("\"cli_telemetry.");
-    push_json_str_body(out, name);
+    push_str_contents(out, name, plain);
     out.push('"');
+}
+
+/// The inside of a JSON string for `s`: as it is when `plain` (see `Envelope::plain`).
+fn push_str_contents(out: &mut String, s: &str, plain: bool) {
+    if plain {
+        out.push_str(s);
+    } else {
+        push_json_str_body(out, s);
+    }
 }
 
 /// A JSON string.
