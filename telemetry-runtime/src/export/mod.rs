@@ -15,7 +15,10 @@ mod otlp_bench;
 #[cfg(test)]
 mod otlp_check;
 mod otlp_env;
+mod otlp_parse;
 mod otlp_record;
+#[cfg(test)]
+mod otlp_record_ref;
 #[cfg(test)]
 mod otlp_tests;
 

@@ -1,90 +1,41 @@
 //! One canonical record → one OTLP `LogRecord`, in OTLP's JSON mapping, written directly.
 //!
-//! The record is parsed once into borrowed parts (keys as `Cow<str>`, values as raw JSON
-//! text); strings and numbers are copied into the output as the JSON text they already are, so
-//! a string is never unescaped and escaped again. The mapping is OTLP_MAPPING.md's (and the
-//! README's table).
+//! The record is read once into borrowed parts (`otlp_parse`: keys as text, values as raw
+//! JSON text); strings and numbers are copied into the output as the JSON text they already
+//! are, so a string is never unescaped and escaped again, and attribute keys are static
+//! strings. The mapping is OTLP_MAPPING.md's (and the README's table).
 //!
 //! Invariants:
 //! - The output is one JSON object or nothing: a line that is not a record (not an object,
 //!   no string `event`, no integer `event_timestamp`, no object `properties`) writes nothing.
 //! - Attribute keys are unique within a record: object members are deduplicated while
-//!   parsing (a later duplicate replaces an earlier one, as `serde_json` does), and the few
+//!   reading (a later duplicate replaces an earlier one, as `serde_json` does), and the few
 //!   keys two members could map to are decided explicitly (see [`write_attributes`]).
 
-use std::borrow::Cow;
-use std::fmt;
-
-use serde::Deserialize;
-use serde::de::{Deserializer, MapAccess, Visitor};
-use serde_json::value::RawValue;
-
-/// An object key, borrowed from the line unless it holds escapes.
-#[derive(Deserialize)]
-struct Key<'a>(#[serde(borrow)] Cow<'a, str>);
-
-/// A JSON object's members in document order, without duplicate keys.
-pub(super) struct Members<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
-
-impl<'de: 'a, 'a> Deserialize<'de> for Members<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct MembersVisitor<'a>(std::marker::PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> Visitor<'de> for MembersVisitor<'a> {
-            type Value = Members<'a>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut members: Vec<(Cow<'a, str>, &'a RawValue)> = Vec::with_capacity(16);
-                while let Some((Key(k), v)) = map.next_entry::<Key<'a>, &'a RawValue>()? {
-                    match members.iter_mut().find(|(seen, _)| *seen == k) {
-                        Some(member) => member.1 = v,
-                        None => members.push((k, v)),
-                    }
-                }
-                Ok(Members(members))
-            }
-        }
-        d.deserialize_map(MembersVisitor(std::marker::PhantomData))
-    }
-}
-
-/// The envelope of a canonical record.
-#[derive(Deserialize)]
-struct Line<'a> {
-    #[serde(borrow)]
-    event: Cow<'a, str>,
-    event_timestamp: u64,
-    #[serde(borrow, default)]
-    source: Option<&'a RawValue>,
-    #[serde(borrow)]
-    properties: Members<'a>,
-}
+use super::otlp_parse::{Envelope, Member, find_special, with_items, with_members, with_record};
 
 /// Writes the `LogRecord` of one canonical `line` to `out`; `dropped` above zero is added as
 /// `cli_telemetry.dropped_records`. Returns `false`, having written nothing, when the line is
 /// not a record.
 pub(super) fn write_log_record(out: &mut String, line: &str, dropped: u64) -> bool {
-    let Ok(rec) = serde_json::from_str::<Line<'_>>(line) else {
-        return false;
-    };
+    with_record(line, |env, props| write_record(out, env, props, dropped)).unwrap_or(false)
+}
+
+/// [`write_log_record`] of a record read; `false`, having written nothing, when its
+/// timestamp in nanoseconds does not fit a `u64`.
+fn write_record(out: &mut String, rec: &Envelope<'_>, props: &[Member<'_>], dropped: u64) -> bool {
     let Some(nanos) = rec.event_timestamp.checked_mul(1_000_000) else {
         return false;
     };
-    let prop = |key: &str| {
-        rec.properties
-            .0
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.get())
-    };
+    let prop = |key: &str| props.iter().find(|(k, _)| *k == key).map(|(_, v)| *v);
     let failed = prop("is_success") == Some("false");
-    let mut nanos_text = nanos.to_string();
-    nanos_text.push('"');
+    let mut digits = [0_u8; 20];
+    let nanos = decimal(nanos, &mut digits);
     out.push_str("{\"timeUnixNano\":\"");
-    out.push_str(&nanos_text);
-    out.push_str(",\"observedTimeUnixNano\":\"");
-    out.push_str(&nanos_text);
+    out.push_str(nanos);
+    out.push_str("\",\"observedTimeUnixNano\":\"");
+    out.push_str(nanos);
+    out.push('"');
     out.push_str(if failed {
         ",\"severityNumber\":17,\"severityText\":\"ERROR\""
     } else {
@@ -94,10 +45,10 @@ pub(super) fn write_log_record(out: &mut String, line: &str, dropped: u64) -> bo
     match (rec.event.as_ref(), prop("action")) {
         ("session", Some("\"start\"")) => out.push_str("\"session.start\""),
         ("session", Some("\"end\"")) => out.push_str("\"session.end\""),
-        (event, _) => push_prefixed_key(out, event),
+        (event, _) => push_prefixed_key(out, event, rec.plain),
     }
     out.push_str(",\"attributes\":[");
-    write_attributes(out, &rec.event, rec.source, &rec.properties, dropped);
+    write_attributes(out, rec, props, dropped);
     out.push_str("]}");
     true
 }
@@ -105,24 +56,18 @@ pub(super) fn write_log_record(out: &mut String, line: &str, dropped: u64) -> bo
 /// The attributes of one record. Keys two members could map to are settled here: the
 /// envelope's `source` wins over a `source` property, an `error` array over an `errors`
 /// property, and the `dropped` count over a `dropped_records` property.
-fn write_attributes(
-    out: &mut String,
-    event: &str,
-    source: Option<&RawValue>,
-    props: &Members<'_>,
-    dropped: u64,
-) {
+fn write_attributes(out: &mut String, rec: &Envelope<'_>, props: &[Member<'_>], dropped: u64) {
+    let (event, source) = (rec.event.as_ref(), rec.source);
     let mut attrs = Attrs { out, first: true };
     if let Some(src) = source {
         attrs.raw("\"cli_telemetry.source\"", src);
     }
     let error_is_array = props
-        .0
         .iter()
-        .any(|(k, v)| k == "error" && v.get().starts_with('['));
+        .any(|&(k, v)| k == "error" && v.starts_with('['));
     let mut error_type = None;
-    for (key, value) in &props.0 {
-        let name = match (key.as_ref(), value.get()) {
+    for &(key, value) in props {
+        let name = match (key, value) {
             ("error", text) if text.starts_with('"') => {
                 error_type = Some(match text {
                     "\"panicked\"" => "\"panic\"",
@@ -144,7 +89,7 @@ fn write_attributes(
                 Some(name) => name,
                 None => {
                     attrs.open_key();
-                    push_prefixed_key(attrs.out, other);
+                    push_prefixed_key(attrs.out, other, rec.plain);
                     attrs.value(value);
                     continue;
                 }
@@ -197,14 +142,14 @@ impl Attrs<'_> {
     }
 
     /// Writes `,"value":<AnyValue>}`, closing the `KeyValue`.
-    fn value(&mut self, value: &RawValue) {
+    fn value(&mut self, value: &str) {
         self.out.push_str(",\"value\":");
         write_any_value(self.out, value);
         self.out.push('}');
     }
 
     /// A `KeyValue` whose key is JSON text already.
-    fn raw(&mut self, key_json: &str, value: &RawValue) {
+    fn raw(&mut self, key_json: &str, value: &str) {
         self.open_key();
         self.out.push_str(key_json);
         self.value(value);
@@ -215,7 +160,7 @@ impl Attrs<'_> {
         self.open_key();
         self.out.push_str(key_json);
         self.out.push_str(",\"value\":{\"intValue\":\"");
-        self.out.push_str(&n.to_string());
+        self.out.push_str(decimal(n, &mut [0; 20]));
         self.out.push_str("\"}}");
     }
 
@@ -232,8 +177,7 @@ impl Attrs<'_> {
 /// Writes an `AnyValue` for a JSON value: string, bool, integer (as a decimal string when it
 /// fits an int64), other numbers as `doubleValue`, arrays and objects recursively; `null` is
 /// the empty `AnyValue` `{}`.
-pub(super) fn write_any_value(out: &mut String, value: &RawValue) {
-    let text = value.get();
+pub(super) fn write_any_value(out: &mut String, text: &str) {
     match text.as_bytes().first() {
         Some(b'"') => {
             out.push_str("{\"stringValue\":");
@@ -247,28 +191,31 @@ pub(super) fn write_any_value(out: &mut String, value: &RawValue) {
         }
         Some(b'[') => {
             out.push_str("{\"arrayValue\":{\"values\":[");
-            let items: Vec<&RawValue> = serde_json::from_str(text).unwrap_or_default();
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
+            with_items(text, |items| {
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    write_any_value(out, item);
                 }
-                write_any_value(out, item);
-            }
+            });
             out.push_str("]}}");
         }
         Some(b'{') => {
             out.push_str("{\"kvlistValue\":{\"values\":[");
-            let members = serde_json::from_str(text).unwrap_or(Members(Vec::new()));
-            for (i, (k, v)) in members.0.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
+            with_members(text, |members, plain| {
+                for (i, &(k, v)) in members.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str("{\"key\":");
+                    out.push('"');
+                    push_str_contents(out, k, plain);
+                    out.push_str("\",\"value\":");
+                    write_any_value(out, v);
+                    out.push('}');
                 }
-                out.push_str("{\"key\":");
-                push_json_str(out, k);
-                out.push_str(",\"value\":");
-                write_any_value(out, v);
-                out.push('}');
-            }
+            });
             out.push_str("]}}");
         }
         Some(b'-' | b'0'..=b'9') if is_int64(text) => {
@@ -298,11 +245,34 @@ fn is_empty_array(text: &str) -> bool {
         .is_some_and(|inner| inner.trim().is_empty())
 }
 
+/// `n` in decimal, written at the end of `digits`.
+fn decimal(mut n: u64, digits: &mut [u8; 20]) -> &str {
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    std::str::from_utf8(&digits[start..]).unwrap_or_default()
+}
+
 /// `"cli_telemetry.<name>"` as a JSON string.
-fn push_prefixed_key(out: &mut String, name: &str) {
+fn push_prefixed_key(out: &mut String, name: &str, plain: bool) {
     out.push_str("\"cli_telemetry.");
-    push_json_str_body(out, name);
+    push_str_contents(out, name, plain);
     out.push('"');
+}
+
+/// The inside of a JSON string for `s`: as it is when `plain` (see `Envelope::plain`).
+fn push_str_contents(out: &mut String, s: &str, plain: bool) {
+    if plain {
+        out.push_str(s);
+    } else {
+        push_json_str_body(out, s);
+    }
 }
 
 /// A JSON string.
@@ -314,7 +284,7 @@ pub(super) fn push_json_str(out: &mut String, s: &str) {
 
 /// The inside of a JSON string: `"`, `\` and control characters escaped.
 fn push_json_str_body(out: &mut String, s: &str) {
-    if !s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+    if find_special(s.as_bytes(), 0).is_none() {
         out.push_str(s);
         return;
     }
