@@ -400,3 +400,132 @@ pub fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database left at schema version 1, with records stored the v1 way.
+    fn v1_database(path: &Path) {
+        let conn = Connection::open(path).unwrap();
+        let Step::Sql(v1) = MIGRATIONS[0] else {
+            panic!("step 1 is SQL")
+        };
+        conn.execute_batch(&format!(
+            "CREATE TABLE schema_version (version INTEGER NOT NULL);
+             INSERT INTO schema_version VALUES (1); {v1}"
+        ))
+        .unwrap();
+        let day = now_ms().div_euclid(MS_PER_DAY);
+        let mut insert = conn
+            .prepare(
+                "INSERT INTO events (event_id, ts_ms, day, kind, action, name, user_id,
+                 session_id, is_success, duration_ms, input_tokens, output_tokens, cost,
+                 tool_calls, error_count, error, version, os, received_ms, json)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,
+                 ?16, ?17, ?18, 0, '{}')",
+            )
+            .unwrap();
+        for (i, (kind, name, ok, ms)) in [
+            ("command", "run", true, 1000),
+            ("command", "run", false, 3000),
+            ("tool", "read", true, 7),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let error = (!ok).then_some("boom");
+            insert
+                .execute(params![
+                    format!("e{i}"),
+                    day * MS_PER_DAY,
+                    day,
+                    kind,
+                    name,
+                    name,
+                    format!("u{}", i % 2),
+                    None::<String>,
+                    ok,
+                    ms,
+                    None::<i64>,
+                    None::<i64>,
+                    None::<f64>,
+                    None::<i64>,
+                    None::<i64>,
+                    error,
+                    "1.0",
+                    "linux"
+                ])
+                .unwrap();
+        }
+        insert
+            .execute(params![
+                "t1",
+                day * MS_PER_DAY,
+                day,
+                "token",
+                "usage",
+                "m",
+                "u0",
+                None::<String>,
+                None::<bool>,
+                None::<i64>,
+                10,
+                2,
+                0.5,
+                None::<i64>,
+                None::<i64>,
+                None::<String>,
+                "1.0",
+                "linux"
+            ])
+            .unwrap();
+    }
+
+    #[test]
+    fn a_v1_database_upgrades_and_keeps_its_numbers() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v1.db");
+        v1_database(&path);
+        let conn = open_write(&path).unwrap();
+        assert_eq!(schema_version(&conn).unwrap(), MIGRATIONS.len() as i64);
+        let s = crate::summary::summarize(&conn, 7).unwrap();
+        assert_eq!((s.records, s.installs), (4, 2));
+        let run = &s.commands[0];
+        assert_eq!(
+            (
+                run.name.as_str(),
+                run.calls,
+                run.failures,
+                run.p50_ms,
+                run.p95_ms
+            ),
+            ("run", 2, 1, Some(1000), Some(3000))
+        );
+        assert_eq!(
+            (s.tools[0].name.as_str(), s.tools[0].p50_ms),
+            ("read", Some(7))
+        );
+        assert_eq!(
+            (
+                s.models[0].input_tokens,
+                s.models[0].output_tokens,
+                s.models[0].cost
+            ),
+            (10, 2, 0.5)
+        );
+        assert_eq!((s.errors[0].text.as_str(), s.errors[0].count), ("boom", 1));
+        // The upgraded file keeps exactly-once: a stored id is still unique.
+        let dup = conn.execute(
+            "INSERT OR IGNORE INTO events (event_id, ts_ms, day, kind, received_ms, json)
+             VALUES ('e0', 0, 0, 'x', 0, '{}')",
+            [],
+        );
+        assert_eq!(dup.unwrap(), 0);
+        drop(conn);
+        // Opening again runs nothing twice.
+        let again = open_write(&path).unwrap();
+        let s2 = crate::summary::summarize(&again, 7).unwrap();
+        assert_eq!(s2.records, 4);
+    }
+}
