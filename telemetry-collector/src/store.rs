@@ -117,8 +117,14 @@ pub fn open_read(path: &Path) -> Result<Connection, String> {
     let _ = conn.pragma_update(None, "cache_size", -65_536);
     match schema_version(&conn) {
         Ok(v) if v == MIGRATIONS.len() as i64 => Ok(conn),
+        Ok(v) if v < MIGRATIONS.len() as i64 => Err(format!(
+            "{} has schema version {v}, this collector reads version {}: start `serve` on it \
+             once to upgrade it",
+            path.display(),
+            MIGRATIONS.len()
+        )),
         Ok(v) => Err(format!(
-            "{} has schema version {v}, this collector reads version {}",
+            "{} has schema version {v}, newer than this collector ({})",
             path.display(),
             MIGRATIONS.len()
         )),
