@@ -32,15 +32,41 @@ fn batch_body(next: &AtomicU64, now: i64) -> String {
             "{{\"event\":\"tool\",\"event_timestamp\":{now},\"source\":\"cagent\",\"properties\":{{\
              \"action\":\"call\",\"session_id\":\"sess-{s}\",\"agent_name\":\"root\",\"tool_name\":\"tool_{t}\",\
              \"duration_ms\":{d},\"is_success\":true,\"user_uuid\":\"5b0c1c8e-1d7e-4a51-9a36-{u:012}\",\
-             \"version\":\"1.4.0\",\"os\":\"linux\",\"os_language\":\"en-US\",\"event_id\":\"bench-{n}\"}}}}",
+             \"version\":\"1.4.0\",\"os\":\"linux\",\"os_language\":\"en-US\",\"event_id\":\"{id}\"}}}}",
             s = n / 50,
             t = n % 20,
             d = n % 900,
-            u = n % 5000
+            u = n % 5000,
+            id = event_id(n)
         ));
     }
     body.push_str("]}");
     body
+}
+
+/// `bench-N`, or with `COLLECTOR_BENCH_UUID_IDS=1` a random-looking v4 UUID (what real
+/// clients send; its index inserts land on random pages).
+fn event_id(n: u64) -> String {
+    static UUIDS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    if !*UUIDS.get_or_init(|| std::env::var_os("COLLECTOR_BENCH_UUID_IDS").is_some()) {
+        return format!("bench-{n}");
+    }
+    // splitmix64: a fixed, well-mixed sequence.
+    let mix = |mut z: u64| {
+        z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
+    let (a, b) = (mix(n), mix(n ^ 0xdead_beef));
+    format!(
+        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xffff,
+        a & 0xfff,
+        b >> 48,
+        b & 0xffff_ffff_ffff
+    )
 }
 
 fn ingest(c: &mut Criterion) {

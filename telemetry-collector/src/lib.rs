@@ -17,6 +17,7 @@ pub mod auth;
 pub mod html;
 pub mod otlp;
 pub mod record;
+pub mod rollup;
 pub mod server;
 pub mod store;
 pub mod summary;

@@ -14,9 +14,19 @@ use rusqlite::{Connection, OpenFlags, params};
 use tokio::sync::oneshot;
 
 use crate::record::Row;
+use crate::rollup::{self, Deltas, Seen};
+
+/// One schema step.
+enum Step {
+    Sql(&'static str),
+    Rust(fn(&rusqlite::Transaction<'_>) -> rusqlite::Result<()>),
+}
 
 /// The schema, one migration per version; `schema_version` holds how many have run.
-const MIGRATIONS: &[&str] = &[r"
+/// Version 2 replaces the per-record report indexes with the daily rollups (`rollup.rs`).
+const MIGRATIONS: &[Step] = &[
+    Step::Sql(
+        r"
 CREATE TABLE events (
     id INTEGER PRIMARY KEY,
     event_id TEXT NOT NULL UNIQUE,
@@ -50,7 +60,13 @@ CREATE INDEX events_tokens ON events (day, name, input_tokens, output_tokens, co
     WHERE kind = 'token';
 CREATE INDEX events_sessions ON events (day, action, session_id, tool_calls, error_count, is_success)
     WHERE kind = 'session';
-"];
+",
+    ),
+    Step::Rust(|tx| {
+        tx.execute_batch(rollup::SCHEMA)?;
+        rollup::backfill(tx)
+    }),
+];
 
 /// Milliseconds in a UTC day; `day` = `ts_ms / MS_PER_DAY`.
 pub const MS_PER_DAY: i64 = 86_400_000;
@@ -101,8 +117,14 @@ pub fn open_read(path: &Path) -> Result<Connection, String> {
     let _ = conn.pragma_update(None, "cache_size", -65_536);
     match schema_version(&conn) {
         Ok(v) if v == MIGRATIONS.len() as i64 => Ok(conn),
+        Ok(v) if v < MIGRATIONS.len() as i64 => Err(format!(
+            "{} has schema version {v}, this collector reads version {}: start `serve` on it \
+             once to upgrade it",
+            path.display(),
+            MIGRATIONS.len()
+        )),
         Ok(v) => Err(format!(
-            "{} has schema version {v}, this collector reads version {}",
+            "{} has schema version {v}, newer than this collector ({})",
             path.display(),
             MIGRATIONS.len()
         )),
@@ -136,12 +158,16 @@ fn migrate(conn: &Connection) -> Result<(), String> {
             MIGRATIONS.len()
         ));
     }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
-        let sql = format!(
-            "BEGIN; {sql}; UPDATE schema_version SET version = {}; COMMIT;",
-            i + 1
-        );
-        conn.execute_batch(&sql).map_err(err)?;
+    for (i, step) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let tx = conn.unchecked_transaction().map_err(err)?;
+        match step {
+            Step::Sql(sql) => tx.execute_batch(sql),
+            Step::Rust(run) => run(&tx),
+        }
+        .map_err(|e| format!("schema step {}: {e}", i + 1))?;
+        tx.execute("UPDATE schema_version SET version = ?1", [i as i64 + 1])
+            .map_err(err)?;
+        tx.commit().map_err(err)?;
     }
     Ok(())
 }
@@ -250,6 +276,7 @@ fn run_checkpointer(path: &Path, stopped: &mpsc::Receiver<()>) {
 const GROUP_COMMIT: usize = 64;
 
 fn run_writer(conn: &mut Connection, rx: &mpsc::Receiver<Job>) {
+    let mut seen = Seen::default();
     while let Ok(first) = rx.recv() {
         let mut inserts = Vec::new();
         let mut next = Some(first);
@@ -257,6 +284,7 @@ fn run_writer(conn: &mut Connection, rx: &mpsc::Receiver<Job>) {
             match job {
                 Job::Insert(rows, reply) => inserts.push((rows, reply)),
                 Job::Retain(days, reply) => {
+                    seen.clear();
                     let _ = reply.send(delete_old(conn, days).map_err(|e| e.to_string()));
                 }
             }
@@ -264,25 +292,30 @@ fn run_writer(conn: &mut Connection, rx: &mpsc::Receiver<Job>) {
                 next = rx.try_recv().ok();
             }
         }
-        commit_group(conn, inserts);
+        commit_group(conn, inserts, &mut seen);
     }
 }
 
-fn commit_group(conn: &mut Connection, group: Vec<(Vec<Row>, Reply<Counts>)>) {
+/// Stores a group of batches and their rollups in one transaction; the rollup keys it wrote
+/// join `seen` only once the commit succeeded.
+fn commit_group(conn: &mut Connection, group: Vec<(Vec<Row>, Reply<Counts>)>, seen: &mut Seen) {
     if group.is_empty() {
         return;
     }
     let result = (|| {
         let tx = conn.transaction()?;
         let mut counts = Vec::with_capacity(group.len());
+        let mut deltas = Deltas::default();
         for (rows, _) in &group {
-            counts.push(insert_rows(&tx, rows)?);
+            counts.push(insert_rows(&tx, rows, &mut deltas, seen)?);
         }
+        deltas.flush(&tx)?;
         tx.commit()?;
-        Ok::<_, rusqlite::Error>(counts)
+        Ok::<_, rusqlite::Error>((counts, deltas))
     })();
     match result {
-        Ok(counts) => {
+        Ok((counts, deltas)) => {
+            seen.extend(deltas);
             for ((_, reply), c) in group.into_iter().zip(counts) {
                 let _ = reply.send(Ok(c));
             }
@@ -295,7 +328,12 @@ fn commit_group(conn: &mut Connection, group: Vec<(Vec<Row>, Reply<Counts>)>) {
     }
 }
 
-fn insert_rows(tx: &rusqlite::Transaction<'_>, rows: &[Row]) -> rusqlite::Result<Counts> {
+fn insert_rows<'a>(
+    tx: &rusqlite::Transaction<'_>,
+    rows: &'a [Row],
+    deltas: &mut Deltas<'a>,
+    seen: &Seen,
+) -> rusqlite::Result<Counts> {
     let mut stmt = tx.prepare_cached(
         "INSERT OR IGNORE INTO events (event_id, ts_ms, day, kind, action, name, user_id,
          session_id, is_success, duration_ms, input_tokens, output_tokens, cost, tool_calls,
@@ -331,6 +369,7 @@ fn insert_rows(tx: &rusqlite::Transaction<'_>, rows: &[Row]) -> rusqlite::Result
             r.json,
         ])?;
         if n == 1 {
+            deltas.add(r, seen);
             counts.accepted += 1;
         } else {
             counts.duplicates += 1;
@@ -339,9 +378,15 @@ fn insert_rows(tx: &rusqlite::Transaction<'_>, rows: &[Row]) -> rusqlite::Result
     Ok(counts)
 }
 
-/// Deletes in chunks so a large purge never holds the write lock for long.
+/// Deletes in chunks so a large purge never holds the write lock for long; the rollups of
+/// the deleted days go first, in one transaction.
 fn delete_old(conn: &Connection, days: u32) -> rusqlite::Result<usize> {
     let cutoff = now_ms().div_euclid(MS_PER_DAY) - i64::from(days);
+    let tx = conn.unchecked_transaction()?;
+    for table in rollup::TABLES {
+        tx.execute(&format!("DELETE FROM {table} WHERE day < ?1"), [cutoff])?;
+    }
+    tx.commit()?;
     let mut total = 0;
     loop {
         let n = conn.execute(
@@ -360,4 +405,133 @@ pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database left at schema version 1, with records stored the v1 way.
+    fn v1_database(path: &Path) {
+        let conn = Connection::open(path).unwrap();
+        let Step::Sql(v1) = MIGRATIONS[0] else {
+            panic!("step 1 is SQL")
+        };
+        conn.execute_batch(&format!(
+            "CREATE TABLE schema_version (version INTEGER NOT NULL);
+             INSERT INTO schema_version VALUES (1); {v1}"
+        ))
+        .unwrap();
+        let day = now_ms().div_euclid(MS_PER_DAY);
+        let mut insert = conn
+            .prepare(
+                "INSERT INTO events (event_id, ts_ms, day, kind, action, name, user_id,
+                 session_id, is_success, duration_ms, input_tokens, output_tokens, cost,
+                 tool_calls, error_count, error, version, os, received_ms, json)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,
+                 ?16, ?17, ?18, 0, '{}')",
+            )
+            .unwrap();
+        for (i, (kind, name, ok, ms)) in [
+            ("command", "run", true, 1000),
+            ("command", "run", false, 3000),
+            ("tool", "read", true, 7),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let error = (!ok).then_some("boom");
+            insert
+                .execute(params![
+                    format!("e{i}"),
+                    day * MS_PER_DAY,
+                    day,
+                    kind,
+                    name,
+                    name,
+                    format!("u{}", i % 2),
+                    None::<String>,
+                    ok,
+                    ms,
+                    None::<i64>,
+                    None::<i64>,
+                    None::<f64>,
+                    None::<i64>,
+                    None::<i64>,
+                    error,
+                    "1.0",
+                    "linux"
+                ])
+                .unwrap();
+        }
+        insert
+            .execute(params![
+                "t1",
+                day * MS_PER_DAY,
+                day,
+                "token",
+                "usage",
+                "m",
+                "u0",
+                None::<String>,
+                None::<bool>,
+                None::<i64>,
+                10,
+                2,
+                0.5,
+                None::<i64>,
+                None::<i64>,
+                None::<String>,
+                "1.0",
+                "linux"
+            ])
+            .unwrap();
+    }
+
+    #[test]
+    fn a_v1_database_upgrades_and_keeps_its_numbers() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v1.db");
+        v1_database(&path);
+        let conn = open_write(&path).unwrap();
+        assert_eq!(schema_version(&conn).unwrap(), MIGRATIONS.len() as i64);
+        let s = crate::summary::summarize(&conn, 7).unwrap();
+        assert_eq!((s.records, s.installs), (4, 2));
+        let run = &s.commands[0];
+        assert_eq!(
+            (
+                run.name.as_str(),
+                run.calls,
+                run.failures,
+                run.p50_ms,
+                run.p95_ms
+            ),
+            ("run", 2, 1, Some(1000), Some(3000))
+        );
+        assert_eq!(
+            (s.tools[0].name.as_str(), s.tools[0].p50_ms),
+            ("read", Some(7))
+        );
+        assert_eq!(
+            (
+                s.models[0].input_tokens,
+                s.models[0].output_tokens,
+                s.models[0].cost
+            ),
+            (10, 2, 0.5)
+        );
+        assert_eq!((s.errors[0].text.as_str(), s.errors[0].count), ("boom", 1));
+        // The upgraded file keeps exactly-once: a stored id is still unique.
+        let dup = conn.execute(
+            "INSERT OR IGNORE INTO events (event_id, ts_ms, day, kind, received_ms, json)
+             VALUES ('e0', 0, 0, 'x', 0, '{}')",
+            [],
+        );
+        assert_eq!(dup.unwrap(), 0);
+        drop(conn);
+        // Opening again runs nothing twice.
+        let again = open_write(&path).unwrap();
+        let s2 = crate::summary::summarize(&again, 7).unwrap();
+        assert_eq!(s2.records, 4);
+    }
 }

@@ -1,11 +1,12 @@
-//! The report's numbers for a window of days, computed from covering indexes (see
-//! `store.rs`): the JSON of `GET /api/summary` and `report --format json`.
+//! The report's numbers for a window of days, read from the daily rollups (see
+//! `rollup.rs`): the JSON of `GET /api/summary` and `report --format json`.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 
+use crate::rollup::decode_hist;
 use crate::store::{MS_PER_DAY, now_ms, open_read};
 use std::path::Path;
 
@@ -183,11 +184,11 @@ fn window(days: u32) -> (i64, i64, Summary) {
     (first, today, s)
 }
 
-/// Everything but the install scan.
+/// Everything but the install scan, from the `daily*` rollups.
 fn rest(conn: &Connection, first: i64, today: i64, s: &mut Summary) -> rusqlite::Result<()> {
     s.commands_per_day = per_day(
         conn,
-        "SELECT day, COUNT(*) FROM events WHERE kind = 'command' AND day >= ?1 GROUP BY day",
+        "SELECT day, SUM(calls) FROM daily WHERE kind = 'command' AND day >= ?1 GROUP BY day",
         first,
         today,
     )?;
@@ -197,33 +198,33 @@ fn rest(conn: &Connection, first: i64, today: i64, s: &mut Summary) -> rusqlite:
     s.sessions = sessions(conn, first)?;
     s.errors = errors(conn, first)?;
     s.dropped_records = conn.query_row(
-        "SELECT COALESCE(SUM(dropped_records), 0) FROM events WHERE day >= ?1 AND dropped_records > 0",
+        "SELECT COALESCE(SUM(dropped), 0) FROM daily WHERE day >= ?1",
         [first],
         |r| r.get::<_, i64>(0),
     )? as u64;
     Ok(())
 }
 
-/// One ordered scan of `(day, user_id, version, os)`: records, installs, installs per day,
-/// per version and per OS. Rows repeat a lot; only changes do any hashing.
+/// Records, and one ordered scan of `daily_installs` for installs, installs per day, per
+/// version and per OS. Rows repeat users a lot; only changes do any hashing.
 fn installs(conn: &Connection, first: i64, today: i64, s: &mut Summary) -> rusqlite::Result<()> {
+    s.records = conn.query_row(
+        "SELECT COALESCE(SUM(calls), 0) FROM daily WHERE day >= ?1",
+        [first],
+        |r| r.get::<_, i64>(0),
+    )? as u64;
     let mut stmt = conn.prepare(
-        "SELECT day, user_id, version, os FROM events WHERE day >= ?1 ORDER BY day, user_id",
+        "SELECT day, user_id, version, os FROM daily_installs WHERE day >= ?1 ORDER BY day, user_id",
     )?;
     let mut rows = stmt.query([first])?;
     let mut users: HashMap<String, usize> = HashMap::new();
     let mut per_day: BTreeMap<i64, u64> = BTreeMap::new();
     let mut versions: HashMap<String, HashSet<usize>> = HashMap::new();
     let mut oses: HashMap<String, HashSet<usize>> = HashMap::new();
-    // The previous row's day and user, and the values already counted for that user.
     let (mut last_day, mut last_user, mut uid) = (i64::MIN, String::new(), 0usize);
-    let (mut last_version, mut last_os) = (None::<String>, None::<String>);
     while let Some(row) = rows.next()? {
-        s.records += 1;
         let day = row.get_ref(0)?.as_i64()?;
-        let Some(user) = row.get_ref(1)?.as_str_or_null()? else {
-            continue;
-        };
+        let user = row.get_ref(1)?.as_str()?;
         if day != last_day || user != last_user {
             let next = users.len();
             uid = match users.get(user) {
@@ -231,19 +232,18 @@ fn installs(conn: &Connection, first: i64, today: i64, s: &mut Summary) -> rusql
                 None => *users.entry(user.to_owned()).or_insert(next),
             };
             *per_day.entry(day).or_default() += 1;
-            (last_day, last_version, last_os) = (day, None, None);
+            last_day = day;
             last_user.clear();
             last_user.push_str(user);
         }
-        let version = row.get_ref(2)?.as_str_or_null()?;
-        if let Some(v) = version.filter(|v| last_version.as_deref() != Some(*v)) {
-            add_share(&mut versions, v, uid);
-            last_version = Some(v.to_owned());
+        // An absent version or OS is stored as "".
+        let version = row.get_ref(2)?.as_str()?;
+        if !version.is_empty() {
+            add_share(&mut versions, version, uid);
         }
-        let os = row.get_ref(3)?.as_str_or_null()?;
-        if let Some(o) = os.filter(|o| last_os.as_deref() != Some(*o)) {
-            add_share(&mut oses, o, uid);
-            last_os = Some(o.to_owned());
+        let os = row.get_ref(3)?.as_str()?;
+        if !os.is_empty() {
+            add_share(&mut oses, os, uid);
         }
     }
     s.installs = users.len() as u64;
@@ -304,39 +304,37 @@ fn fill_days(counts: &BTreeMap<i64, u64>, first: i64, today: i64) -> Vec<DayCoun
         .collect()
 }
 
-/// Calls, failures and nearest-rank percentiles per name, from the covering index
-/// `(kind, day, name, duration_ms, is_success)`.
+/// Calls, failures and the merged duration histogram per name from `daily` (percentiles:
+/// see [`percentile`]).
 fn name_stats(conn: &Connection, kind: &str, first: i64) -> rusqlite::Result<Vec<NameStats>> {
-    let mut stmt = conn.prepare(
-        "SELECT name, duration_ms, is_success FROM events WHERE kind = ?1 AND day >= ?2",
-    )?;
+    let mut stmt = conn
+        .prepare("SELECT name, calls, failures, hist FROM daily WHERE kind = ?1 AND day >= ?2")?;
+    let mut totals: HashMap<String, (i64, i64, BTreeMap<i64, u64>)> = HashMap::new();
     let mut rows = stmt.query(rusqlite::params![kind, first])?;
-    let mut acc: HashMap<String, (u64, u64, Vec<i64>)> = HashMap::new();
     while let Some(row) = rows.next()? {
-        let name = row.get_ref(0)?.as_str_or_null()?.unwrap_or("(none)");
-        let entry = match acc.get_mut(name) {
-            Some(e) => e,
-            None => acc.entry(name.to_owned()).or_default(),
+        let name = row.get_ref(0)?.as_str()?;
+        let t = match totals.get_mut(name) {
+            Some(t) => t,
+            None => totals.entry(name.to_owned()).or_default(),
         };
-        entry.0 += 1;
-        if row.get::<_, Option<bool>>(2)? == Some(false) {
-            entry.1 += 1;
-        }
-        if let Some(d) = row.get::<_, Option<i64>>(1)? {
-            entry.2.push(d);
+        t.0 += row.get::<_, i64>(1)?;
+        t.1 += row.get::<_, i64>(2)?;
+        for (lo, n) in decode_hist(row.get_ref(3)?.as_blob()?) {
+            *t.2.entry(lo).or_default() += n;
         }
     }
-    let mut out: Vec<NameStats> = acc
+    let mut out: Vec<NameStats> = totals
         .into_iter()
-        .map(|(name, (calls, failures, mut durations))| {
-            durations.sort_unstable();
+        .map(|(name, (calls, failures, hist))| {
+            let h: Vec<(i64, u64)> = hist.into_iter().collect();
+            let (calls, failures) = (calls as u64, failures as u64);
             NameStats {
+                success_rate: (calls - failures) as f64 / calls as f64,
+                p50_ms: percentile(&h, 50),
+                p95_ms: percentile(&h, 95),
                 name,
                 calls,
                 failures,
-                success_rate: (calls - failures) as f64 / calls as f64,
-                p50_ms: percentile(&durations, 50),
-                p95_ms: percentile(&durations, 95),
             }
         })
         .collect();
@@ -344,66 +342,69 @@ fn name_stats(conn: &Connection, kind: &str, first: i64) -> rusqlite::Result<Vec
     Ok(out)
 }
 
-/// Nearest-rank percentile of sorted values.
-fn percentile(sorted: &[i64], p: usize) -> Option<i64> {
-    if sorted.is_empty() {
+/// Nearest-rank percentile over a histogram of `(bucket lower bound, count)` sorted by bound:
+/// the lower bound of the bucket holding the value of rank ⌈p·n/100⌉. Exact below 1,000 ms;
+/// above, less than 1% below the exact nearest-rank value (see `rollup::bucket`).
+fn percentile(hist: &[(i64, u64)], p: u64) -> Option<i64> {
+    let n: u64 = hist.iter().map(|b| b.1).sum();
+    if n == 0 {
         return None;
     }
-    let rank = (p * sorted.len()).div_ceil(100).max(1);
-    Some(sorted[rank - 1])
+    let rank = (p * n).div_ceil(100).max(1);
+    let mut seen = 0;
+    for &(lo, count) in hist {
+        seen += count;
+        if seen >= rank {
+            return Some(lo);
+        }
+    }
+    hist.last().map(|b| b.0)
 }
 
-/// Summed per model in one scan of the partial covering index `events_tokens` (the planner
-/// would otherwise pick `events_kind_day` and read every row).
+/// Token sums per model from `daily`.
 fn models(conn: &Connection, first: i64) -> rusqlite::Result<Vec<ModelStats>> {
     let mut stmt = conn.prepare(
-        "SELECT name, input_tokens, output_tokens, cost FROM events INDEXED BY events_tokens
-         WHERE kind = 'token' AND day >= ?1",
+        "SELECT name, SUM(calls), SUM(input_tokens), SUM(output_tokens), SUM(cost) FROM daily
+         WHERE kind = 'token' AND day >= ?1 GROUP BY name",
     )?;
-    let mut rows = stmt.query([first])?;
-    let mut acc: HashMap<String, ModelStats> = HashMap::new();
-    while let Some(row) = rows.next()? {
-        let name = row.get_ref(0)?.as_str_or_null()?.unwrap_or("(none)");
-        let m = match acc.get_mut(name) {
-            Some(m) => m,
-            None => acc.entry(name.to_owned()).or_insert_with(|| ModelStats {
-                name: name.to_owned(),
-                calls: 0,
-                input_tokens: 0,
-                output_tokens: 0,
-                cost: 0.0,
-            }),
-        };
-        m.calls += 1;
-        m.input_tokens += row.get::<_, Option<i64>>(1)?.unwrap_or(0);
-        m.output_tokens += row.get::<_, Option<i64>>(2)?.unwrap_or(0);
-        m.cost += row.get::<_, Option<f64>>(3)?.unwrap_or(0.0);
-    }
-    let mut out: Vec<ModelStats> = acc.into_values().collect();
+    let mut out = stmt
+        .query_map([first], |r| {
+            Ok(ModelStats {
+                name: r.get(0)?,
+                calls: r.get::<_, i64>(1)? as u64,
+                input_tokens: r.get(2)?,
+                output_tokens: r.get(3)?,
+                cost: r.get(4)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<ModelStats>>>()?;
     out.sort_by(|a, b| {
         b.cost
             .total_cmp(&a.cost)
             .then_with(|| b.calls.cmp(&a.calls))
+            .then_with(|| a.name.cmp(&b.name))
     });
     Ok(out)
 }
 
 fn sessions(conn: &Connection, first: i64) -> rusqlite::Result<Sessions> {
+    let count = conn.query_row(
+        "SELECT COUNT(DISTINCT session_id) FROM daily_sessions WHERE day >= ?1",
+        [first],
+        |r| r.get::<_, i64>(0),
+    )? as u64;
     conn.query_row(
-        "SELECT COUNT(DISTINCT session_id),
-         COALESCE(SUM(action = 'end'), 0),
-         COALESCE(SUM(action = 'end' AND is_success = 0), 0),
-         COALESCE(SUM(CASE WHEN action = 'end' THEN tool_calls END), 0),
-         COALESCE(SUM(CASE WHEN action = 'end' THEN error_count END), 0)
-         FROM events INDEXED BY events_sessions WHERE kind = 'session' AND day >= ?1",
+        "SELECT COALESCE(SUM(ends), 0), COALESCE(SUM(end_failures), 0),
+         COALESCE(SUM(tool_calls), 0), COALESCE(SUM(error_count), 0)
+         FROM daily WHERE kind = 'session' AND day >= ?1",
         [first],
         |r| {
             Ok(Sessions {
-                count: r.get::<_, i64>(0)? as u64,
-                ended: r.get::<_, i64>(1)? as u64,
-                failed: r.get::<_, i64>(2)? as u64,
-                tool_calls: r.get(3)?,
-                errors: r.get(4)?,
+                count,
+                ended: r.get::<_, i64>(0)? as u64,
+                failed: r.get::<_, i64>(1)? as u64,
+                tool_calls: r.get(2)?,
+                errors: r.get(3)?,
             })
         },
     )
@@ -411,8 +412,8 @@ fn sessions(conn: &Connection, first: i64) -> rusqlite::Result<Sessions> {
 
 fn errors(conn: &Connection, first: i64) -> rusqlite::Result<Vec<ErrorCount>> {
     let mut stmt = conn.prepare(
-        "SELECT error, COUNT(*) AS n FROM events WHERE day >= ?1 AND error IS NOT NULL
-         GROUP BY error ORDER BY n DESC, error LIMIT 10",
+        "SELECT text, SUM(count) AS n FROM daily_errors WHERE day >= ?1
+         GROUP BY text ORDER BY n DESC, text LIMIT 10",
     )?;
     stmt.query_map([first], |r| {
         Ok(ErrorCount {
@@ -446,12 +447,13 @@ mod tests {
         assert_eq!(date(0), "1970-01-01");
         assert_eq!(date(20_454), "2026-01-01");
         assert_eq!(date(11_016), "2000-02-29");
-        let v: Vec<i64> = (1..=100).collect();
+        let v: Vec<(i64, u64)> = (1..=100).map(|d| (d, 1)).collect();
         assert_eq!(
             (percentile(&v, 50), percentile(&v, 95)),
             (Some(50), Some(95))
         );
-        assert_eq!(percentile(&[7], 95), Some(7));
+        assert_eq!(percentile(&[(7, 3)], 95), Some(7));
+        assert_eq!(percentile(&[(1, 94), (9, 6)], 95), Some(9));
         assert_eq!(percentile(&[], 50), None);
     }
 }
