@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::Client;
 use crate::event::{BuiltinEvent, Event, Field};
 use crate::limits::{MAX_ARRAY_ITEMS, SYSTEM_KEYS};
-use crate::record::{self, Fixed, RecordWriter, SystemProps};
+use crate::record::{self, Emit, Fixed, RecordWriter, SystemProps};
 use crate::scrub::REDACTED;
 
 impl Client {
@@ -46,47 +46,40 @@ impl Client {
             .filter(|(k, _)| !SYSTEM_KEYS.contains(&k.as_str()))
             .collect();
         props.sort_by(|a, b| a.0.cmp(b.0));
-        record::write(event.kind(), self.fixed(), &mut |w| {
-            for (k, v) in &props {
-                w.json(k, v);
-            }
-        })
+        record::write(event.kind(), self.fixed(), &AppProps(&props))
     }
 
     /// The JSON text of a built-in event: the same record as [`record_json`](Self::record_json)
     /// gives, written from borrowed fields with no intermediate map.
     pub(super) fn builtin_json(&self, event: &dyn BuiltinEvent) -> String {
-        let scrub = |s| self.scrub_cow(s);
         let fixed = self.fixed();
-        // Fields come sorted by key, never a system key, with plain keys.
-        record::write(event.kind(), fixed, &mut |w: &mut dyn RecordWriter| {
-            event.fields(&mut |k, f| match f {
-                Field::Str(s) => w.str(k, true, &scrub(s)),
-                Field::Action(a) => w.str(k, true, fixed.action(a)),
-                Field::Name(s) => w.str(k, true, &self.scrub_name(s)),
-                Field::U64(n) => w.u64(k, true, n),
-                Field::Bool(b) => w.bool(k, true, b),
-                Field::F64(x) => w.f64(k, true, x),
-                Field::List(items) => {
-                    let scrubber = &self.inner.scrubber;
-                    // An item right after a bare secret flag is the secret itself.
-                    let after_flag = |i: usize| i > 0 && scrubber.is_secret_flag(&items[i - 1]);
-                    let mut scrubbed =
-                        items
-                            .iter()
-                            .take(MAX_ARRAY_ITEMS)
-                            .enumerate()
-                            .map(|(i, s)| {
-                                if after_flag(i) {
-                                    Cow::Borrowed(REDACTED)
-                                } else {
-                                    scrub(s)
-                                }
-                            });
-                    w.list(k, true, &mut scrubbed);
+        record::write(
+            event.kind(),
+            fixed,
+            &BuiltinFields {
+                client: self,
+                event,
+                fixed,
+            },
+        )
+    }
+
+    /// Scrubs the items of a list (at most [`MAX_ARRAY_ITEMS`]); an item right after a bare
+    /// secret flag (`--password`, then the secret) is redacted whole.
+    fn scrub_list<'s>(&'s self, items: &'s [String]) -> impl Iterator<Item = Cow<'s, str>> {
+        let scrubber = &self.inner.scrubber;
+        let after_flag = move |i: usize| i > 0 && scrubber.is_secret_flag(&items[i - 1]);
+        items
+            .iter()
+            .take(MAX_ARRAY_ITEMS)
+            .enumerate()
+            .map(move |(i, s)| {
+                if after_flag(i) {
+                    Cow::Borrowed(REDACTED)
+                } else {
+                    self.scrub_cow(s)
                 }
-            });
-        })
+            })
     }
 
     /// Scrubs a string an event holds (the empty string, often an absent session or agent,
@@ -153,6 +146,40 @@ impl Client {
             Value::Object(map) => map.values_mut().for_each(|v| self.scrub_value(v)),
             _ => {}
         }
+    }
+}
+
+/// An application's properties, scrubbed and sorted.
+struct AppProps<'a>(&'a [(&'a String, &'a Value)]);
+
+impl Emit for AppProps<'_> {
+    fn emit<W: RecordWriter>(&self, w: &mut W) {
+        for (k, v) in self.0 {
+            w.json(k, v);
+        }
+    }
+}
+
+/// A built-in event's fields, scrubbed as they are written (they come sorted by key, never a
+/// system key, with plain keys).
+struct BuiltinFields<'a> {
+    client: &'a Client,
+    event: &'a dyn BuiltinEvent,
+    fixed: &'a Fixed,
+}
+
+impl Emit for BuiltinFields<'_> {
+    fn emit<W: RecordWriter>(&self, w: &mut W) {
+        let client = self.client;
+        self.event.fields(&mut |k, f| match f {
+            Field::Str(s) => w.str(k, true, &client.scrub_cow(s)),
+            Field::Action(a) => w.str(k, true, self.fixed.action(a)),
+            Field::Name(s) => w.str(k, true, &client.scrub_name(s)),
+            Field::U64(n) => w.u64(k, true, n),
+            Field::Bool(b) => w.bool(k, true, b),
+            Field::F64(x) => w.f64(k, true, x),
+            Field::List(items) => w.list(k, true, client.scrub_list(items)),
+        });
     }
 }
 

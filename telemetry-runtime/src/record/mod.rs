@@ -24,19 +24,21 @@ use event_id::new_event_id;
 use size::PROPERTIES_BUDGET;
 use writer::{MapWriter, TextWriter};
 
-/// Writes a record: `emit` gives the event's properties to the writer (sorted by key, no
-/// system key, scrubbed); the fixed ones are merged in. A record whose rough size passes the
-/// budget is written again the careful way: its properties collected in a map and cut by
-/// [`fit_record`] (`emit` is called a second time then).
-pub(crate) fn write(
-    kind: EventKind,
-    fixed: &Fixed,
-    emit: &mut dyn FnMut(&mut dyn RecordWriter),
-) -> String {
+/// An event's properties, given to a writer: sorted by key, no system key, scrubbed.
+pub(crate) trait Emit {
+    /// Gives every property to `w`. Called once for the text, and a second time (for a map)
+    /// when the record is too large: it must give the same properties both times.
+    fn emit<W: RecordWriter>(&self, w: &mut W);
+}
+
+/// Writes a record: `emit` gives the event's properties to the writer; the fixed ones are
+/// merged in. A record whose rough size passes the budget is written again the careful way:
+/// its properties collected in a map and cut by [`fit_record`].
+pub(crate) fn write(kind: EventKind, fixed: &Fixed, emit: &impl Emit) -> String {
     let mut id = uuid::Uuid::encode_buffer();
     let id: &str = new_event_id().hyphenated().encode_lower(&mut id);
     let mut w = TextWriter::new(kind, &fixed.props, id, fixed.capacity);
-    emit(&mut w);
+    emit.emit(&mut w);
     let (mut out, rough) = w.finish();
     if rough <= PROPERTIES_BUDGET {
         out.push_str(&fixed.tail);
@@ -44,7 +46,7 @@ pub(crate) fn write(
     }
     // Rare: too large.
     let mut map = MapWriter::default();
-    emit(&mut map);
+    emit.emit(&mut map);
     let mut map = map.0;
     let mut tags = Vec::new();
     for p in &fixed.props {

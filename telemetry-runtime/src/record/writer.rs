@@ -1,5 +1,7 @@
 //! The two writers of a record's properties: [`TextWriter`] writes the JSON text directly (the
 //! hot path), [`MapWriter`] collects a map (the rare record too large to write as it is).
+//! Callers are generic over [`RecordWriter`] (see [`Emit`](super::Emit)), so the hot path is
+//! statically dispatched and inlined.
 
 use std::borrow::Cow;
 
@@ -22,7 +24,7 @@ pub(crate) trait RecordWriter {
     /// A number that may be a fraction; `0` when not finite (JSON has no NaN).
     fn f64(&mut self, key: &str, plain: bool, value: f64);
     /// An array of strings.
-    fn list<'s>(&mut self, key: &str, plain: bool, items: &mut dyn Iterator<Item = Cow<'s, str>>);
+    fn list<'s>(&mut self, key: &str, plain: bool, items: impl Iterator<Item = Cow<'s, str>>);
     /// Any JSON value (an application's own property).
     fn json(&mut self, key: &str, value: &Value);
 }
@@ -113,7 +115,7 @@ impl RecordWriter for TextWriter<'_> {
         self.rough += 24;
     }
 
-    fn list<'s>(&mut self, key: &str, plain: bool, items: &mut dyn Iterator<Item = Cow<'s, str>>) {
+    fn list<'s>(&mut self, key: &str, plain: bool, items: impl Iterator<Item = Cow<'s, str>>) {
         self.key(key, plain);
         self.out.push('[');
         let mut n = 0;
@@ -152,7 +154,7 @@ impl RecordWriter for MapWriter {
     fn f64(&mut self, key: &str, _: bool, value: f64) {
         self.0.insert(key.to_owned(), crate::event::finite(value));
     }
-    fn list<'s>(&mut self, key: &str, _: bool, items: &mut dyn Iterator<Item = Cow<'s, str>>) {
+    fn list<'s>(&mut self, key: &str, _: bool, items: impl Iterator<Item = Cow<'s, str>>) {
         let items = items.map(|s| Value::from(s.as_ref())).collect();
         self.0.insert(key.to_owned(), Value::Array(items));
     }
