@@ -206,67 +206,65 @@ pub fn parse(path: &Path, text: &str) -> Result<AgentFile, AgentFileError> {
             format!("not a valid agent file: {}", yaml_message(&e)),
         )
     })?;
-    let at = |loc: &Location| known_position(*loc);
-
     let mut agents = BTreeMap::new();
     for (name, agent) in &raw.agents.value {
-        let model = resolve_model(&agent.model.value, &raw.models).map_err(|message| {
-            error(
-                ErrorKind::UnknownModel,
-                at(&agent.model.referenced),
-                message,
-            )
-        })?;
-        let mut filesystem = false;
-        for toolset in &agent.toolsets {
-            match toolset.kind.value.as_str() {
-                "filesystem" => filesystem = true,
-                other => {
-                    return Err(error(
-                        ErrorKind::UnknownToolset,
-                        at(&toolset.kind.referenced),
-                        format!(
-                            "agent `{name}`: unknown toolset type `{other}` (supported: {})",
-                            SUPPORTED_TOOLSETS.join(", ")
-                        ),
-                    ));
-                }
-            }
-        }
-        for sub in &agent.sub_agents {
-            if !raw.agents.value.contains_key(&sub.value) {
-                return Err(error(
-                    ErrorKind::UnknownAgent,
-                    at(&sub.referenced),
-                    format!(
-                        "agent `{name}`: sub-agent `{}` is not defined under `agents:`",
-                        sub.value
-                    ),
-                ));
-            }
-        }
-        agents.insert(
-            name.clone(),
-            Agent {
-                name: name.clone(),
-                model,
-                description: agent.description.clone(),
-                instruction: agent.instruction.clone(),
-                filesystem,
-                sub_agents: agent.sub_agents.iter().map(|s| s.value.clone()).collect(),
-            },
-        );
+        let checked = check_agent(name, agent, &raw)
+            .map_err(|(kind, loc, message)| error(kind, known_position(loc), message))?;
+        agents.insert(name.clone(), checked);
     }
     let Some(root) = agents.remove(ROOT) else {
         return Err(error(
             ErrorKind::UnknownAgent,
-            at(&raw.agents.referenced),
+            known_position(raw.agents.referenced),
             format!("`agents:` has no `{ROOT}` agent; the run starts with `{ROOT}`"),
         ));
     };
     Ok(AgentFile {
         root,
         others: agents,
+    })
+}
+
+/// Validates one agent of the file: its model, toolsets and sub-agents. An error says what
+/// is wrong and where.
+fn check_agent(
+    name: &str,
+    agent: &RawAgent,
+    raw: &RawFile,
+) -> Result<Agent, (ErrorKind, Location, String)> {
+    let model = resolve_model(&agent.model.value, &raw.models)
+        .map_err(|message| (ErrorKind::UnknownModel, agent.model.referenced, message))?;
+    let mut filesystem = false;
+    for toolset in &agent.toolsets {
+        match toolset.kind.value.as_str() {
+            "filesystem" => filesystem = true,
+            other => {
+                let message = format!(
+                    "agent `{name}`: unknown toolset type `{other}` (supported: {})",
+                    SUPPORTED_TOOLSETS.join(", ")
+                );
+                return Err((ErrorKind::UnknownToolset, toolset.kind.referenced, message));
+            }
+        }
+    }
+    if let Some(sub) = agent
+        .sub_agents
+        .iter()
+        .find(|sub| !raw.agents.value.contains_key(&sub.value))
+    {
+        let message = format!(
+            "agent `{name}`: sub-agent `{}` is not defined under `agents:`",
+            sub.value
+        );
+        return Err((ErrorKind::UnknownAgent, sub.referenced, message));
+    }
+    Ok(Agent {
+        name: name.to_owned(),
+        model,
+        description: agent.description.clone(),
+        instruction: agent.instruction.clone(),
+        filesystem,
+        sub_agents: agent.sub_agents.iter().map(|s| s.value.clone()).collect(),
     })
 }
 

@@ -105,19 +105,7 @@ impl Runner<'_> {
                 }
             }
         };
-        let input_tokens = model::tokens(&input);
-        let output_tokens = model::tokens(&answer);
-        // Agent files are validated: every model has a price. Zero is the safe fallback.
-        let cost = agent
-            .model
-            .price()
-            .map_or(0.0, |p| model::cost(p, input_tokens, output_tokens));
-        cli_telemetry::current().record_token_usage(
-            &agent.model.to_string(),
-            input_tokens,
-            output_tokens,
-            cost,
-        );
+        record_usage(agent, &input, &answer);
         answer
     }
 
@@ -147,6 +135,24 @@ impl Runner<'_> {
             self.report.failed_tool_calls += 1;
         }
     }
+}
+
+/// Records the token usage of one model turn: tokens of what went in and came out, and its
+/// cost at the model's price.
+fn record_usage(agent: &Agent, input: &str, answer: &str) {
+    let input_tokens = model::tokens(input);
+    let output_tokens = model::tokens(answer);
+    // Agent files are validated: every model has a price. Zero is the safe fallback.
+    let cost = agent
+        .model
+        .price()
+        .map_or(0.0, |p| model::cost(p, input_tokens, output_tokens));
+    cli_telemetry::current().record_token_usage(
+        &agent.model.to_string(),
+        input_tokens,
+        output_tokens,
+        cost,
+    );
 }
 
 #[cfg(test)]
