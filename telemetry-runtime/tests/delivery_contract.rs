@@ -11,6 +11,7 @@ use std::fs;
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
+use common::outbox_records;
 use serde_json::Value;
 use telemetry_runtime::files::OUTBOX_FILE;
 use telemetry_runtime::{Client, ClientBuilder, Env};
@@ -36,15 +37,6 @@ fn track_n(c: &Client, from: usize, n: usize) {
     for i in from..from + n {
         c.track_command(&format!("e{i:04}"), Vec::<String>::new());
     }
-}
-
-fn outbox_records(dir: &Path) -> Vec<Value> {
-    fs::read_to_string(dir.join(OUTBOX_FILE))
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|v| v.get("event").is_some())
-        .collect()
 }
 
 fn actions(records: &[Value]) -> Vec<String> {

@@ -2,12 +2,15 @@
 //! on 127.0.0.1. Records that could not be sent wait in the outbox and leave at a flush point
 //! (`Client::flush`), in batches of at most 100, oldest first.
 
+mod common;
+
 use std::collections::HashMap;
 use std::fs;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::outbox_records;
 use serde_json::Value;
 use telemetry_runtime::files::OUTBOX_FILE;
 use telemetry_runtime::{Client, Env};
@@ -57,15 +60,6 @@ fn text(out: &Arc<Mutex<Vec<u8>>>) -> String {
     String::from_utf8(std::mem::take(&mut *out.lock().unwrap())).unwrap()
 }
 
-fn outbox_lines(dir: &Path) -> Vec<Value> {
-    fs::read_to_string(dir.join(OUTBOX_FILE))
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|v| v.get("event").is_some())
-        .collect()
-}
-
 fn actions(records: &[Value]) -> Vec<String> {
     records
         .iter()
@@ -95,7 +89,7 @@ fn dead_port_then_stalling_server_cost_one_timeout_and_lose_nothing() {
     let start = Instant::now();
     track_n(&c, 0, 50);
     assert!(start.elapsed() < TIMEOUT + MARGIN, "{:?}", start.elapsed());
-    assert_eq!(actions(&outbox_lines(dir.path())), expected(0, 50));
+    assert_eq!(actions(&outbox_records(dir.path())), expected(0, 50));
 
     let stall = Collector::stalling();
     let dir2 = tempfile::tempdir().unwrap();
@@ -107,7 +101,7 @@ fn dead_port_then_stalling_server_cost_one_timeout_and_lose_nothing() {
         took < TIMEOUT + MARGIN,
         "50 events against a stalling server took {took:?}"
     );
-    assert_eq!(actions(&outbox_lines(dir2.path())), expected(0, 50));
+    assert_eq!(actions(&outbox_records(dir2.path())), expected(0, 50));
     assert_eq!(stall.requests().len(), 1, "one network attempt per process");
     #[cfg(unix)]
     {
@@ -124,7 +118,7 @@ fn dead_port_then_stalling_server_cost_one_timeout_and_lose_nothing() {
 fn backlog_is_delivered_once_oldest_first_in_batches_of_100() {
     let dir = tempfile::tempdir().unwrap();
     track_n(&client(&dead_endpoint(), dir.path()), 0, 250);
-    assert_eq!(outbox_lines(dir.path()).len(), 250);
+    assert_eq!(outbox_records(dir.path()).len(), 250);
 
     let collector = Collector::start();
     let c = flusher(&collector.url(), dir.path());
@@ -149,18 +143,18 @@ fn server_errors_then_too_many_requests_then_ok() {
     let c = client(&collector.url(), dir.path());
     track_n(&c, 0, 3);
     assert_eq!(collector.requests().len(), 1);
-    assert_eq!(actions(&outbox_lines(dir.path())), expected(0, 3));
+    assert_eq!(actions(&outbox_records(dir.path())), expected(0, 3));
     // Process 2: 429 -> still queued, nothing lost.
     let c = client(&collector.url(), dir.path());
     track_n(&c, 3, 2);
     assert_eq!(collector.requests().len(), 2);
-    assert_eq!(actions(&outbox_lines(dir.path())), expected(0, 5));
+    assert_eq!(actions(&outbox_records(dir.path())), expected(0, 5));
     // Process 3: 200 -> everything delivered once, in order.
     let c = client(&collector.url(), dir.path());
     c.flush();
     track_n(&c, 5, 1);
     assert_eq!(actions(&collector.records()), expected(0, 6));
-    assert!(outbox_lines(dir.path()).is_empty());
+    assert!(outbox_records(dir.path()).is_empty());
 }
 
 #[test]
@@ -170,14 +164,14 @@ fn bad_request_drops_the_payload_and_reports_it() {
     let c = client(&collector.url(), dir.path());
     track_n(&c, 0, 1);
     assert!(
-        outbox_lines(dir.path()).is_empty(),
+        outbox_records(dir.path()).is_empty(),
         "a refused payload is not retried"
     );
     // No more attempts in this process: the next record waits for a later run.
     track_n(&c, 1, 1);
     c.flush();
     assert_eq!(collector.requests().len(), 1);
-    assert_eq!(actions(&outbox_lines(dir.path())), expected(1, 1));
+    assert_eq!(actions(&outbox_records(dir.path())), expected(1, 1));
     client(&collector.url(), dir.path()).flush();
     let requests = collector.requests();
     assert_eq!(requests.len(), 2);
@@ -195,7 +189,7 @@ fn bad_request_drops_the_payload_and_reports_it() {
 fn cap_keeps_newest_1000_and_reports_500_dropped() {
     let dir = tempfile::tempdir().unwrap();
     track_n(&client(&dead_endpoint(), dir.path()), 0, 1_500);
-    let queued = outbox_lines(dir.path());
+    let queued = outbox_records(dir.path());
     assert_eq!(queued.len(), 1_000);
     assert_eq!(actions(&queued), expected(500, 1_000));
     assert!(fs::metadata(dir.path().join(OUTBOX_FILE)).unwrap().len() <= 1024 * 1024);
@@ -221,7 +215,7 @@ fn cap_keeps_newest_1000_and_reports_500_dropped() {
 fn concurrent_flushes_send_every_event_id_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
     track_n(&client(&dead_endpoint(), dir.path()), 0, 300);
-    let queued: Vec<String> = outbox_lines(dir.path())
+    let queued: Vec<String> = outbox_records(dir.path())
         .iter()
         .map(|r| r["properties"]["event_id"].as_str().unwrap().to_owned())
         .collect();
@@ -248,7 +242,7 @@ fn concurrent_flushes_send_every_event_id_exactly_once() {
     assert_eq!(seen.len(), 340, "every record delivered");
     assert!(seen.values().all(|&n| n == 1), "no record delivered twice");
     assert!(queued.iter().all(|id| seen.contains_key(id)));
-    assert!(outbox_lines(dir.path()).is_empty());
+    assert!(outbox_records(dir.path()).is_empty());
 }
 
 #[test]
@@ -303,7 +297,7 @@ fn read_only_config_dir_leaves_the_process_unharmed() {
 fn opt_out_deletes_the_queued_records_unsent() {
     let dir = tempfile::tempdir().unwrap();
     track_n(&client(&dead_endpoint(), dir.path()), 0, 5);
-    assert_eq!(outbox_lines(dir.path()).len(), 5);
+    assert_eq!(outbox_records(dir.path()).len(), 5);
     let collector = Collector::start();
     for env in [
         Env::from_pairs([("TELEMETRY_ENABLED", "false")]),

@@ -134,3 +134,14 @@ pub fn files_in(dir: &Path) -> Vec<String> {
     names.sort();
     names
 }
+
+/// The records waiting in the outbox of `dir` (lines that are records; meta lines and
+/// garbage are left out).
+pub fn outbox_records(dir: &Path) -> Vec<Value> {
+    std::fs::read_to_string(dir.join(telemetry_runtime::files::OUTBOX_FILE))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v.get("event").is_some())
+        .collect()
+}
