@@ -14,6 +14,7 @@
 //! ```
 
 pub mod auth;
+pub mod dedupe;
 pub mod html;
 pub mod otlp;
 pub mod record;

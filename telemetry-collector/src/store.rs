@@ -13,6 +13,7 @@ use std::thread::JoinHandle;
 use rusqlite::{Connection, OpenFlags, params};
 use tokio::sync::oneshot;
 
+use crate::dedupe::{self, Claim};
 use crate::record::Row;
 use crate::rollup::{self, Deltas, Seen};
 
@@ -23,7 +24,8 @@ enum Step {
 }
 
 /// The schema, one migration per version; `schema_version` holds how many have run.
-/// Version 2 replaces the per-record report indexes with the daily rollups (`rollup.rs`).
+/// Version 2 replaces the per-record report indexes with the daily rollups (`rollup.rs`);
+/// version 3 replaces the unique text index on `event_id` with 64-bit keys (`dedupe.rs`).
 const MIGRATIONS: &[Step] = &[
     Step::Sql(
         r"
@@ -66,6 +68,7 @@ CREATE INDEX events_sessions ON events (day, action, session_id, tool_calls, err
         tx.execute_batch(rollup::SCHEMA)?;
         rollup::backfill(tx)
     }),
+    Step::Rust(dedupe::migrate_v3),
 ];
 
 /// Milliseconds in a UTC day; `day` = `ts_ms / MS_PER_DAY`.
@@ -94,8 +97,9 @@ pub fn open_write(path: &Path) -> Result<Connection, String> {
     let setup = conn
         .pragma_update(None, "journal_mode", "WAL")
         .and_then(|()| conn.pragma_update(None, "synchronous", "NORMAL"))
-        // Index pages stay cached between batches: random-key inserts need no reads.
-        .and_then(|()| conn.pragma_update(None, "cache_size", -131_072))
+        // Small on purpose: SQLite scans the whole page cache at every COMMIT, which cost
+        // more than the OS page cache reads a bigger cache would save (BENCHMARKS.md).
+        .and_then(|()| conn.pragma_update(None, "cache_size", -8_192))
         // Checkpoints (and their fsyncs) run on the checkpointer thread; this is a backstop.
         .and_then(|()| conn.pragma_update(None, "wal_autocheckpoint", 65_536))
         .and_then(|()| conn.busy_timeout(std::time::Duration::from_secs(10)));
@@ -140,6 +144,11 @@ fn schema_version(conn: &Connection) -> rusqlite::Result<i64> {
 }
 
 fn migrate(conn: &Connection) -> Result<(), String> {
+    migrate_to(conn, MIGRATIONS.len())
+}
+
+/// Runs the schema steps up to version `target` (at most the latest).
+fn migrate_to(conn: &Connection, target: usize) -> Result<(), String> {
     let err = |e: rusqlite::Error| e.to_string();
     conn.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
         .map_err(err)?;
@@ -158,7 +167,11 @@ fn migrate(conn: &Connection) -> Result<(), String> {
             MIGRATIONS.len()
         ));
     }
-    for (i, step) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+    for (i, step) in MIGRATIONS[..target]
+        .iter()
+        .enumerate()
+        .skip(current as usize)
+    {
         let tx = conn.unchecked_transaction().map_err(err)?;
         match step {
             Step::Sql(sql) => tx.execute_batch(sql),
@@ -335,16 +348,28 @@ fn insert_rows<'a>(
     seen: &Seen,
 ) -> rusqlite::Result<Counts> {
     let mut stmt = tx.prepare_cached(
-        "INSERT OR IGNORE INTO events (event_id, ts_ms, day, kind, action, name, user_id,
+        "INSERT INTO events (id, event_id, ts_ms, day, kind, action, name, user_id,
          session_id, is_success, duration_ms, input_tokens, output_tokens, cost, tool_calls,
          error_count, error, version, os, source, dropped_records, received_ms, json)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-         ?18, ?19, ?20, ?21, ?22)",
+         VALUES (?23, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+         ?17, ?18, ?19, ?20, ?21, ?22)",
     )?;
+    // Rows get ids in insert order (what SQLite would pick), known before the insert so
+    // the dedupe key can be claimed for them first.
+    let mut next_row: i64 =
+        tx.query_row("SELECT COALESCE(MAX(id), 0) + 1 FROM events", [], |r| {
+            r.get(0)
+        })?;
+    let any_listed = dedupe::any_listed(tx)?;
     let now = now_ms();
     let mut counts = Counts::default();
     for r in rows {
-        let n = stmt.execute(params![
+        let key = dedupe::key(&r.event_id);
+        if dedupe::claim(tx, key, &r.event_id, next_row, any_listed)? == Claim::Duplicate {
+            counts.duplicates += 1;
+            continue;
+        }
+        stmt.execute(params![
             r.event_id,
             r.ts_ms,
             r.ts_ms.div_euclid(MS_PER_DAY),
@@ -367,13 +392,11 @@ fn insert_rows<'a>(
             r.dropped_records,
             now,
             r.json,
+            next_row,
         ])?;
-        if n == 1 {
-            deltas.add(r, seen);
-            counts.accepted += 1;
-        } else {
-            counts.duplicates += 1;
-        }
+        next_row += 1;
+        deltas.add(r, seen);
+        counts.accepted += 1;
     }
     Ok(counts)
 }
@@ -389,12 +412,20 @@ fn delete_old(conn: &Connection, days: u32) -> rusqlite::Result<usize> {
     tx.commit()?;
     let mut total = 0;
     loop {
-        let n = conn.execute(
-            "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE day < ?1 LIMIT 10000)",
-            [cutoff],
-        )?;
-        total += n;
-        if n == 0 {
+        let tx = conn.unchecked_transaction()?;
+        let gone: Vec<(i64, String)> = tx
+            .prepare_cached(
+                "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE day < ?1 LIMIT 10000)
+                 RETURNING id, event_id",
+            )?
+            .query_map([cutoff], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        for (row, event_id) in &gone {
+            dedupe::forget(&tx, *row, event_id)?;
+        }
+        tx.commit()?;
+        total += gone.len();
+        if gone.is_empty() {
             return Ok(total);
         }
     }
@@ -488,6 +519,72 @@ mod tests {
             .unwrap();
     }
 
+    /// Stores one `tool` record per id through the writer's path: (accepted, duplicates).
+    fn store(conn: &Connection, ids: &[&str]) -> (usize, usize) {
+        let rows: Vec<Row> = ids
+            .iter()
+            .map(|id| {
+                let rec = serde_json::json!({"event": "tool", "event_timestamp": 1,
+                    "properties": {"event_id": id, "action": "read"}});
+                crate::record::to_row(rec, 0).unwrap()
+            })
+            .collect();
+        let tx = conn.unchecked_transaction().unwrap();
+        let mut deltas = Deltas::default();
+        let c = insert_rows(&tx, &rows, &mut deltas, &Seen::default()).unwrap();
+        deltas.flush(&tx).unwrap();
+        tx.commit().unwrap();
+        (c.accepted, c.duplicates)
+    }
+
+    #[test]
+    fn a_v2_database_upgrades_to_keys_and_keeps_exactly_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v2.db");
+        v1_database(&path);
+        let conn = Connection::open(&path).unwrap();
+        migrate_to(&conn, 2).unwrap();
+        assert_eq!(schema_version(&conn).unwrap(), 2);
+        drop(conn);
+        let conn = open_write(&path).unwrap();
+        assert_eq!(schema_version(&conn).unwrap(), 3);
+        let keyed: i64 = conn
+            .query_row("SELECT COUNT(*) FROM event_keys", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(keyed, 4);
+        assert_eq!(store(&conn, &["e1", "e2", "fresh", "fresh"]), (1, 3));
+        assert_eq!(store(&conn, &["fresh", "t1"]), (0, 2));
+        let records: i64 = conn
+            .query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(records, 5);
+    }
+
+    #[test]
+    fn a_key_collision_still_stores_the_other_id_exactly_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open_write(&dir.path().join("c.db")).unwrap();
+        assert_eq!(store(&conn, &["a"]), (1, 0));
+        // Make "b" collide: point "b"'s key at the row of "a".
+        conn.execute(
+            "UPDATE event_keys SET id_hash = ?1 WHERE id_hash = ?2",
+            params![dedupe::key("b"), dedupe::key("a")],
+        )
+        .unwrap();
+        assert_eq!(store(&conn, &["b", "b"]), (1, 1));
+        assert_eq!(store(&conn, &["b"]), (0, 1));
+        let listed: i64 = conn
+            .query_row("SELECT COUNT(*) FROM event_key_collisions", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(listed, 1);
+        // Retention releases both kinds of claim.
+        conn.execute("UPDATE events SET day = 0", []).unwrap();
+        assert_eq!(delete_old(&conn, 1).unwrap(), 2);
+        assert_eq!(store(&conn, &["a", "b"]), (2, 0));
+    }
+
     #[test]
     fn a_v1_database_upgrades_and_keeps_its_numbers() {
         let dir = tempfile::tempdir().unwrap();
@@ -521,13 +618,8 @@ mod tests {
             (10, 2, 0.5)
         );
         assert_eq!((s.errors[0].text.as_str(), s.errors[0].count), ("boom", 1));
-        // The upgraded file keeps exactly-once: a stored id is still unique.
-        let dup = conn.execute(
-            "INSERT OR IGNORE INTO events (event_id, ts_ms, day, kind, received_ms, json)
-             VALUES ('e0', 0, 0, 'x', 0, '{}')",
-            [],
-        );
-        assert_eq!(dup.unwrap(), 0);
+        // The upgraded file keeps exactly-once: a stored id is still claimed.
+        assert_eq!(store(&conn, &["e0", "t1", "new"]), (1, 2));
         drop(conn);
         // Opening again runs nothing twice.
         let again = open_write(&path).unwrap();
