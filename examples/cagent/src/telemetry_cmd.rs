@@ -6,7 +6,7 @@ use std::io::{self, Write};
 use cli_telemetry::Client;
 
 /// The file in the config dir that holds the persisted choice (`enabled` or `disabled`).
-pub const CONSENT_FILE: &str = "telemetry-consent";
+pub use cli_telemetry::files::CONSENT_FILE;
 
 /// Writes the runtime's status report: enabled or not, which source decided and why, the
 /// config dir, the anonymous id if one exists, the endpoint and the outbox backlog.
