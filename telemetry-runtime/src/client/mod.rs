@@ -86,9 +86,10 @@ struct Inner {
     session: Mutex<Option<SessionState>>,
     env: Env,
     endpoint: Option<String>,
-    /// `None`: the default applies. Wired by delivery.
+    /// The send budget chosen (for `Client::send_budget` and the status report; delivery got
+    /// its own copy when it was built). `None`: the default applies.
     send_budget: Option<Duration>,
-    /// Wired by delivery.
+    /// The wire format chosen (delivery was built with it).
     exporter: Exporter,
     /// Each setting's name and what decided it (for the status report).
     decided_by: Vec<(&'static str, String)>,

@@ -196,8 +196,8 @@ mod tests {
     use serde_json::Map;
     use std::time::Duration;
 
-    /// The record as the client built it before it wrote JSON directly: a `Value` map with
-    /// the same steps (scrub, system keys, tags, size cap, envelope).
+    /// The reference record: a `Value` map built with the same steps (scrub, system keys,
+    /// tags, size cap, envelope), which serde_json writes as the text the writer must match.
     fn reference_record(client: &Client, event: &dyn Event, id: &Value, ts: &Value) -> Value {
         let mut props = event.properties();
         for value in props.values_mut() {

@@ -78,7 +78,6 @@ pub(crate) struct Answer<'a> {
     /// HTTP status code.
     pub(crate) status: u16,
     /// The response body (possibly cut at a cap).
-    #[allow(dead_code)] // Read by exporters whose answers carry a partial success (OTLP).
     pub(crate) body: &'a [u8],
     /// `Retry-After`, when the answer carried a valid one.
     pub(crate) retry_after: Option<Duration>,
