@@ -380,3 +380,28 @@ fn a_refused_batch_stops_the_drain_and_keeps_the_rest() {
     assert_eq!(actions(&records), expected(100, 900));
     assert_eq!(records[0]["properties"]["dropped_records"], 100);
 }
+
+/// A flush's one deadline is the timeout delivery was built with: OTLP's own when
+/// `OTEL_EXPORTER_OTLP_TIMEOUT` sets one, even when it is longer than the builder's.
+#[test]
+fn the_flush_deadline_follows_the_otlp_timeout() {
+    let collector = Collector::start();
+    collector.set_delay(Duration::from_millis(600));
+    let dir = tempfile::tempdir().unwrap();
+    let client = Client::builder()
+        .app("testapp", "1.2.3")
+        .endpoint(collector.url())
+        .config_dir(dir.path())
+        .timeout(Duration::from_millis(200))
+        .send_budget(Duration::ZERO)
+        .exporter(telemetry_runtime::Exporter::Otlp)
+        .env(Env::from_pairs([("OTEL_EXPORTER_OTLP_TIMEOUT", "5000")]))
+        .build();
+    client.track_command("run", ["x"]);
+    client.flush();
+    assert_eq!(collector.requests().len(), 1);
+    assert!(
+        outbox_records(dir.path()).is_empty(),
+        "delivered within OTLP's 5 s, not cut at the builder's 200 ms"
+    );
+}

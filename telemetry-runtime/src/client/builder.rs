@@ -204,12 +204,17 @@ impl ClientBuilder {
         for w in settings.consent.warnings.iter().chain(&settings.warnings) {
             eprintln!("{w}");
         }
-        let diag = match (&self.diag_writer, settings.debug || settings.verbose) {
-            (_, false) => DiagOut::Off,
-            (Some(w), true) => DiagOut::Writer(w.clone()),
-            (None, true) => DiagOut::Stderr,
-        };
-        let (sink, delivery) = self.sink_and_delivery(&settings, &env, &app, &version, &diag);
+        let diag = self.diag_out(settings.debug || settings.verbose);
+        let scrubber = Scrubber::from_env(&env);
+        let (sink, delivery) = self.sink_and_delivery(&Resolved {
+            settings: &settings,
+            env: &env,
+            app: &app,
+            version: &version,
+            diag: &diag,
+            scrubber: &scrubber,
+        });
+        let flush_timeout = self.flush_timeout(delivery.as_deref());
         if !settings.consent.enabled
             && let Some(dir) = &self.config_dir
         {
@@ -227,7 +232,7 @@ impl ClientBuilder {
         Client {
             inner: Arc::new(Inner {
                 os_language,
-                scrubber: Scrubber::from_env(&env),
+                scrubber,
                 app,
                 version,
                 consent,
@@ -239,7 +244,7 @@ impl ClientBuilder {
                 sink,
                 delivery,
                 debug,
-                flush_timeout: self.timeout.unwrap_or(DEFAULT_TIMEOUT),
+                flush_timeout,
                 session: Mutex::new(None),
                 env,
                 endpoint,
@@ -247,6 +252,22 @@ impl ClientBuilder {
                 exporter: settings.exporter,
                 decided_by: settings.decided_by,
             }),
+        }
+    }
+
+    /// One deadline for a whole flush: delivery's request timeout (OTLP's own, when
+    /// `OTEL_EXPORTER_OTLP_TIMEOUT` set one), else the builder's timeout.
+    fn flush_timeout(&self, delivery: Option<&Delivery>) -> Duration {
+        delivery.map_or(self.timeout.unwrap_or(DEFAULT_TIMEOUT), Delivery::timeout)
+    }
+
+    /// Where debug and verbose output go: nowhere when `on` is false, else the writer given
+    /// with [`debug_output`](Self::debug_output) or stderr.
+    fn diag_out(&self, on: bool) -> DiagOut {
+        match (&self.diag_writer, on) {
+            (_, false) => DiagOut::Off,
+            (Some(w), true) => DiagOut::Writer(w.clone()),
+            (None, true) => DiagOut::Stderr,
         }
     }
 
@@ -268,20 +289,14 @@ impl ClientBuilder {
     /// enabled, not in debug mode, with an endpoint) or nowhere.
     fn sink_and_delivery(
         &self,
-        settings: &Settings,
-        env: &Env,
-        app: &str,
-        version: &str,
-        diag: &DiagOut,
+        r: &Resolved<'_>,
     ) -> (Option<Arc<dyn Sink>>, Option<Arc<Delivery>>) {
+        let settings = r.settings;
         let wanted = self.sink.is_none() && !settings.debug && settings.consent.enabled;
-        let delivery = wanted
-            .then(|| self.delivery(settings, env, app, version, diag))
-            .flatten()
-            .map(Arc::new);
+        let delivery = wanted.then(|| self.delivery(r)).flatten().map(Arc::new);
         let sink: Option<Arc<dyn Sink>> = match (&self.sink, settings.debug, &delivery) {
             (Some(sink), _, _) => Some(sink.clone()),
-            (None, true, _) => Some(Arc::new(DebugSink(diag.clone()))),
+            (None, true, _) => Some(Arc::new(DebugSink(r.diag.clone()))),
             (None, false, Some(d)) => Some(d.clone()),
             (None, false, None) => None,
         };
@@ -290,14 +305,14 @@ impl ClientBuilder {
 
     /// HTTP delivery in the chosen wire format, with the outbox of the config dir; `None`
     /// without an endpoint.
-    fn delivery(
-        &self,
-        settings: &Settings,
-        env: &Env,
-        app: &str,
-        version: &str,
-        diag: &DiagOut,
-    ) -> Option<Delivery> {
+    fn delivery(&self, r: &Resolved<'_>) -> Option<Delivery> {
+        let Resolved {
+            settings,
+            env,
+            app,
+            version,
+            ..
+        } = *r;
         let mut timeout = self.timeout.unwrap_or(DEFAULT_TIMEOUT);
         let header = self
             .api_key_header
@@ -311,7 +326,7 @@ impl ClientBuilder {
         let (endpoint, format): (String, Arc<dyn WireFormat>) = match settings.exporter {
             Exporter::Cagent => (settings.endpoint.clone()?, Arc::new(Cagent)),
             Exporter::Otlp => {
-                let otlp = otlp_setup(env, settings, app, version);
+                let otlp = otlp_setup(r);
                 if otlp.endpoint_from_otel {
                     // An endpoint from OTEL_* gets no key of ours: its headers variables are
                     // how an OpenTelemetry endpoint is authenticated.
@@ -338,9 +353,20 @@ impl ClientBuilder {
                 timeout,
                 send_budget: settings.send_budget.unwrap_or(DEFAULT_SEND_BUDGET),
             },
-            diag.clone(),
+            r.diag.clone(),
         ))
     }
+}
+
+/// What `build` resolved before choosing where records go.
+#[derive(Clone, Copy)]
+struct Resolved<'a> {
+    settings: &'a Settings,
+    env: &'a Env,
+    app: &'a str,
+    version: &'a str,
+    diag: &'a DiagOut,
+    scrubber: &'a Scrubber,
 }
 
 /// What the OTLP exporter needs from the environment (`OTEL_*`), warnings printed once.
@@ -352,7 +378,8 @@ struct OtlpSetup {
     format: export::Otlp,
 }
 
-fn otlp_setup(env: &Env, settings: &Settings, app: &str, version: &str) -> OtlpSetup {
+fn otlp_setup(r: &Resolved<'_>) -> OtlpSetup {
+    let (env, settings) = (r.env, r.settings);
     let endpoint = export::otlp_endpoint(env, settings.endpoint.as_deref());
     let endpoint_from_otel = endpoint.is_some() && endpoint != settings.endpoint;
     let (headers, mut warnings) = export::otlp_headers(env);
@@ -360,8 +387,7 @@ fn otlp_setup(env: &Env, settings: &Settings, app: &str, version: &str) -> OtlpS
         warnings.push(w);
         None
     });
-    let scrubber = Scrubber::from_env(env);
-    let (resource, resource_warnings) = export::otlp_resource(env, app, version, &scrubber);
+    let (resource, resource_warnings) = export::otlp_resource(env, r.app, r.version, r.scrubber);
     for w in warnings.iter().chain(&resource_warnings) {
         eprintln!("{w}");
     }

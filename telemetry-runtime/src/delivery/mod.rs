@@ -181,6 +181,11 @@ impl Delivery {
         }
     }
 
+    /// The longest wait for one request, and the deadline of a whole flush.
+    pub(crate) fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     /// POSTs one batch within `timeout` and judges the answer. `Err`: no answer.
     fn post(
         &self,
