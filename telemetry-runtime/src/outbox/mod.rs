@@ -316,6 +316,24 @@ mod tests {
     }
 
     #[test]
+    fn appending_to_a_full_outbox_never_passes_the_cap_on_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let ob = Outbox::new(dir.path());
+        for chunk in recs(0..MAX_RECORDS).chunks(100) {
+            ob.append(chunk).unwrap();
+        }
+        // Exactly full, no drop yet: the file holds the records and nothing else.
+        let full = fs::read_to_string(ob.path()).unwrap();
+        assert_eq!(full.lines().count(), MAX_RECORDS);
+        ob.append(&recs(MAX_RECORDS..MAX_RECORDS + 100)).unwrap();
+        // The file itself, not a snapshot (which would apply the cap when read).
+        let text = fs::read_to_string(ob.path()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "{\"dropped_records\":100}");
+        assert_eq!(lines[1..], recs(100..MAX_RECORDS + 100));
+    }
+
+    #[test]
     fn append_keeps_the_caps_and_the_file_private() {
         let dir = tempfile::tempdir().unwrap();
         let ob = Outbox::new(dir.path());
