@@ -17,6 +17,7 @@ pub mod auth;
 pub mod dedupe;
 pub mod html;
 pub mod otlp;
+pub mod postgres;
 pub mod record;
 pub mod rollup;
 pub mod server;
