@@ -1,0 +1,235 @@
+//! The PostgreSQL writer of one replica: a task fed by a channel that groups the batches
+//! waiting together into one statement (group commit, as the SQLite writer does), so
+//! concurrent requests share one round trip and one commit.
+//!
+//! Invariants:
+//! - a batch is answered only after the statement that stored it committed (PostgreSQL's
+//!   `synchronous_commit` decides when that is durable; its default flushes the WAL);
+//! - if a group's statement fails, each of its batches is stored on its own, so one bad
+//!   batch fails only itself; a deadlock or serialization failure is retried;
+//! - a batch holding the same `event_id` twice, or two batches of one group holding it,
+//!   store it once: the first occurrence is the one counted as accepted.
+
+use std::collections::{HashMap, HashSet};
+
+use deadpool_postgres::Pool;
+use tokio::sync::{mpsc, oneshot};
+
+use super::ingest::{self, Contribution};
+use super::names::{NAMES_LOCK, Names};
+use super::schema::describe;
+use crate::record::Row;
+use crate::store::{Counts, MS_PER_DAY, now_ms};
+
+/// At most this many rows share one statement (more wait for the next one).
+const GROUP_ROWS: usize = 5_000;
+
+/// Attempts of one statement that failed for a reason worth retrying (deadlock,
+/// serialization failure, a lost connection).
+const ATTEMPTS: usize = 3;
+
+type Reply = oneshot::Sender<Result<Counts, String>>;
+
+/// The handle the routes use; the task stops when it is dropped, after the queued batches.
+pub struct Writer {
+    tx: mpsc::UnboundedSender<(Vec<Row>, Reply)>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Writer {
+    /// Starts the writer task on the current tokio runtime.
+    pub fn start(pool: Pool, max_names_per_day: usize) -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let names = Names::new(max_names_per_day);
+        let task = tokio::spawn(run(pool, rx, names));
+        Self {
+            tx,
+            task: Some(task),
+        }
+    }
+
+    /// Stores a batch; returns once it is committed.
+    pub async fn insert(&self, rows: Vec<Row>) -> Result<Counts, String> {
+        if rows.is_empty() {
+            return Ok(Counts::default());
+        }
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send((rows, reply))
+            .map_err(|_| "the writer stopped".to_owned())?;
+        answer.await.map_err(|_| "the writer stopped".to_owned())?
+    }
+
+    /// Lets the queued batches commit, then ends the task.
+    pub async fn stop(mut self) {
+        let task = self.task.take();
+        drop(self);
+        if let Some(t) = task {
+            let _ = t.await;
+        }
+    }
+}
+
+async fn run(pool: Pool, mut rx: mpsc::UnboundedReceiver<(Vec<Row>, Reply)>, mut names: Names) {
+    while let Some(first) = rx.recv().await {
+        let mut rows = first.0.len();
+        let mut group = vec![first];
+        while rows < GROUP_ROWS {
+            match rx.try_recv() {
+                Ok(job) => {
+                    rows += job.0.len();
+                    group.push(job);
+                }
+                Err(_) => break,
+            }
+        }
+        commit_group(&pool, group, &mut names).await;
+    }
+}
+
+/// Stores a group in one statement; on failure, each batch on its own.
+async fn commit_group(pool: &Pool, group: Vec<(Vec<Row>, Reply)>, names: &mut Names) {
+    let batches: Vec<&[Row]> = group.iter().map(|(rows, _)| rows.as_slice()).collect();
+    let result = match commit(pool, &batches, names).await {
+        Err(_) if group.len() > 1 => None,
+        other => Some(other),
+    };
+    let Some(result) = result else {
+        for (rows, reply) in group {
+            let _ = reply.send(
+                commit(pool, &[rows.as_slice()], names)
+                    .await
+                    .map(|mut c| c.remove(0)),
+            );
+        }
+        return;
+    };
+    match result {
+        Ok(counts) => {
+            for ((_, reply), c) in group.into_iter().zip(counts) {
+                let _ = reply.send(Ok(c));
+            }
+        }
+        Err(e) => {
+            for (_, reply) in group {
+                let _ = reply.send(Err(e.clone()));
+            }
+        }
+    }
+}
+
+/// Stores the batches' rows in one statement (retried when worth it); the counts per batch.
+async fn commit(pool: &Pool, batches: &[&[Row]], names: &mut Names) -> Result<Vec<Counts>, String> {
+    // The first occurrence of each id, and the batch it belongs to.
+    let mut first: HashMap<&str, usize> = HashMap::new();
+    let mut unique: Vec<&Row> = Vec::new();
+    for (b, rows) in batches.iter().enumerate() {
+        for r in rows.iter() {
+            if let std::collections::hash_map::Entry::Vacant(v) = first.entry(&r.event_id) {
+                v.insert(b);
+                unique.push(r);
+            }
+        }
+    }
+    let mut last = String::new();
+    for _ in 0..ATTEMPTS {
+        let mut client = match pool.get().await {
+            Ok(c) => c,
+            Err(e) => {
+                last = format!("storage error: cannot reach PostgreSQL: {e}");
+                continue;
+            }
+        };
+        match store(&mut client, &unique, names).await {
+            Ok(stored) => {
+                let stored: HashSet<String> = stored.into_iter().collect();
+                let mut counts = vec![Counts::default(); batches.len()];
+                for (id, b) in &first {
+                    if stored.contains(*id) {
+                        counts[*b].accepted += 1;
+                    }
+                }
+                for (c, rows) in counts.iter_mut().zip(batches) {
+                    c.duplicates = rows.len() - c.accepted;
+                }
+                return Ok(counts);
+            }
+            Err(e) => {
+                names.forget();
+                last = format!("storage error: {}", describe(&e));
+                if !retryable(&e) {
+                    return Err(last);
+                }
+            }
+        }
+    }
+    Err(last)
+}
+
+/// One attempt: one statement when every name is known here, else a transaction that
+/// admits the new names under the names lock and stores the rows.
+async fn store(
+    client: &mut deadpool_postgres::Client,
+    rows: &[&Row],
+    names: &mut Names,
+) -> Result<Vec<String>, tokio_postgres::Error> {
+    if let Some(adds) = names.fast(rows) {
+        return ingest::store(&*client, rows, &adds, now_ms()).await;
+    }
+    let tx = client.transaction().await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&NAMES_LOCK])
+        .await?;
+    let adds = names.locked(&tx, rows).await?;
+    let stored = ingest::store(&tx, rows, &adds, now_ms()).await?;
+    tx.commit().await?;
+    Ok(stored)
+}
+
+/// Deadlocks, serialization failures and lost connections are worth another attempt.
+fn retryable(e: &tokio_postgres::Error) -> bool {
+    use tokio_postgres::error::SqlState;
+    match e.code() {
+        Some(c) => {
+            *c == SqlState::T_R_DEADLOCK_DETECTED || *c == SqlState::T_R_SERIALIZATION_FAILURE
+        }
+        None => e.is_closed() || e.as_db_error().is_none(),
+    }
+}
+
+/// A row's UTC day, as stored.
+pub(crate) fn day_of(r: &Row) -> i32 {
+    i32::try_from(r.ts_ms.div_euclid(MS_PER_DAY)).unwrap_or(i32::MAX)
+}
+
+/// What `row` adds to the rollups with the given folded names.
+pub(crate) fn contribution<'a>(
+    r: &'a Row,
+    kind: &'a str,
+    name: &'a str,
+    error: Option<&'a str>,
+    install: Option<(&'a str, &'a str, &'a str)>,
+) -> Contribution<'a> {
+    let failed = r.is_success == Some(false);
+    let end = r.action.as_deref() == Some("end");
+    Contribution {
+        day: day_of(r),
+        kind,
+        name,
+        failed: i32::from(failed),
+        end: i32::from(end),
+        end_failed: i32::from(end && failed),
+        input_tokens: r.input_tokens.unwrap_or(0),
+        output_tokens: r.output_tokens.unwrap_or(0),
+        cost: r.cost.unwrap_or(0.0),
+        tool_calls: if end { r.tool_calls.unwrap_or(0) } else { 0 },
+        error_count: if end { r.error_count.unwrap_or(0) } else { 0 },
+        dropped: r.dropped_records.unwrap_or(0),
+        bucket: r.duration_ms.map(crate::rollup::bucket),
+        error,
+        install,
+        session: match (r.session_id.as_deref(), r.kind.as_str()) {
+            (Some(s), "session") => Some(s),
+            _ => None,
+        },
+    }
+}
