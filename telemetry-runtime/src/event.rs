@@ -173,6 +173,7 @@ pub(crate) enum Field<'a> {
     /// A name that comes back in record after record (tool, agent, model): the client
     /// remembers how it scrubs.
     Name(&'a str),
+    /// A count: written at most [`MAX_COUNT`](crate::limits::MAX_COUNT).
     U64(u64),
     Bool(bool),
     /// A JSON number, or `0` when not finite (as [`finite`] does).
@@ -216,7 +217,7 @@ fn field_value(f: Field<'_>) -> Value {
     match f {
         Field::Str(s) | Field::Name(s) => Value::from(s),
         Field::Action(a) => Value::from(a.as_str()),
-        Field::U64(n) => Value::from(n),
+        Field::U64(n) => Value::from(crate::limits::clamp_count(n)),
         Field::Bool(b) => Value::Bool(b),
         Field::F64(x) => finite(x),
         Field::List(items) => Value::Array(items.iter().map(|s| Value::from(s.as_str())).collect()),

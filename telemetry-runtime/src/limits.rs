@@ -1,5 +1,8 @@
 //! Caps on what a record may hold. Every string, array and record that leaves the machine is
-//! within these bounds, whatever the application passes.
+//! within these bounds, whatever the application passes; what a collector or the environment
+//! says is held to the bounds here too.
+
+use std::time::Duration;
 
 /// Keys the client adds to every record's properties; neither tags nor events overwrite them.
 pub const SYSTEM_KEYS: [&str; 5] = [USER_UUID, VERSION, OS, OS_LANGUAGE, EVENT_ID];
@@ -28,6 +31,20 @@ pub const MAX_SESSION_ERRORS: usize = 20;
 pub const MAX_TAGS: usize = 20;
 /// Tag values longer than this many characters are cut.
 pub const MAX_TAG_VALUE_CHARS: usize = 128;
+
+/// A collector's `Retry-After` (seconds or an HTTP date) is honoured for at most this long:
+/// however large the number or late the date, a CLI waits at most a day before it sends again.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
+
+/// Every count the client sends (tokens, tool calls, durations in milliseconds, dropped
+/// records) is at most this: the largest int64, so OTLP's `intValue` and a collector's sums
+/// always take it.
+pub const MAX_COUNT: u64 = i64::MAX as u64;
+
+/// `n`, at most [`MAX_COUNT`].
+pub(crate) fn clamp_count(n: u64) -> u64 {
+    n.min(MAX_COUNT)
+}
 
 pub use crate::delivery::MAX_BATCH;
 pub use crate::outbox::{MAX_BYTES as OUTBOX_MAX_BYTES, MAX_RECORDS as OUTBOX_MAX_RECORDS};

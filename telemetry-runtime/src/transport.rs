@@ -11,6 +11,7 @@ use ureq::unversioned::transport::{
 };
 
 use crate::config::Env;
+use crate::limits::MAX_RETRY_AFTER;
 
 /// The collector's answer to one POST, read to its end.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -99,7 +100,7 @@ impl Transport {
             req = req.header(name.as_str(), value.as_str());
         }
         let req = req.config().timeout_global(Some(timeout)).build();
-        let mut resp = req.send(body).map_err(|e| e.to_string())?;
+        let mut resp = req.send(body).map_err(|e| peer_text(&e))?;
         let status = resp.status().as_u16();
         let retry_after = resp
             .headers()
@@ -116,7 +117,7 @@ impl Transport {
         {
             Ok(b) => b,
             Err(ureq::Error::BodyExceedsLimit(_)) => Vec::new(),
-            Err(e) => return Err(format!("reading the answer: {e}")),
+            Err(e) => return Err(format!("reading the answer: {}", peer_text(&e))),
         };
         Ok(Reply {
             status,
@@ -124,6 +125,12 @@ impl Transport {
             retry_after,
         })
     }
+}
+
+/// An error's text, which may quote what the peer sent, on one line without control
+/// characters.
+fn peer_text(e: &ureq::Error) -> String {
+    crate::diag::printable(&e.to_string(), false).into_owned()
 }
 
 type AgentConfig = ureq::config::ConfigBuilder<ureq::typestate::AgentScope>;
@@ -147,14 +154,17 @@ fn with_tls(config: AgentConfig) -> AgentConfig {
 
 /// Parses a `Retry-After` value: delta-seconds (`120`) or an IMF-fixdate
 /// (`Sun, 06 Nov 1994 08:49:37 GMT`), as the time to wait from `now` (zero for a date that
-/// passed). Anything else is `None`.
+/// passed), at most [`MAX_RETRY_AFTER`]. Anything else is `None`. Never panics, whatever the
+/// value (no unchecked time arithmetic).
 pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
     if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
-        return Some(Duration::from_secs(value.parse().unwrap_or(u64::MAX)));
+        let secs = value.parse::<u64>().unwrap_or(u64::MAX);
+        return Some(Duration::from_secs(secs).min(MAX_RETRY_AFTER));
     }
-    let at = UNIX_EPOCH + Duration::from_secs(parse_imf_fixdate(value)?);
-    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+    let at = UNIX_EPOCH.checked_add(Duration::from_secs(parse_imf_fixdate(value)?))?;
+    let wait = at.duration_since(now).unwrap_or(Duration::ZERO);
+    Some(wait.min(MAX_RETRY_AFTER))
 }
 
 /// Seconds since the Unix epoch of an IMF-fixdate (RFC 9110, section 5.6.7).
@@ -503,6 +513,24 @@ mod tests {
             "a date that passed"
         );
         assert_eq!(parse_imf_fixdate("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
+        // Hostile values: capped at a day, never a panic or an overflow.
+        for huge in [
+            "86401",
+            "99999999999999999999",
+            "18446744073709551615",
+            "9223372036854775808",
+            "Fri, 31 Dec 9999 23:59:59 GMT",
+        ] {
+            assert_eq!(
+                parse_retry_after(huge, now),
+                Some(MAX_RETRY_AFTER),
+                "{huge:?}"
+            );
+        }
+        assert_eq!(
+            parse_retry_after(&"9".repeat(4096), SystemTime::now()),
+            Some(MAX_RETRY_AFTER)
+        );
         assert_eq!(
             parse_imf_fixdate("Tue, 29 Feb 2028 23:59:59 GMT"),
             Some(1_835_481_599)

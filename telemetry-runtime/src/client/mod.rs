@@ -350,7 +350,10 @@ impl Client {
     /// ```
     pub fn flush(&self) {
         if let Some(sink) = &self.inner.sink {
-            sink.flush(Instant::now() + self.inner.flush_timeout);
+            let now = Instant::now();
+            // The timeout is capped (config::MAX_TIMEOUT): no real clock overflows here, and a
+            // clock that would gets a flush with no time at all rather than a panic.
+            sink.flush(now.checked_add(self.inner.flush_timeout).unwrap_or(now));
         }
     }
 

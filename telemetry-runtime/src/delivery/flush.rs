@@ -63,12 +63,15 @@ impl Delivery {
         let (done, go_on) = self.drain(&records, dropped, deadline, &mut |_, r, refused| {
             reported += r;
             if refused > 0 {
-                self.memory().dropped += refused;
+                let mut memory = self.memory();
+                memory.dropped = memory.dropped.saturating_add(refused);
             }
             Ok(())
         });
         let mut memory = self.memory();
-        memory.dropped += dropped - reported.min(dropped);
+        memory.dropped = memory
+            .dropped
+            .saturating_add(dropped - reported.min(dropped));
         for r in records.into_iter().skip(done).rev() {
             memory.records.push_front(r);
         }
@@ -161,7 +164,7 @@ impl Delivery {
                         }
                     ));
                     let removed = settle(batch, dropped, 0);
-                    self.rejected(rejected, message);
+                    self.rejected(rejected, n, message);
                     dropped = 0;
                     removed
                 }

@@ -154,7 +154,7 @@ impl Delivery {
             Ok((status, Verdict::Delivered { rejected, message })) => {
                 self.diag
                     .line(&format!("telemetry: sent 1 record(s) ({status})"));
-                self.rejected(rejected, message);
+                self.rejected(rejected, 1, message);
             }
             Ok((_, Verdict::Retry { after, why })) => {
                 self.retry_later(after);
@@ -224,8 +224,10 @@ impl Delivery {
         Ok((reply.status, verdict))
     }
 
-    /// Counts records refused inside an accepted batch.
-    fn rejected(&self, rejected: u64, message: Option<String>) {
+    /// Counts records refused inside an accepted batch of `batch` records: never more than
+    /// the batch held, whatever the collector claims.
+    fn rejected(&self, rejected: u64, batch: usize, message: Option<String>) {
+        let rejected = rejected.min(batch as u64);
         if rejected > 0 {
             self.diag.line(&format!(
                 "telemetry: dropped {rejected} record(s): the collector rejected them{}",
@@ -235,12 +237,19 @@ impl Delivery {
         }
     }
 
-    /// Keeps the collector's `Retry-After` for every process.
+    /// Keeps the collector's `Retry-After` for every process, at most
+    /// [`MAX_RETRY_AFTER`](crate::limits::MAX_RETRY_AFTER) from now.
     fn retry_later(&self, after: Option<Duration>) {
         let (Some(after), Some(outbox)) = (after, &self.outbox) else {
             return;
         };
-        match outbox.set_not_before(SystemTime::now() + after) {
+        let after = after.min(crate::limits::MAX_RETRY_AFTER);
+        let Some(at) = SystemTime::now().checked_add(after) else {
+            self.diag
+                .line("telemetry: cannot keep the Retry-After: the clock is out of range");
+            return;
+        };
+        match outbox.set_not_before(at) {
             Ok(()) => self.diag.line(&format!(
                 "telemetry: no request before {} s from now (Retry-After)",
                 after.as_secs()
@@ -276,7 +285,7 @@ impl Delivery {
         memory.records.extend(lines);
         let excess = memory.records.len().saturating_sub(MAX_MEMORY);
         memory.records.drain(..excess);
-        memory.dropped += excess as u64;
+        memory.dropped = memory.dropped.saturating_add(excess as u64);
     }
 
     /// Remembers dropped records, to be reported by the next delivered batch.
@@ -289,7 +298,8 @@ impl Delivery {
                 )),
             }
         }
-        self.memory().dropped += n;
+        let mut memory = self.memory();
+        memory.dropped = memory.dropped.saturating_add(n);
     }
 }
 

@@ -55,6 +55,7 @@ fn with_dropped(line: &str, dropped: u64) -> String {
     };
     match v.get_mut("properties").and_then(Value::as_object_mut) {
         Some(props) => {
+            let dropped = crate::limits::clamp_count(dropped);
             props.insert("dropped_records".into(), Value::from(dropped));
             v.to_string()
         }
@@ -83,6 +84,12 @@ mod tests {
             "only `records` at the top level"
         );
         assert_eq!(v["records"][0]["properties"]["dropped_records"], 7);
+        let v: Value = serde_json::from_slice(&Cagent.encode(&recs, u64::MAX)).unwrap();
+        assert_eq!(
+            v["records"][0]["properties"]["dropped_records"],
+            i64::MAX,
+            "every count fits an int64"
+        );
         assert_eq!(v["records"].as_array().unwrap().len(), 2);
     }
 

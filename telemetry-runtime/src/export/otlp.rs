@@ -193,6 +193,12 @@ fn status_message(body: &[u8]) -> Option<String> {
     (!m.is_empty()).then(|| cap_message(m))
 }
 
+/// A collector's message as it may be shown: on one line, without control characters (a
+/// peer's text never reaches a terminal raw), at most [`MAX_MESSAGE_CHARS`] characters.
 fn cap_message(m: &str) -> String {
-    m.chars().take(MAX_MESSAGE_CHARS).collect()
+    crate::diag::printable(m, false)
+        .trim()
+        .chars()
+        .take(MAX_MESSAGE_CHARS)
+        .collect()
 }

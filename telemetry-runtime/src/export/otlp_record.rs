@@ -106,7 +106,10 @@ fn write_attributes(out: &mut String, rec: &Envelope<'_>, props: &[Member<'_>], 
         attrs.string("\"error.type\"", t);
     }
     if dropped > 0 {
-        attrs.int("\"cli_telemetry.dropped_records\"", dropped);
+        attrs.int(
+            "\"cli_telemetry.dropped_records\"",
+            crate::limits::clamp_count(dropped),
+        );
     }
 }
 

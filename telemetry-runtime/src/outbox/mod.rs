@@ -242,14 +242,19 @@ impl Outbox {
         let bytes = files::read_capped(&self.not_before_path, 32).ok()??;
         let ms: u64 = std::str::from_utf8(&bytes).ok()?.trim().parse().ok()?;
         let now = SystemTime::now();
-        let at = UNIX_EPOCH + Duration::from_millis(ms);
-        (at > now).then(|| at.min(now + MAX_NOT_BEFORE))
+        let at = UNIX_EPOCH.checked_add(Duration::from_millis(ms))?;
+        (at > now).then(|| {
+            now.checked_add(MAX_NOT_BEFORE)
+                .map_or(at, |max| at.min(max))
+        })
     }
 
     /// Sets the time before which no request may be made, for every process.
     pub(crate) fn set_not_before(&self, at: SystemTime) -> io::Result<()> {
         fs::create_dir_all(&self.dir)?;
-        let at = at.min(SystemTime::now() + MAX_NOT_BEFORE);
+        let at = SystemTime::now()
+            .checked_add(MAX_NOT_BEFORE)
+            .map_or(at, |max| at.min(max));
         files::replace(
             &self.not_before_path,
             unix_ms(at).to_string().as_bytes(),

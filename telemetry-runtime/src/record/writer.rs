@@ -11,13 +11,14 @@ use super::fixed::FixedProp;
 use super::json::{now_millis, push_json_str, push_u64};
 use super::size::{rough, rough_key, rough_str};
 use crate::event::EventKind;
+use crate::limits::clamp_count;
 
 /// Takes the properties of one record. Properties must come in increasing key order and hold
 /// no system key; strings must be scrubbed already. `plain`: the key needs no escaping.
 pub(crate) trait RecordWriter {
     /// A string property.
     fn str(&mut self, key: &str, plain: bool, value: &str);
-    /// A number property.
+    /// A count, written at most [`MAX_COUNT`](crate::limits::MAX_COUNT).
     fn u64(&mut self, key: &str, plain: bool, value: u64);
     /// A boolean property.
     fn bool(&mut self, key: &str, plain: bool, value: bool);
@@ -99,7 +100,7 @@ impl RecordWriter for TextWriter<'_> {
 
     fn u64(&mut self, key: &str, plain: bool, value: u64) {
         self.key(key, plain);
-        push_u64(&mut self.out, value);
+        push_u64(&mut self.out, clamp_count(value));
         self.rough += 24;
     }
 
@@ -146,7 +147,8 @@ impl RecordWriter for MapWriter {
         self.0.insert(key.to_owned(), Value::from(value));
     }
     fn u64(&mut self, key: &str, _: bool, value: u64) {
-        self.0.insert(key.to_owned(), Value::from(value));
+        self.0
+            .insert(key.to_owned(), Value::from(clamp_count(value)));
     }
     fn bool(&mut self, key: &str, _: bool, value: bool) {
         self.0.insert(key.to_owned(), Value::Bool(value));

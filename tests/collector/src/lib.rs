@@ -73,6 +73,10 @@ pub enum Reply {
     /// Answer with this status and a body of [`TRICKLE_BYTES`] bytes sent one byte every
     /// [`TRICKLE_INTERVAL`] (a slow or hostile collector).
     Trickle(u16),
+    /// Answer with this status, these extra header lines as given (each `Name: value\r\n`,
+    /// e.g. a hostile `Retry-After`) and this body instead of the small JSON one (none for
+    /// `1xx`, `204` and `304`): a collector that says anything.
+    Raw(u16, &'static str, &'static str),
 }
 
 /// Length of the body of a [`Reply::Trickle`] answer.
@@ -507,7 +511,7 @@ fn serve_connection(stream: TcpStream, shared: &Shared) {
             Ok(r) => r,
             Err(ReadError::Closed) => return,
             Err(ReadError::Bad(status)) => {
-                let _ = write_response(&mut conn.stream, status, false, "");
+                let _ = write_response(&mut conn.stream, status, false, "", None);
                 conn.lingering_close();
                 return;
             }
@@ -524,7 +528,8 @@ fn serve_connection(stream: TcpStream, shared: &Shared) {
                 | Reply::RetryAfterSecs(s, _)
                 | Reply::RetryAfterDate(s, _)
                 | Reply::Redirect(s, _)
-                | Reply::Trickle(s) => Some(s),
+                | Reply::Trickle(s)
+                | Reply::Raw(s, _, _) => Some(s),
                 Reply::Stall | Reply::Close => None,
             };
             state.requests.push(request);
@@ -539,14 +544,20 @@ fn serve_connection(stream: TcpStream, shared: &Shared) {
             Reply::RetryAfterSecs(_, secs) => format!("Retry-After: {secs}\r\n"),
             Reply::RetryAfterDate(_, at) => format!("Retry-After: {}\r\n", http_date(at)),
             Reply::Redirect(_, to) => format!("Location: {to}\r\n"),
+            Reply::Raw(_, headers, _) => headers.to_owned(),
             _ => String::new(),
+        };
+        let body = match reply {
+            Reply::Raw(_, _, body) => Some(body),
+            _ => None,
         };
         match reply {
             Reply::Status(status)
             | Reply::RetryAfterSecs(status, _)
             | Reply::RetryAfterDate(status, _)
-            | Reply::Redirect(status, _) => {
-                if write_response(&mut conn.stream, status, keep_alive, &extra).is_err()
+            | Reply::Redirect(status, _)
+            | Reply::Raw(status, _, _) => {
+                if write_response(&mut conn.stream, status, keep_alive, &extra, body).is_err()
                     || !keep_alive
                 {
                     let _ = conn.stream.shutdown(Shutdown::Both);
@@ -841,11 +852,12 @@ fn write_response(
     status: u16,
     keep_alive: bool,
     extra: &str,
+    body: Option<&str>,
 ) -> io::Result<()> {
-    let body = if (200..300).contains(&status) {
-        r#"{"status":"ok"}"#.to_owned()
-    } else {
-        format!(r#"{{"status":"error","code":{status}}}"#)
+    let body = match body {
+        Some(b) => b.to_owned(),
+        None if (200..300).contains(&status) => r#"{"status":"ok"}"#.to_owned(),
+        None => format!(r#"{{"status":"error","code":{status}}}"#),
     };
     let bodiless = status < 200 || status == 204 || status == 304;
     let mut answer = format!("HTTP/1.1 {status} {}\r\n", reason(status));
