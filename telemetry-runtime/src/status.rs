@@ -44,8 +44,12 @@ pub struct Status {
     pub exporter: Exporter,
     /// The send budget.
     pub send_budget: Duration,
+    /// The timeout of one request, also the deadline of a flush and of all flushes of the
+    /// process together (beyond the send budget); at most
+    /// [`MAX_TIMEOUT`](crate::config::MAX_TIMEOUT).
+    pub timeout: Duration,
     /// Each setting that was decided by something (`endpoint`, `api key`, `debug`, `verbose`,
-    /// `tags`, `send budget`, `exporter`) and what decided it: a variable name,
+    /// `tags`, `send budget`, `exporter`, `timeout`) and what decided it: a variable name,
     /// `application` or `default`.
     pub decided_by_setting: Vec<(String, String)>,
     /// How many records wait in the outbox.
@@ -78,6 +82,7 @@ impl Client {
             debug: self.is_debug(),
             exporter: self.exporter(),
             send_budget: self.send_budget(),
+            timeout: self.request_timeout(),
             decided_by_setting: self
                 .decided_by()
                 .iter()
@@ -126,6 +131,8 @@ impl fmt::Display for Status {
         )?;
         let ms = self.send_budget.as_millis();
         writeln!(f, "Send budget:    {ms} ms ({})", from("send budget"))?;
+        let ms = self.timeout.as_millis();
+        writeln!(f, "Timeout:        {ms} ms ({})", from("timeout"))?;
         if let Some(by) = self.by("tags") {
             writeln!(f, "Tags:           from {by}")?;
         }

@@ -405,3 +405,68 @@ fn the_flush_deadline_follows_the_otlp_timeout() {
         "delivered within OTLP's 5 s, not cut at the builder's 200 ms"
     );
 }
+
+/// Issue 18, item 2: all flush points of a process share one deadline. Ten sessions (each end
+/// a flush point) against a collector answering in 1.4 s cost the send budget plus one
+/// timeout, not ten answers (14 s); what could not go waits in the outbox for a later run.
+#[test]
+fn ten_sessions_against_a_slow_collector_cost_one_deadline() {
+    let collector = Collector::start();
+    collector.set_delay(Duration::from_millis(1_400));
+    let dir = tempfile::tempdir().unwrap();
+    let c = builder(&collector.url(), dir.path()).build();
+    let start = Instant::now();
+    for i in 0..10 {
+        let id = format!("sess-{i}");
+        c.record_session_start("root", &id);
+        c.record_tool_call(
+            "t",
+            None,
+            None,
+            Duration::ZERO,
+            telemetry_runtime::Outcome::Success,
+        );
+        c.record_session_end();
+    }
+    c.flush();
+    let took = start.elapsed();
+    let bound = c.send_budget() + Duration::from_millis(1_500);
+    assert!(
+        took < bound + MARGIN,
+        "10 sessions took {took:?}; the bound is {bound:?}"
+    );
+    assert_eq!(
+        collector.requests().len(),
+        1,
+        "one request fit in the deadline"
+    );
+    let waiting = outbox_records(dir.path()).len();
+    assert_eq!(waiting + collector.records().len(), 30, "nothing lost");
+    assert!(waiting >= 27, "the rest waits for a later run: {waiting}");
+
+    // A later run sends what waited.
+    collector.set_delay(Duration::ZERO);
+    patient(&collector.url(), dir.path()).flush();
+    assert_eq!(collector.records().len(), 30);
+    assert!(outbox_records(dir.path()).is_empty());
+}
+
+/// The shared deadline also holds when the send budget's direct sends already waited: a
+/// direct send that took 1.4 s leaves no time for a flush request (1.6 s in all).
+#[test]
+fn a_slow_direct_send_leaves_no_second_timeout_to_the_flush() {
+    let collector = Collector::start();
+    collector.set_delay(Duration::from_millis(1_400));
+    let dir = tempfile::tempdir().unwrap();
+    let c = builder(&collector.url(), dir.path()).build();
+    let start = Instant::now();
+    track_n(&c, 0, 5);
+    c.flush();
+    let took = start.elapsed();
+    assert!(
+        took < Duration::from_millis(1_600) + MARGIN,
+        "took {took:?}"
+    );
+    assert_eq!(collector.requests().len(), 1, "the direct send only");
+    assert_eq!(actions(&outbox_records(dir.path())), expected(1, 4));
+}

@@ -253,3 +253,68 @@ fn send_budget_and_exporter_come_from_the_environment_with_one_warning_on_garbag
         (Duration::from_millis(40), Exporter::Otlp)
     );
 }
+
+/// Issue 18, item 3: no timeout above 60 s, from `OTEL_EXPORTER_OTLP_TIMEOUT` (which used to
+/// hang a CLI on a black-holed collector at `18446744073709551615`) or from the builder; the
+/// status report shows the timeout in force and what decided it.
+#[test]
+fn timeouts_are_capped_at_a_minute() {
+    use std::time::Duration;
+    use telemetry_runtime::Exporter;
+    let minute = Duration::from_secs(60);
+    /// Variables, the builder's timeout, the timeout expected, and what decided it.
+    type Case<'a> = (
+        &'a [(&'a str, &'a str)],
+        Option<Duration>,
+        Duration,
+        &'a str,
+    );
+    let cases: [Case<'_>; 6] = [
+        (&[], None, Duration::from_millis(1_500), "default"),
+        (&[], Some(Duration::from_secs(3_600)), minute, "application"),
+        (&[], Some(Duration::MAX), minute, "application"),
+        (
+            &[("OTEL_EXPORTER_OTLP_TIMEOUT", "18446744073709551615")],
+            None,
+            minute,
+            "OTEL_EXPORTER_OTLP_TIMEOUT",
+        ),
+        (
+            &[("OTEL_EXPORTER_OTLP_LOGS_TIMEOUT", "10000")],
+            Some(Duration::from_secs(3_600)),
+            Duration::from_secs(10),
+            "OTEL_EXPORTER_OTLP_LOGS_TIMEOUT",
+        ),
+        (
+            &[("OTEL_EXPORTER_OTLP_TIMEOUT", "99999999999999999999999")],
+            Some(Duration::from_millis(200)),
+            minute,
+            "OTEL_EXPORTER_OTLP_TIMEOUT",
+        ),
+    ];
+    for (env, timeout, expected, by) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let mut b = client(Env::from_pairs(env.iter().copied()), dir.path())
+            .endpoint("http://127.0.0.1:9/v1/logs")
+            .exporter(Exporter::Otlp);
+        if let Some(t) = timeout {
+            b = b.timeout(t).connect_timeout(t);
+        }
+        let status = b.build().status();
+        assert_eq!(status.timeout, expected, "{env:?} {timeout:?}");
+        let decided = status
+            .decided_by_setting
+            .iter()
+            .find(|(k, _)| k == "timeout")
+            .map(|(_, v)| v.as_str());
+        assert_eq!(decided, Some(by), "{env:?} {timeout:?}");
+        let text = status.to_string();
+        assert!(
+            text.contains(&format!(
+                "Timeout:        {} ms ({by})",
+                expected.as_millis()
+            )),
+            "{text}"
+        );
+    }
+}

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use super::{Client, Inner, names::NameCache};
 use crate::config::{
-    self, Choices, DEFAULT_API_KEY_HEADER, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, Env, Settings,
+    self, Choices, DEFAULT_API_KEY_HEADER, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, Env,
+    MAX_TIMEOUT, Settings,
 };
 use crate::delivery::{self, DEFAULT_SEND_BUDGET, Delivery};
 use crate::diag::DiagOut;
@@ -17,6 +18,10 @@ use crate::outbox::Outbox;
 use crate::scrub::Scrubber;
 use crate::sink::{DebugSink, Sink};
 use crate::testing::Records;
+
+/// What decided a setting that no variable decided (as in the status report).
+const BY_APPLICATION: &str = "application";
+const BY_DEFAULT: &str = "default";
 
 /// [`env`](Self::env) (the process environment unless replaced) is read once, in
 /// [`build`](Self::build).
@@ -92,13 +97,17 @@ impl ClientBuilder {
         self
     }
 
-    /// Connect timeout (default 0.5 s).
+    /// Connect timeout (default 0.5 s; at most 60 s, a longer one is cut with one warning).
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = Some(timeout);
         self
     }
 
-    /// Overall timeout of one request (default 1.5 s).
+    /// Overall timeout of one request (default 1.5 s; at most
+    /// [`MAX_TIMEOUT`](crate::config::MAX_TIMEOUT), 60 s: a longer one is cut to it with one
+    /// warning). It is also the deadline of a flush, and of all flushes of the process
+    /// together beyond the send budget. With the OTLP exporter, `OTEL_EXPORTER_OTLP_TIMEOUT`
+    /// (or `OTEL_EXPORTER_OTLP_LOGS_TIMEOUT`) replaces it.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
@@ -200,8 +209,16 @@ impl ClientBuilder {
         let app = self.app.clone().unwrap_or_else(default_app_name);
         let version = self.version.clone().unwrap_or_else(|| "unknown".to_owned());
         let dir = self.config_dir.as_deref();
-        let settings = Settings::resolve(&env, &self.choices(), &|| config::read_persisted(dir));
+        let mut settings =
+            Settings::resolve(&env, &self.choices(), &|| config::read_persisted(dir));
+        let timeouts = self.timeouts(&settings, &env);
+        settings
+            .decided_by
+            .push(("timeout", timeouts.decided_by.clone()));
         for w in settings.consent.warnings.iter().chain(&settings.warnings) {
+            eprintln!("{w}");
+        }
+        for w in &timeouts.warnings {
             eprintln!("{w}");
         }
         let diag = self.diag_out(settings.debug || settings.verbose);
@@ -213,8 +230,8 @@ impl ClientBuilder {
             version: &version,
             diag: &diag,
             scrubber: &scrubber,
+            timeouts: &timeouts,
         });
-        let flush_timeout = self.flush_timeout(delivery.as_deref());
         if !settings.consent.enabled
             && let Some(dir) = &self.config_dir
         {
@@ -244,7 +261,7 @@ impl ClientBuilder {
                 sink,
                 delivery,
                 debug,
-                flush_timeout,
+                flush_timeout: timeouts.request,
                 session: Mutex::new(None),
                 env,
                 endpoint,
@@ -255,10 +272,44 @@ impl ClientBuilder {
         }
     }
 
-    /// One deadline for a whole flush: delivery's request timeout (OTLP's own, when
-    /// `OTEL_EXPORTER_OTLP_TIMEOUT` set one), else the builder's timeout.
-    fn flush_timeout(&self, delivery: Option<&Delivery>) -> Duration {
-        delivery.map_or(self.timeout.unwrap_or(DEFAULT_TIMEOUT), Delivery::timeout)
+    /// The connect and request timeouts: OTLP's own (`OTEL_EXPORTER_OTLP_TIMEOUT`) when the
+    /// exporter is OTLP and it sets one, else the builder's, else the defaults; each at most
+    /// [`MAX_TIMEOUT`], with one warning for a longer one. The request timeout is also the
+    /// deadline of a flush, and of all flushes of the process together.
+    fn timeouts(&self, settings: &Settings, env: &Env) -> Timeouts {
+        let mut warnings = Vec::new();
+        let mut cap = |what: &str, d: Duration| {
+            if d > MAX_TIMEOUT {
+                warnings.push(format!(
+                    "telemetry: the {what} ({} ms) is above the {} ms cap; using {} ms",
+                    d.as_millis(),
+                    MAX_TIMEOUT.as_millis(),
+                    MAX_TIMEOUT.as_millis()
+                ));
+            }
+            d.min(MAX_TIMEOUT)
+        };
+        let connect = cap(
+            "connect timeout set in code",
+            self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT),
+        );
+        let mut request = match self.timeout {
+            Some(t) => (cap("timeout set in code", t), BY_APPLICATION.to_owned()),
+            None => (DEFAULT_TIMEOUT, BY_DEFAULT.to_owned()),
+        };
+        if settings.exporter == Exporter::Otlp {
+            let (otlp, warning) = export::otlp_timeout(env);
+            warnings.extend(warning.map(|w| format!("telemetry: {w}")));
+            if let Some((t, var)) = otlp {
+                request = (t, var.to_owned());
+            }
+        }
+        Timeouts {
+            connect,
+            request: request.0,
+            decided_by: request.1,
+            warnings,
+        }
     }
 
     /// Where debug and verbose output go: nowhere when `on` is false, else the writer given
@@ -313,7 +364,7 @@ impl ClientBuilder {
             version,
             ..
         } = *r;
-        let mut timeout = self.timeout.unwrap_or(DEFAULT_TIMEOUT);
+        let timeout = r.timeouts.request;
         let header = self
             .api_key_header
             .clone()
@@ -333,7 +384,6 @@ impl ClientBuilder {
                     headers.clear();
                 }
                 headers.extend(otlp.headers);
-                timeout = otlp.timeout.unwrap_or(timeout);
                 (otlp.endpoint?, Arc::new(otlp.format))
             }
         };
@@ -341,7 +391,7 @@ impl ClientBuilder {
             endpoint,
             format!("{app}/{version}"),
             headers,
-            self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT),
+            r.timeouts.connect,
             timeout,
             env,
         );
@@ -367,6 +417,15 @@ struct Resolved<'a> {
     version: &'a str,
     diag: &'a DiagOut,
     scrubber: &'a Scrubber,
+    timeouts: &'a Timeouts,
+}
+
+/// The timeouts in force, what decided the request timeout, and the warnings to print.
+struct Timeouts {
+    connect: Duration,
+    request: Duration,
+    decided_by: String,
+    warnings: Vec<String>,
 }
 
 /// What the OTLP exporter needs from the environment (`OTEL_*`), warnings printed once.
@@ -374,7 +433,6 @@ struct OtlpSetup {
     endpoint: Option<String>,
     endpoint_from_otel: bool,
     headers: Vec<(String, String)>,
-    timeout: Option<Duration>,
     format: export::Otlp,
 }
 
@@ -382,11 +440,7 @@ fn otlp_setup(r: &Resolved<'_>) -> OtlpSetup {
     let (env, settings) = (r.env, r.settings);
     let endpoint = export::otlp_endpoint(env, settings.endpoint.as_deref());
     let endpoint_from_otel = endpoint.is_some() && endpoint != settings.endpoint;
-    let (headers, mut warnings) = export::otlp_headers(env);
-    let timeout = export::otlp_timeout(env).unwrap_or_else(|w| {
-        warnings.push(w);
-        None
-    });
+    let (headers, warnings) = export::otlp_headers(env);
     let (resource, resource_warnings) = export::otlp_resource(env, r.app, r.version, r.scrubber);
     for w in warnings.iter().chain(&resource_warnings) {
         eprintln!("{w}");
@@ -395,7 +449,6 @@ fn otlp_setup(r: &Resolved<'_>) -> OtlpSetup {
         endpoint,
         endpoint_from_otel,
         headers,
-        timeout,
         format: export::Otlp::new(&resource),
     }
 }
@@ -405,4 +458,39 @@ pub(super) fn default_app_name() -> String {
         .ok()
         .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
         .unwrap_or_else(|| "unknown".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn timeouts(b: ClientBuilder, env: &Env) -> Timeouts {
+        let settings = Settings::resolve(env, &b.choices(), &|| None);
+        b.timeouts(&settings, env)
+    }
+
+    #[test]
+    fn timeouts_above_a_minute_are_cut_with_one_warning_each() {
+        let hour = Duration::from_secs(3_600);
+        let t = timeouts(
+            ClientBuilder::default().timeout(hour).connect_timeout(hour),
+            &Env::empty(),
+        );
+        assert_eq!((t.request, t.connect), (MAX_TIMEOUT, MAX_TIMEOUT));
+        assert_eq!(t.warnings.len(), 2, "{:?}", t.warnings);
+        assert!(t.warnings.iter().all(|w| w.contains("60000 ms cap")));
+        let t = timeouts(ClientBuilder::default().timeout(MAX_TIMEOUT), &Env::empty());
+        assert_eq!((t.request, t.warnings.len()), (MAX_TIMEOUT, 0));
+        // OTLP's variable replaces the builder's timeout, itself capped, warned once.
+        let env = Env::from_pairs([("OTEL_EXPORTER_OTLP_TIMEOUT", "18446744073709551615")]);
+        let t = timeouts(ClientBuilder::default().exporter(Exporter::Otlp), &env);
+        assert_eq!(
+            (t.request, t.decided_by.as_str()),
+            (MAX_TIMEOUT, "OTEL_EXPORTER_OTLP_TIMEOUT")
+        );
+        assert_eq!(t.warnings.len(), 1, "{:?}", t.warnings);
+        // The cagent format does not read it.
+        let t = timeouts(ClientBuilder::default(), &env);
+        assert_eq!((t.request, t.warnings.len()), (DEFAULT_TIMEOUT, 0));
+    }
 }

@@ -207,6 +207,12 @@ impl Client {
             .unwrap_or(config::DEFAULT_SEND_BUDGET)
     }
 
+    /// The timeout of one request, the deadline of a flush (see
+    /// [`ClientBuilder::timeout`]).
+    pub(crate) fn request_timeout(&self) -> Duration {
+        self.inner.flush_timeout
+    }
+
     /// The wire format records are sent in: the builder's
     /// [`exporter`](ClientBuilder::exporter), `TELEMETRY_EXPORTER`, or the default.
     #[must_use]

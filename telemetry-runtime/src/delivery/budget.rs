@@ -1,11 +1,17 @@
-//! How long this process may still wait on the network outside flushes, and the async rule.
+//! How long this process may still wait on the network, and the async rule.
 //!
 //! Invariants:
-//! - the budget only shrinks: each direct send adds the time it waited;
-//! - a send is started only while the budget lasts and the last round trip measured fits in
-//!   what is left; a send once started is never cut short by the budget (a collector may have
-//!   stored a request cut short, and sending it again would deliver it twice), so the budget
-//!   is passed by at most one request, itself bounded by the request timeout;
+//! - one account per process (per delivery): every request's wait, direct or in a flush, is
+//!   counted in `spent`, which only grows;
+//! - a direct send starts only while the send budget lasts and the last round trip measured
+//!   fits in what is left of it; a send once started is never cut short by the budget (a
+//!   collector may have stored a request cut short, and sending it again would deliver it
+//!   twice), so the send budget is passed by at most one request per sending thread, itself
+//!   bounded by the request timeout;
+//! - flushes share one deadline per process: together with the direct sends they wait at
+//!   most the send budget plus one request timeout ([`Budget::reserve`] grants each flush
+//!   request at most what is left of that, reserved before the request starts, so the bound
+//!   holds across threads); once it is spent, flush points leave what waits in the outbox;
 //! - while [`queue_only`] runs on a thread, nothing on that thread waits on the network.
 
 use std::cell::Cell;
@@ -18,45 +24,86 @@ fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
-/// Time spent waiting on the network by direct sends, against the budget.
+/// Time spent waiting on the network by this process, against its two limits.
 #[derive(Debug)]
 pub(crate) struct Budget {
+    /// The send budget: direct sends start only while `spent` is below it.
+    send: u64,
+    /// The send budget plus one request timeout: no request waits past it, flushes included.
     total: u64,
+    /// Nanoseconds waited so far, plus what flush requests in flight reserved.
     spent: AtomicU64,
     /// The latest round trip measured (direct send or flush), in nanoseconds.
     last_round_trip: AtomicU64,
 }
 
 impl Budget {
-    pub(crate) fn new(total: Duration) -> Self {
+    /// A budget of `send` for direct sends, and `send + timeout` in all.
+    pub(crate) fn new(send: Duration, timeout: Duration) -> Self {
+        let send = nanos(send);
         Self {
-            total: nanos(total),
+            send,
+            total: send.saturating_add(nanos(timeout)),
             spent: AtomicU64::new(0),
             last_round_trip: AtomicU64::new(0),
         }
     }
 
-    /// The budget, as configured.
+    /// The send budget, as configured.
     pub(crate) fn total(&self) -> Duration {
-        Duration::from_nanos(self.total)
+        Duration::from_nanos(self.send)
+    }
+
+    /// What is left of `limit` when the last round trip fits in it.
+    fn left_of(&self, limit: u64, spent: u64) -> Option<u64> {
+        let left = limit.saturating_sub(spent);
+        (left > 0 && left >= self.last_round_trip.load(Ordering::Relaxed)).then_some(left)
     }
 
     /// Whether a direct send may start now.
     pub(crate) fn allows_a_send(&self) -> bool {
-        let left = self
-            .total
-            .saturating_sub(self.spent.load(Ordering::Relaxed));
-        left > 0 && left >= self.last_round_trip.load(Ordering::Relaxed)
+        self.left_of(self.send, self.spent.load(Ordering::Relaxed))
+            .is_some()
     }
 
     /// Counts a direct send's wait.
     pub(crate) fn spend(&self, waited: Duration) {
-        self.spent.fetch_add(nanos(waited), Ordering::Relaxed);
+        add(&self.spent, nanos(waited));
+        self.measured(waited);
+    }
+
+    /// Reserves the time of one flush request: at most `most`, at most what is left of the
+    /// process's whole budget; `None` when nothing is left or the last round trip no longer
+    /// fits. The caller gives the reservation back with [`settle`](Self::settle).
+    pub(crate) fn reserve(&self, most: Duration) -> Option<Duration> {
+        let mut granted = 0;
+        self.spent
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |spent| {
+                granted = self.left_of(self.total, spent)?.min(nanos(most));
+                Some(spent.saturating_add(granted))
+            })
+            .ok()?;
+        Some(Duration::from_nanos(granted))
+    }
+
+    /// Settles a reservation of `granted` for a request that waited `waited`.
+    pub(crate) fn settle(&self, granted: Duration, waited: Duration) {
+        let (granted, waited_ns) = (nanos(granted), nanos(waited));
+        if waited_ns >= granted {
+            add(&self.spent, waited_ns - granted);
+        } else {
+            let unused = granted - waited_ns;
+            let _ = self
+                .spent
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |s| {
+                    Some(s.saturating_sub(unused))
+                });
+        }
         self.measured(waited);
     }
 
     /// Remembers a round trip (direct or in a flush).
-    pub(crate) fn measured(&self, round_trip: Duration) {
+    fn measured(&self, round_trip: Duration) {
         self.last_round_trip
             .store(nanos(round_trip), Ordering::Relaxed);
     }
@@ -65,6 +112,24 @@ impl Budget {
     pub(crate) fn last_round_trip(&self) -> Duration {
         Duration::from_nanos(self.last_round_trip.load(Ordering::Relaxed))
     }
+
+    /// Whether the whole budget of this process is spent (flushes make no more requests).
+    pub(crate) fn is_spent(&self) -> bool {
+        self.left_of(self.total, self.spent.load(Ordering::Relaxed))
+            .is_none()
+    }
+
+    /// The send budget plus one request timeout: all this process may wait on the network.
+    pub(crate) fn whole(&self) -> Duration {
+        Duration::from_nanos(self.total)
+    }
+}
+
+/// Adds to a counter without wrapping.
+fn add(counter: &AtomicU64, n: u64) {
+    let _ = counter.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| {
+        Some(c.saturating_add(n))
+    });
 }
 
 thread_local! {
@@ -95,15 +160,56 @@ pub(crate) fn is_queue_only() -> bool {
 mod tests {
     use super::*;
 
+    const MS: fn(u64) -> Duration = Duration::from_millis;
+
     #[test]
     fn the_budget_allows_sends_while_a_round_trip_fits() {
-        let b = Budget::new(Duration::from_millis(100));
+        let b = Budget::new(MS(100), MS(1_500));
         assert!(b.allows_a_send());
-        b.spend(Duration::from_millis(40));
+        b.spend(MS(40));
         assert!(b.allows_a_send(), "60 ms left, 40 ms expected");
-        b.spend(Duration::from_millis(40));
+        b.spend(MS(40));
         assert!(!b.allows_a_send(), "20 ms left, 40 ms expected");
-        assert!(!Budget::new(Duration::ZERO).allows_a_send());
+        assert!(!Budget::new(Duration::ZERO, MS(1_500)).allows_a_send());
+    }
+
+    #[test]
+    fn flushes_share_one_deadline_with_the_direct_sends() {
+        let b = Budget::new(MS(100), MS(1_500));
+        assert_eq!(b.whole(), MS(1_600));
+        // A direct send that took 1.4 s (started within the budget, never cut short).
+        b.spend(MS(1_400));
+        assert!(!b.allows_a_send());
+        // 200 ms are left in all, less than the last round trip: no flush request.
+        assert_eq!(b.reserve(MS(1_500)), None);
+        assert!(b.is_spent());
+
+        let b = Budget::new(MS(100), MS(1_500));
+        let granted = b.reserve(MS(1_500)).unwrap();
+        assert_eq!(granted, MS(1_500), "at most one timeout per request");
+        assert_eq!(b.reserve(MS(1_500)), Some(MS(100)), "the rest, reserved");
+        assert_eq!(
+            b.reserve(MS(1)),
+            None,
+            "nothing left while both are in flight"
+        );
+        b.settle(granted, MS(300));
+        b.settle(MS(100), MS(100));
+        // 400 ms waited, last round trip 100 ms: 1.2 s left.
+        assert_eq!(b.reserve(MS(5_000)), Some(MS(1_200)));
+        b.settle(MS(1_200), MS(1_250));
+        assert!(b.is_spent(), "a late answer counts in full");
+        assert_eq!(b.reserve(MS(1)), None);
+    }
+
+    #[test]
+    fn huge_durations_saturate() {
+        let b = Budget::new(Duration::MAX, Duration::MAX);
+        assert!(b.allows_a_send());
+        b.spend(Duration::MAX);
+        b.spend(Duration::MAX);
+        assert!(!b.allows_a_send());
+        assert_eq!(b.reserve(Duration::MAX), None);
     }
 
     #[test]

@@ -3,6 +3,9 @@
 //! Invariants:
 //! - one deadline bounds the whole flush: each request gets what is left of it (at most the
 //!   request timeout), and no request starts when the last round trip no longer fits;
+//! - one deadline bounds all flushes of the process together: each request is also granted
+//!   no more than what is left of the process's network time ([`super::budget`]); once that
+//!   is spent, a flush point sends nothing and what waits stays in the outbox;
 //! - the outbox is sent by one process at a time (its send lock, taken without waiting);
 //!   after each answer the batch leaves the outbox before the next one is sent;
 //! - a sender sends, before it returns, what others appended while it held the send lock
@@ -28,6 +31,14 @@ impl Delivery {
         }
         if let Some(why) = self.no_request_now() {
             self.diag.line(&format!("telemetry: flush skipped: {why}"));
+            return;
+        }
+        if self.budget.is_spent() {
+            self.diag.line(&format!(
+                "telemetry: flush skipped: this process has waited its {} ms on the network \
+                 (send budget plus one timeout); what waits is sent by a later run",
+                self.budget.whole().as_millis()
+            ));
             return;
         }
         if !self.flush_memory(deadline) {
@@ -123,10 +134,15 @@ impl Delivery {
         }
     }
 
-    /// What is left of `deadline` for one more request, if the last round trip fits in it.
+    /// The time granted to one more request: what is left of `deadline` and of the
+    /// process's network time, at most the request timeout, if the last round trip fits in
+    /// it. Reserved: give it back with `budget.settle`.
     fn time_for_a_request(&self, deadline: Instant) -> Option<Duration> {
         let left = deadline.saturating_duration_since(Instant::now());
-        (!left.is_zero() && left >= self.budget.last_round_trip()).then(|| left.min(self.timeout))
+        if left.is_zero() || left < self.budget.last_round_trip() {
+            return None;
+        }
+        self.budget.reserve(left.min(self.timeout))
     }
 
     /// Sends `records` in batches of at most [`MAX_BATCH`], `dropped` reported by the first
@@ -144,14 +160,15 @@ impl Delivery {
         for batch in records.chunks(MAX_BATCH) {
             let Some(timeout) = self.time_for_a_request(deadline) else {
                 self.diag.line(&format!(
-                    "telemetry: flush deadline reached; {} record(s) wait for a later flush",
+                    "telemetry: flush deadline reached (this flush's or the process's); {} \
+                     record(s) wait for a later flush",
                     records.len() - done
                 ));
                 return (done, false);
             };
             let started = Instant::now();
             let answer = self.post(batch, dropped, timeout);
-            self.budget.measured(started.elapsed());
+            self.budget.settle(timeout, started.elapsed());
             let n = batch.len();
             let removed = match answer {
                 Ok((status, Verdict::Delivered { rejected, message })) => {

@@ -8,6 +8,8 @@
 //!   cannot be written or there is no config dir);
 //! - direct sends wait at most the send budget in all ([`budget`]); once it is spent, records
 //!   are queued and leave in batches at the next flush point ([`flush`]);
+//! - the process waits on the network at most the send budget plus one request timeout in
+//!   all, flushes included: one flush deadline per process, not one per flush point;
 //! - after the first failure, `Retry` or refusal, this process makes no more requests
 //!   (a dead endpoint costs at most one timeout per process);
 //! - no request before the collector's `Retry-After` (kept beside the outbox for every
@@ -41,7 +43,8 @@ const MAX_MEMORY: usize = crate::outbox::MAX_RECORDS;
 /// How a delivery is configured.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Settings {
-    /// Longest wait for one request; the deadline of a whole flush.
+    /// Longest wait for one request; the deadline of a whole flush, and of all flushes of
+    /// the process together (beyond the send budget).
     pub(crate) timeout: Duration,
     /// Longest total wait of direct sends in this process.
     pub(crate) send_budget: Duration,
@@ -85,7 +88,7 @@ impl Delivery {
             format,
             outbox,
             memory: Mutex::default(),
-            budget: Budget::new(settings.send_budget),
+            budget: Budget::new(settings.send_budget, settings.timeout),
             stopped: AtomicBool::new(false),
             hold: AtomicBool::new(false),
             pending: AtomicBool::new(false),
@@ -179,11 +182,6 @@ impl Delivery {
                 );
             }
         }
-    }
-
-    /// The longest wait for one request, and the deadline of a whole flush.
-    pub(crate) fn timeout(&self) -> Duration {
-        self.timeout
     }
 
     /// POSTs one batch within `timeout` and judges the answer. `Err`: no answer.

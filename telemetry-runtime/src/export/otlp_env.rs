@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use super::otlp::OtlpResource;
-use crate::config::Env;
+use crate::config::{Env, MAX_TIMEOUT};
 use crate::limits::{MAX_TAG_VALUE_CHARS, MAX_TAGS};
 use crate::scrub::Scrubber;
 
@@ -86,10 +86,11 @@ fn header_pair(pair: &str) -> Option<(String, String)> {
 }
 
 /// The request timeout: `OTEL_EXPORTER_OTLP_LOGS_TIMEOUT`, else `OTEL_EXPORTER_OTLP_TIMEOUT`,
-/// in milliseconds. `Ok(None)` when neither is set (the client's own timeout applies);
-/// `Err(warning)` for a value that is not a whole number of milliseconds above zero (the
-/// client's own timeout applies too: zero would mean waiting forever).
-pub(crate) fn otlp_timeout(env: &Env) -> Result<Option<Duration>, String> {
+/// in milliseconds, with the variable it came from. `None` when neither is set, or (with a
+/// warning) for a value that is not a whole number of milliseconds above zero: the client's
+/// own timeout applies (zero would mean waiting forever). A value above [`MAX_TIMEOUT`] is
+/// cut to it, with a warning.
+pub(crate) fn otlp_timeout(env: &Env) -> (Option<(Duration, &'static str)>, Option<String>) {
     let var = [
         "OTEL_EXPORTER_OTLP_LOGS_TIMEOUT",
         "OTEL_EXPORTER_OTLP_TIMEOUT",
@@ -97,14 +98,28 @@ pub(crate) fn otlp_timeout(env: &Env) -> Result<Option<Duration>, String> {
     .into_iter()
     .find(|v| env.non_empty(v).is_some());
     let Some(var) = var else {
-        return Ok(None);
+        return (None, None);
     };
     let raw = env.non_empty(var).unwrap_or_default();
+    let max_ms = MAX_TIMEOUT.as_millis();
+    let digits = !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit());
     match raw.parse::<u64>() {
-        Ok(ms) if ms > 0 => Ok(Some(Duration::from_millis(ms))),
-        _ => Err(format!(
-            "{var}: `{raw}` is not a timeout in milliseconds above 0; using the default"
-        )),
+        Ok(ms) if ms > 0 && u128::from(ms) <= max_ms => {
+            (Some((Duration::from_millis(ms), var)), None)
+        }
+        // Digits only, above the cap (however many: `u64` or not).
+        _ if digits && !raw.trim_start_matches('0').is_empty() => (
+            Some((MAX_TIMEOUT, var)),
+            Some(format!(
+                "{var}: `{raw}` ms is above the {max_ms} ms cap; using {max_ms} ms"
+            )),
+        ),
+        _ => (
+            None,
+            Some(format!(
+                "{var}: `{raw}` is not a timeout in milliseconds above 0; using the default"
+            )),
+        ),
     }
 }
 

@@ -542,21 +542,49 @@ fn headers_from_the_environment() {
 
 #[test]
 fn timeout_and_exporter_from_the_environment() {
-    assert_eq!(otlp_timeout(&env(&[])), Ok(None));
+    assert_eq!(otlp_timeout(&env(&[])), (None, None));
     let t = [("OTEL_EXPORTER_OTLP_TIMEOUT", "2500")];
+    let general = "OTEL_EXPORTER_OTLP_TIMEOUT";
     assert_eq!(
         otlp_timeout(&env(&t)),
-        Ok(Some(Duration::from_millis(2500)))
+        (Some((Duration::from_millis(2500), general)), None)
     );
     let t2 = [t[0], ("OTEL_EXPORTER_OTLP_LOGS_TIMEOUT", "700")];
     assert_eq!(
         otlp_timeout(&env(&t2)),
-        Ok(Some(Duration::from_millis(700)))
+        (
+            Some((
+                Duration::from_millis(700),
+                "OTEL_EXPORTER_OTLP_LOGS_TIMEOUT"
+            )),
+            None
+        )
     );
-    for bad in ["0", "-1", "1.5s", "ten"] {
+    for bad in ["0", "000", "-1", "1.5s", "ten"] {
+        let (timeout, warning) = otlp_timeout(&env(&[(general, bad)]));
+        assert_eq!(timeout, None, "{bad}");
+        assert!(warning.unwrap().contains(general), "{bad}");
+    }
+}
+
+/// Issue 18, item 3: a timeout above 60 s is cut to 60 s, with one warning.
+#[test]
+fn a_timeout_above_the_cap_is_cut_to_it_with_a_warning() {
+    let general = "OTEL_EXPORTER_OTLP_TIMEOUT";
+    let (ok, none) = otlp_timeout(&env(&[(general, "60000")]));
+    assert_eq!((ok, none), (Some((Duration::from_secs(60), general)), None));
+    for huge in [
+        "60001",
+        "10000000",
+        "18446744073709551615",
+        "99999999999999999999999999",
+    ] {
+        let (timeout, warning) = otlp_timeout(&env(&[(general, huge)]));
+        assert_eq!(timeout, Some((Duration::from_secs(60), general)), "{huge}");
+        let warning = warning.expect("one warning");
         assert!(
-            otlp_timeout(&env(&[("OTEL_EXPORTER_OTLP_TIMEOUT", bad)])).is_err(),
-            "{bad}"
+            warning.contains(general) && warning.contains("60000"),
+            "{warning}"
         );
     }
 }
