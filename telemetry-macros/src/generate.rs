@@ -145,7 +145,7 @@ fn async_fn(parts: &Parts<'_>, ret_ty: &TokenStream) -> TokenStream {
     let outcome = classify(parts, &quote!(&#ret));
     quote! {
         #prelude
-        let #ret = #p::typed::<#ret_ty, _>(async move #body).await;
+        let #ret = #p::typed::<#ret_ty, _>(#p::frame_of(&#guard), async move #body).await;
         if let ::core::option::Option::Some(#guard) = #guard {
             #guard.finish(#outcome);
         }
@@ -154,17 +154,23 @@ fn async_fn(parts: &Parts<'_>, ret_ty: &TokenStream) -> TokenStream {
 }
 
 /// `-> impl Future`: returns a future that awaits the body's and records when it completes.
+/// The call's span is current while the body makes its future and during each of its polls.
 fn impl_future(parts: &Parts<'_>, ret_ty: &TokenStream) -> TokenStream {
     let Parts {
         p, prelude, body, ..
     } = parts;
-    let (guard, ret) = (ident("__telemetry_guard"), ident("__telemetry_ret"));
+    let (guard, ret, frame) = (
+        ident("__telemetry_guard"),
+        ident("__telemetry_ret"),
+        ident("__telemetry_frame"),
+    );
     let outcome = classify(parts, &quote!(&#ret));
     quote! {
         #prelude
-        let #ret = #p::once::<#ret_ty, _>(move || #body);
+        let #frame = #p::frame_of(&#guard);
+        let #ret = #p::once_in::<#ret_ty, _>(#frame, move || #body);
         async move {
-            let #ret = #ret.await;
+            let #ret = #p::in_span(#frame, #ret).await;
             if let ::core::option::Option::Some(#guard) = #guard {
                 #guard.finish(#outcome);
             }
@@ -174,20 +180,26 @@ fn impl_future(parts: &Parts<'_>, ret_ty: &TokenStream) -> TokenStream {
 }
 
 /// A boxed future (what `#[async_trait]` makes of an `async fn`): when enabled, boxes a
-/// future that awaits the body's and records, so the duration covers the awaited work.
+/// future that awaits the body's and records, so the duration covers the awaited work; the
+/// call's span is current while the body makes its future and during each of its polls.
 fn boxed_future(parts: &Parts<'_>, ret_ty: &TokenStream) -> TokenStream {
     let Parts {
         p, prelude, body, ..
     } = parts;
-    let (guard, ret) = (ident("__telemetry_guard"), ident("__telemetry_ret"));
+    let (guard, ret, frame) = (
+        ident("__telemetry_guard"),
+        ident("__telemetry_ret"),
+        ident("__telemetry_frame"),
+    );
     let outcome = classify(parts, &quote!(&#ret));
     quote! {
         #prelude
-        let #ret = #p::once::<#ret_ty, _>(move || #body);
+        let #frame = #p::frame_of(&#guard);
+        let #ret = #p::once_in::<#ret_ty, _>(#frame, move || #body);
         match #guard {
             ::core::option::Option::None => #ret,
             ::core::option::Option::Some(#guard) => ::std::boxed::Box::pin(async move {
-                let #ret = #ret.await;
+                let #ret = #p::in_span(#frame, #ret).await;
                 #guard.finish(#outcome);
                 #ret
             }),

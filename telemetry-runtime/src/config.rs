@@ -8,6 +8,7 @@
 pub(crate) mod ci;
 mod consent;
 mod env;
+mod otel_consent;
 mod platform;
 mod proxy;
 mod redact;
@@ -20,6 +21,7 @@ use std::time::Duration;
 pub use ci::CI_VARIABLES;
 pub use consent::{Consent, ConsentSource};
 pub use env::Env;
+pub use otel_consent::OTEL_SDK_DISABLED;
 pub use platform::go_os;
 pub(crate) use proxy::proxy_url;
 pub use redact::redact_endpoint;

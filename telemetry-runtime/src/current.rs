@@ -26,7 +26,7 @@ thread_local! {
 }
 
 fn on_global_set(client: &Client) {
-    if client.is_enabled() {
+    if client.is_recording() {
         MAYBE_ENABLED.fetch_add(1, Ordering::Relaxed);
     }
 }
@@ -87,7 +87,7 @@ pub fn with_client<R>(client: &Client, f: impl FnOnce() -> R) -> R {
             }
         }
     }
-    let enabled = client.is_enabled();
+    let enabled = client.is_recording();
     if enabled {
         MAYBE_ENABLED.fetch_add(1, Ordering::Relaxed);
     }

@@ -23,6 +23,7 @@ mod record;
 pub mod scrub;
 mod sink;
 mod status;
+mod trace;
 mod transport;
 
 pub mod testing;
@@ -36,7 +37,7 @@ mod private;
 
 // The root holds what an application writes in `main` and around its tracked functions;
 // the rest is grouped in `config`, `event`, `files`, `limits`, `scrub` and `testing`.
-pub use client::{Client, ClientBuilder, FlushGuard, SessionGuard};
+pub use client::{Client, ClientBuilder, FlushGuard, ModelTurn, SessionGuard};
 pub use config::{Consent, ConsentSource, Env, platform_config_dir};
 pub use current::{WithClient, current, global, set_global, with_client, with_client_future};
 pub use event::{AgentName, Event, SessionId};

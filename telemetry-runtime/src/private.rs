@@ -1,13 +1,13 @@
 //! Support for the code the tracking macros generate. Not a public API: no stability promise.
 
+use std::future::Future;
 use std::time::Instant;
 
-use std::future::Future;
-
-use crate::client::{Client, SessionGuard};
+use crate::client::{Client, RecordTrace, SessionGuard};
 use crate::current::{current, maybe_enabled};
 use crate::event::{AgentName, CommandEvent, SessionId};
 use crate::outcome::{Outcome, TrackOutcome};
+use crate::trace::{self, SpanStart};
 
 /// The fast path: one relaxed atomic load.
 #[inline(always)]
@@ -31,7 +31,7 @@ pub fn start() -> Option<Start> {
 #[inline(never)]
 fn start_slow() -> Option<Start> {
     let client = current();
-    client.is_enabled().then_some(Start(client))
+    client.is_recording().then_some(Start(client))
 }
 
 /// An enabled current client, about to track one call.
@@ -99,6 +99,11 @@ pub trait Finish {
     /// Records the call with its outcome.
     fn finish(self, outcome: Outcome);
 
+    /// The call's span as its body sees it (the current span while the body runs).
+    fn frame(&self) -> SpanFrame {
+        SpanFrame(None)
+    }
+
     /// For a command: marks it running on this thread until the scope is dropped, which is a
     /// flush point when it was the outermost one.
     fn command_scope(&self) -> Option<CommandScope> {
@@ -109,6 +114,10 @@ pub trait Finish {
 impl Finish for Tracker {
     fn finish(mut self, outcome: Outcome) {
         self.record(outcome);
+    }
+
+    fn frame(&self) -> SpanFrame {
+        SpanFrame(self.span.as_ref().map(SpanStart::frame))
     }
 
     fn command_scope(&self) -> Option<CommandScope> {
@@ -167,22 +176,54 @@ pub fn run<G: Finish, R>(
     let _scope = guard.command_scope();
     // Declared after the scope: on unwind the guard records first, then the scope flushes.
     let guard = guard;
-    let ret = body();
+    let ret = within(guard.frame(), body);
     guard.finish(classify(&ret));
     ret
 }
 
+/// A tracked call's span as its body sees it: opaque, `Copy`.
+#[derive(Clone, Copy, Debug)]
+pub struct SpanFrame(Option<trace::Frame>);
+
+/// The span of a tracked call's guard, if any.
+#[inline]
+#[must_use]
+pub fn frame_of<G: Finish>(guard: &Option<G>) -> SpanFrame {
+    guard.as_ref().map_or(SpanFrame(None), Finish::frame)
+}
+
+/// Runs `f` with the call's span as the current span.
+#[inline]
+pub fn within<R>(frame: SpanFrame, f: impl FnOnce() -> R) -> R {
+    trace::within(frame.0, f)
+}
+
+/// Calls the wrapped body of a function returning a future (see [`once`]) with the call's span
+/// current, so what the body does before returning its future hangs off that span.
+#[inline]
+pub fn once_in<R, F: FnOnce() -> R>(frame: SpanFrame, f: F) -> R {
+    trace::within(frame.0, f)
+}
+
+/// Awaits `future` with the call's span current during each of its polls.
+pub async fn in_span<F: Future>(frame: SpanFrame, future: F) -> F::Output {
+    trace::in_span(frame.0, future).await
+}
+
 /// Gives the wrapped body of an `async fn` (an `async move` block) the function's return type,
 /// so `?` and `return` in it infer as they do in the original function. Each poll of the body
-/// runs queue-only: records made in it wait for the next flush point instead of the network.
-pub async fn typed<R, F: Future<Output = R>>(f: F) -> R {
+/// runs queue-only (records made in it wait for the next flush point instead of the network),
+/// with the call's span current: spans nest across `.await`, whichever thread polls.
+pub async fn typed<R, F: Future<Output = R>>(frame: SpanFrame, f: F) -> R {
     let mut f = std::pin::pin!(f);
     std::future::poll_fn(move |cx| {
-        if enabled() {
-            crate::delivery::queue_only(|| f.as_mut().poll(cx))
-        } else {
-            f.as_mut().poll(cx)
-        }
+        trace::within(frame.0, || {
+            if enabled() {
+                crate::delivery::queue_only(|| f.as_mut().poll(cx))
+            } else {
+                f.as_mut().poll(cx)
+            }
+        })
     })
     .await
 }
@@ -225,14 +266,19 @@ pub struct Tracker {
     client: Client,
     start: Instant,
     kind: Option<Kind>,
+    /// The call's span, when the operator's stream is on.
+    span: Option<SpanStart>,
 }
 
 impl Tracker {
     fn start(client: Client, kind: Kind) -> Self {
+        let start = Instant::now();
+        let span = client.open_span(start);
         Self {
             client,
-            start: Instant::now(),
+            start,
             kind: Some(kind),
+            span,
         }
     }
 
@@ -244,11 +290,14 @@ impl Tracker {
 
     fn record(&mut self, outcome: Outcome) {
         let Some(kind) = self.kind.take() else { return };
-        let duration = self.start.elapsed();
+        let end = Instant::now();
+        let duration = end.saturating_duration_since(self.start);
+        let span = self.span.map(|s| s.ended(end));
         match kind {
             Kind::Command { name, args } => {
+                let event = CommandEvent::new(name, args, outcome, duration);
                 self.client
-                    .track(&CommandEvent::new(name, args, outcome, duration));
+                    .track_builtin_in(&event, RecordTrace::Ends(span, &[]));
             }
             Kind::Tool {
                 name,
@@ -256,7 +305,7 @@ impl Tracker {
                 agent,
             } => {
                 self.client
-                    .record_tool_call(name, session, agent, duration, outcome);
+                    .tool_call(name, session, agent, duration, outcome, span);
             }
         }
     }

@@ -59,6 +59,34 @@ impl<S: Sink + ?Sized> Sink for Arc<S> {
     }
 }
 
+/// Flushes every sink by `deadline`, side by side: each but the first on its own scoped
+/// thread (or, when no thread can be started, one after the other), so a flush of several
+/// destinations costs one round trip, not one per destination.
+pub(crate) fn flush_side_by_side(sinks: &[&dyn Sink], deadline: Instant) {
+    let Some((first, rest)) = sinks.split_first() else {
+        return;
+    };
+    if rest.is_empty() {
+        first.flush(deadline);
+        return;
+    }
+    std::thread::scope(|scope| {
+        let mut unstarted = Vec::new();
+        for sink in rest {
+            let started = std::thread::Builder::new()
+                .name("telemetry-flush".into())
+                .spawn_scoped(scope, move || sink.flush(deadline));
+            if started.is_err() {
+                unstarted.push(sink);
+            }
+        }
+        first.flush(deadline);
+        for sink in unstarted {
+            sink.flush(deadline);
+        }
+    });
+}
+
 /// Debug mode: each record is printed as pretty JSON on the diagnostic output, never sent.
 #[derive(Debug)]
 pub(crate) struct DebugSink(pub(crate) DiagOut);

@@ -8,11 +8,13 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::client::Client;
-use crate::config::{ConsentSource, redact_endpoint};
+use crate::config::{Consent, ConsentSource, redact_endpoint};
 use crate::export::Exporter;
 
-/// Everything a user needs to know about telemetry on this machine. Never contains the API
-/// key nor an endpoint's credentials. `Display` renders it for a terminal.
+/// Everything a user needs to know about telemetry on this machine: the usage stream (the
+/// vendor's anonymous statistics: the fields from `enabled` to `queued_records`) and the
+/// operator's OpenTelemetry stream (`otel`), each with what decided it. Never contains the API
+/// key, a header value nor an endpoint's credentials. `Display` renders it for a terminal.
 ///
 /// ```
 /// use telemetry_runtime::{Client, ConsentSource, Env};
@@ -24,7 +26,7 @@ use crate::export::Exporter;
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Status {
-    /// Whether telemetry is enabled.
+    /// Whether the usage stream is enabled.
     pub enabled: bool,
     /// Which source decided.
     pub source: ConsentSource,
@@ -54,6 +56,8 @@ pub struct Status {
     pub decided_by_setting: Vec<(String, String)>,
     /// How many records wait in the outbox.
     pub queued_records: usize,
+    /// Whether the operator's OpenTelemetry stream is on, and what decided it.
+    pub otel: Consent,
 }
 
 impl Client {
@@ -89,6 +93,10 @@ impl Client {
                 .map(|(k, v)| ((*k).to_owned(), v.clone()))
                 .collect(),
             queued_records: self.queued_records(),
+            otel: Consent {
+                warnings: Vec::new(),
+                ..self.otel_consent().clone()
+            },
         }
     }
 }
@@ -143,6 +151,12 @@ impl fmt::Display for Status {
                 "Debug mode:     on (records are printed, not sent; from {by})"
             )?;
         }
-        writeln!(f, "Queued records: {}", self.queued_records)
+        writeln!(f, "Queued records: {}", self.queued_records)?;
+        let otel = if self.otel.enabled { "on" } else { "off" };
+        writeln!(
+            f,
+            "OpenTelemetry:  {otel} (decided by {}: {})",
+            self.otel.decided_by, self.otel.reason
+        )
     }
 }

@@ -56,6 +56,34 @@ pub fn capture_client(builder: ClientBuilder) -> (Client, Records) {
     (client, records)
 }
 
+/// Runs `f` with a fresh client whose operator's OpenTelemetry stream is on, as the current
+/// client of this thread, and returns the records that stream would have exported: each with
+/// its `trace` object (`trace_id`, `span_id`, `parent_span_id`, and `start_ns`/`end_ns` for
+/// the records that are spans). Nothing is sent, no file is written.
+///
+/// ```
+/// let ((), records) = telemetry_runtime::testing::capture_otel(|| {
+///     let client = telemetry_runtime::current();
+///     client.record_tool_call("grep", None, None, std::time::Duration::from_millis(3),
+///         telemetry_runtime::Outcome::Success);
+/// });
+/// let trace = &records[0]["trace"];
+/// assert_eq!(trace["trace_id"].as_str().unwrap().len(), 32);
+/// assert!(trace["end_ns"].as_u64().unwrap() - trace["start_ns"].as_u64().unwrap() >= 3_000_000);
+/// ```
+pub fn capture_otel<R>(f: impl FnOnce() -> R) -> (R, Vec<Value>) {
+    let records = Records::default();
+    let client = Client::builder()
+        .app("test", "0.0.0")
+        .env_or_empty()
+        .memory(Records::default())
+        .otel(true)
+        .otel_sink(records.clone())
+        .build();
+    let r = with_client(&client, f);
+    (r, take(&records))
+}
+
 /// Takes the records collected so far, parsed.
 #[must_use]
 pub fn take(records: &Records) -> Vec<Value> {

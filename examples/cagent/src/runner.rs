@@ -55,9 +55,11 @@ struct Runner<'a> {
 
 impl Runner<'_> {
     /// One model turn of `agent` on `line`: decide, call a tool if needed, answer, and record
-    /// the turn's token usage.
+    /// the turn's token usage, duration and provider.
     fn turn(&mut self, agent: &Agent, line: &str) -> String {
         self.report.turns += 1;
+        let model = &agent.model;
+        let turn = cli_telemetry::current().model_turn(&model.provider, &model.to_string());
         let mut input = format!("{}\n{line}", agent.instruction);
         let answer = match model::decide(line) {
             Step::Reply(text) => text,
@@ -105,7 +107,7 @@ impl Runner<'_> {
                 }
             }
         };
-        record_usage(agent, &input, &answer);
+        record_usage(turn, agent, &input, &answer);
         answer
     }
 
@@ -137,9 +139,9 @@ impl Runner<'_> {
     }
 }
 
-/// Records the token usage of one model turn: tokens of what went in and came out, and its
-/// cost at the model's price.
-fn record_usage(agent: &Agent, input: &str, answer: &str) {
+/// Records one model turn, ending now: tokens of what went in and came out, and its cost at
+/// the model's price.
+fn record_usage(turn: cli_telemetry::ModelTurn, agent: &Agent, input: &str, answer: &str) {
     let input_tokens = model::tokens(input);
     let output_tokens = model::tokens(answer);
     // Agent files are validated: every model has a price. Zero is the safe fallback.
@@ -147,12 +149,7 @@ fn record_usage(agent: &Agent, input: &str, answer: &str) {
         .model
         .price()
         .map_or(0.0, |p| model::cost(p, input_tokens, output_tokens));
-    cli_telemetry::current().record_token_usage(
-        &agent.model.to_string(),
-        input_tokens,
-        output_tokens,
-        cost,
-    );
+    turn.finish(input_tokens, output_tokens, cost);
 }
 
 #[cfg(test)]
@@ -239,6 +236,38 @@ mod tests {
             .map(|r| r["properties"]["input_tokens"].as_u64().unwrap())
             .sum();
         assert_eq!(end["input_tokens"], sum);
+    }
+
+    #[test]
+    fn each_turn_is_a_chat_span_with_its_provider_spanning_its_tool_call() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.txt"), "x").unwrap();
+        let prompt = format!("read {}", dir.path().join("a.txt").display());
+        let (_, records) = cli_telemetry::testing::capture_otel(|| {
+            run(
+                &file(FS),
+                prompt.lines().map(|l| Ok(l.to_owned())),
+                &mut Vec::new(),
+            )
+            .unwrap()
+        });
+        let span = |event: &str| {
+            let r = records.iter().find(|r| r["event"] == event).unwrap();
+            let t = &r["trace"];
+            (
+                t["start_ns"].as_u64().unwrap(),
+                t["end_ns"].as_u64().unwrap(),
+                t.clone(),
+            )
+        };
+        let (tool_start, tool_end, tool) = span("tool");
+        let (chat_start, chat_end, chat) = span("token");
+        assert_eq!(chat["provider"], "scripted");
+        assert!(chat_start <= tool_start && tool_end <= chat_end);
+        assert_eq!(
+            chat["parent_span_id"], tool["parent_span_id"],
+            "both in the session"
+        );
     }
 
     #[test]

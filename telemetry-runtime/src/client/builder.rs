@@ -18,6 +18,7 @@ use crate::outbox::Outbox;
 use crate::scrub::Scrubber;
 use crate::sink::{DebugSink, Sink};
 use crate::testing::Records;
+use crate::trace::{self, RemoteParent};
 
 /// What decided a setting that no variable decided (as in the status report).
 const BY_APPLICATION: &str = "application";
@@ -43,7 +44,9 @@ pub struct ClientBuilder {
     env_prefix: Option<String>,
     send_budget: Option<Duration>,
     exporter: Option<Exporter>,
+    otel: Option<bool>,
     sink: Option<Arc<dyn Sink>>,
+    otel_sink: Option<Arc<dyn Sink>>,
     diag_writer: Option<Arc<Mutex<dyn Write + Send>>>,
 }
 
@@ -162,6 +165,33 @@ impl ClientBuilder {
         self
     }
 
+    /// Turns the operator's OpenTelemetry stream on (or off) in code: traces of every command,
+    /// session, tool call and model turn, to the `OTEL_EXPORTER_OTLP_*` endpoints. Off by
+    /// default; `TELEMETRY_OTEL` (or its prefixed form) overrides it, and
+    /// `OTEL_SDK_DISABLED=true` turns it off whatever else says. The usage stream's opt-outs
+    /// (`DO_NOT_TRACK`, `TELEMETRY_ENABLED=false`, CI, the persisted choice) do not govern it.
+    ///
+    /// ```
+    /// use telemetry_runtime::{Client, Env};
+    /// let client = Client::builder().otel(true).env(Env::empty()).build();
+    /// assert!(client.is_otel_enabled());
+    /// let env = Env::from_pairs([("TELEMETRY_OTEL", "0")]);
+    /// assert!(!Client::builder().otel(true).env(env).build().is_otel_enabled());
+    /// ```
+    pub fn otel(mut self, on: bool) -> Self {
+        self.otel = Some(on);
+        self
+    }
+
+    /// Sends the operator's stream to `sink` instead of its OpenTelemetry endpoints: each
+    /// record as its compact JSON text with its `trace` object (ids, times, extras), the
+    /// stream's consent still deciding whether any is made (see [`otel`](Self::otel)).
+    /// [`testing::capture_otel`](crate::testing::capture_otel) uses it.
+    pub fn otel_sink(mut self, sink: impl Sink) -> Self {
+        self.otel_sink = Some(Arc::new(sink));
+        self
+    }
+
     /// The environment to read instead of the process's.
     pub fn env(mut self, env: Env) -> Self {
         self.env = Some(env);
@@ -215,13 +245,21 @@ impl ClientBuilder {
         settings
             .decided_by
             .push(("timeout", timeouts.decided_by.clone()));
-        for w in settings.consent.warnings.iter().chain(&settings.warnings) {
-            eprintln!("{w}");
-        }
-        for w in &timeouts.warnings {
+        let warnings = [
+            &settings.consent.warnings,
+            &settings.otel.warnings,
+            &settings.warnings,
+            &timeouts.warnings,
+        ];
+        for w in warnings.into_iter().flatten() {
             eprintln!("{w}");
         }
         let diag = self.diag_out(settings.debug || settings.verbose);
+        let otel_sink = self.otel_sink.clone().filter(|_| settings.otel.enabled);
+        let remote = otel_sink
+            .is_some()
+            .then(|| remote_parent(&env, &diag))
+            .flatten();
         let scrubber = Scrubber::from_env(&env);
         let (sink, delivery) = self.sink_and_delivery(&Resolved {
             settings: &settings,
@@ -240,6 +278,7 @@ impl ClientBuilder {
         }
         let Settings {
             consent,
+            otel,
             tags,
             os_language,
             debug,
@@ -253,6 +292,9 @@ impl ClientBuilder {
                 app,
                 version,
                 consent,
+                otel,
+                otel_sink,
+                remote,
                 config_dir: self.config_dir,
                 tags,
                 user_uuid: OnceLock::new(),
@@ -333,6 +375,7 @@ impl ClientBuilder {
             env_prefix: self.env_prefix.clone(),
             send_budget: self.send_budget,
             exporter: self.exporter,
+            otel: self.otel,
         }
     }
 
@@ -451,6 +494,28 @@ fn otlp_setup(r: &Resolved<'_>) -> OtlpSetup {
         headers,
         format: export::Otlp::new(&resource),
     }
+}
+
+/// The parent process's span from `TRACEPARENT` (and `TRACESTATE`), when valid; what is
+/// wrong with either is said in verbose mode, and the value ignored.
+fn remote_parent(env: &Env, diag: &DiagOut) -> Option<RemoteParent> {
+    let raw = env.non_empty("TRACEPARENT")?;
+    let cx = match trace::parse_traceparent(raw) {
+        Ok(cx) => cx,
+        Err(why) => {
+            diag.line(&format!("telemetry: ignoring TRACEPARENT: {why}"));
+            return None;
+        }
+    };
+    let state = match env.non_empty("TRACESTATE").map(trace::parse_tracestate) {
+        None => None,
+        Some(Ok(state)) => state,
+        Some(Err(why)) => {
+            diag.line(&format!("telemetry: ignoring TRACESTATE: {why}"));
+            None
+        }
+    };
+    Some(RemoteParent { cx, state })
 }
 
 pub(super) fn default_app_name() -> String {

@@ -5,6 +5,8 @@ mod builder;
 mod names;
 mod records;
 mod session;
+mod spans;
+mod turn;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -12,6 +14,8 @@ use std::time::{Duration, Instant};
 
 pub use builder::ClientBuilder;
 pub use session::SessionGuard;
+pub(crate) use spans::RecordTrace;
+pub use turn::ModelTurn;
 
 use crate::config::{self, Consent, Env};
 use crate::delivery::Delivery;
@@ -24,6 +28,7 @@ use crate::outcome::Outcome;
 use crate::record::Fixed;
 use crate::scrub::Scrubber;
 use crate::sink::Sink;
+use crate::trace::RemoteParent;
 use names::NameCache;
 use session::SessionState;
 
@@ -66,7 +71,15 @@ pub struct Client {
 struct Inner {
     app: String,
     version: String,
+    /// The usage stream's consent.
     consent: Consent,
+    /// The operator's OpenTelemetry stream's consent.
+    otel: Consent,
+    /// Where the operator's stream goes; `None`: it is off or has nowhere to go (then no
+    /// record carries trace context).
+    otel_sink: Option<Arc<dyn Sink>>,
+    /// The parent process's span (`TRACEPARENT`, `TRACESTATE`), when valid.
+    remote: Option<RemoteParent>,
     config_dir: Option<PathBuf>,
     tags: Vec<(String, String)>,
     os_language: String,
@@ -75,7 +88,7 @@ struct Inner {
     fixed: OnceLock<Fixed>,
     /// Names (tool, agent, model) and their scrubbed form.
     names: NameCache,
-    /// Where records go; `None`: nowhere (no endpoint), nothing leaves the machine.
+    /// Where the usage stream's records go; `None`: nowhere (no endpoint).
     sink: Option<Arc<dyn Sink>>,
     /// The HTTP delivery when records are sent (the same object as `sink`).
     delivery: Option<Arc<Delivery>>,
@@ -147,10 +160,38 @@ impl Client {
         Self::builder().env(Env::empty()).enabled(false).build()
     }
 
-    /// Whether telemetry is enabled for this client.
+    /// Whether the usage stream (the vendor's anonymous statistics) is enabled: see
+    /// [`consent`](Self::consent). The operator's OpenTelemetry stream has its own switch
+    /// ([`otel_consent`](Self::otel_consent)).
     #[must_use]
     pub fn is_enabled(&self) -> bool {
         self.inner.consent.enabled
+    }
+
+    /// Whether the operator's OpenTelemetry stream is switched on (`TELEMETRY_OTEL`,
+    /// [`ClientBuilder::otel`], `OTEL_SDK_DISABLED`).
+    ///
+    /// ```
+    /// use telemetry_runtime::{Client, Env};
+    /// let env = Env::from_pairs([("DO_NOT_TRACK", "1"), ("TELEMETRY_OTEL", "1")]);
+    /// let client = Client::builder().env(env).build();
+    /// assert!(!client.is_enabled() && client.is_otel_enabled());
+    /// ```
+    #[must_use]
+    pub fn is_otel_enabled(&self) -> bool {
+        self.inner.otel.enabled
+    }
+
+    /// Whether the operator's OpenTelemetry stream is on, which input decided, and why.
+    #[must_use]
+    pub fn otel_consent(&self) -> &Consent {
+        &self.inner.otel
+    }
+
+    /// Whether tracked calls make records at all: for the usage stream, or for the
+    /// operator's stream when it has somewhere to go.
+    pub(crate) fn is_recording(&self) -> bool {
+        self.inner.consent.enabled || self.inner.otel_sink.is_some()
     }
 
     /// Whether debug mode is on (records printed, not sent).
@@ -159,7 +200,7 @@ impl Client {
         self.inner.debug
     }
 
-    /// Whether telemetry is enabled, which source decided, and why.
+    /// Whether the usage stream is enabled, which source decided, and why.
     #[must_use]
     pub fn consent(&self) -> &Consent {
         &self.inner.consent
@@ -304,12 +345,13 @@ impl Client {
         &self.inner.tags
     }
 
-    /// The anonymous user id, created on first use (only when enabled). Debug mode creates no
-    /// file: it shows the existing id, or [`DEBUG_USER_UUID`] when there is none yet.
+    /// The anonymous user id, created on first use (only when the usage stream is enabled).
+    /// Debug mode, and the operator's stream alone, create no file: they show the existing
+    /// id, or [`DEBUG_USER_UUID`] when there is none yet.
     fn user_uuid(&self) -> &str {
         self.inner.user_uuid.get_or_init(|| {
             let dir = self.inner.config_dir.as_deref();
-            if self.inner.debug {
+            if self.inner.debug || !self.inner.consent.enabled {
                 return dir
                     .and_then(identity::read_user_uuid)
                     .unwrap_or_else(|| DEBUG_USER_UUID.to_owned());
@@ -318,9 +360,10 @@ impl Client {
         })
     }
 
-    /// Whether built records go anywhere (an endpoint, memory, or debug output).
+    /// Whether built records go anywhere (an endpoint, memory, debug output, or the
+    /// operator's stream).
     fn records_go_somewhere(&self) -> bool {
-        self.inner.consent.enabled && self.inner.sink.is_some()
+        (self.inner.consent.enabled && self.inner.sink.is_some()) || self.inner.otel_sink.is_some()
     }
 
     /// Records any event. Synchronous: returns once the record was delivered or its delivery
@@ -333,13 +376,19 @@ impl Client {
             Some(builtin) => self.builtin_json(builtin.0),
             None => self.record_json(event),
         };
-        self.dispatch(line);
+        self.dispatch(line, RecordTrace::Current);
     }
 
-    /// [`track`](Self::track) for the built-in events, on the fast path.
+    /// [`track`](Self::track) for the built-in events, on the fast path; the record is made
+    /// in the current span.
     fn track_builtin(&self, event: &dyn BuiltinEvent) {
+        self.track_builtin_in(event, RecordTrace::Current);
+    }
+
+    /// [`track_builtin`](Self::track_builtin) with the record's place in the trace.
+    pub(crate) fn track_builtin_in(&self, event: &dyn BuiltinEvent, trace: RecordTrace<'_>) {
         if self.records_go_somewhere() {
-            self.dispatch(self.builtin_json(event));
+            self.dispatch(self.builtin_json(event), trace);
         }
     }
 
@@ -355,12 +404,21 @@ impl Client {
     /// client.flush(); // nothing waits: returns at once
     /// ```
     pub fn flush(&self) {
-        if let Some(sink) = &self.inner.sink {
-            let now = Instant::now();
-            // The timeout is capped (config::MAX_TIMEOUT): no real clock overflows here, and a
-            // clock that would gets a flush with no time at all rather than a panic.
-            sink.flush(now.checked_add(self.inner.flush_timeout).unwrap_or(now));
-        }
+        let now = Instant::now();
+        // The timeout is capped (config::MAX_TIMEOUT): no real clock overflows here, and a
+        // clock that would gets a flush with no time at all rather than a panic.
+        let deadline = now.checked_add(self.inner.flush_timeout).unwrap_or(now);
+        let usage = self
+            .inner
+            .sink
+            .as_deref()
+            .filter(|_| self.inner.consent.enabled);
+        let sinks: Vec<&dyn Sink> = usage
+            .into_iter()
+            .chain(self.inner.otel_sink.as_deref())
+            .collect();
+        // The two streams flush side by side: one deadline, one round trip.
+        crate::sink::flush_side_by_side(&sinks, deadline);
     }
 
     /// The flush point of a program without `#[track_command]`: call it once at the end of
@@ -399,10 +457,23 @@ impl Client {
         }
     }
 
-    /// Hands a record's JSON text to the sink.
-    fn dispatch(&self, line: String) {
-        if let Some(sink) = &self.inner.sink {
-            sink.record(line);
+    /// Hands a record's JSON text to each stream: the usage stream as it is, the operator's
+    /// stream with its `trace` object.
+    fn dispatch(&self, line: String, trace: RecordTrace<'_>) {
+        let usage = self
+            .inner
+            .sink
+            .as_deref()
+            .filter(|_| self.inner.consent.enabled);
+        match (usage, self.inner.otel_sink.as_deref()) {
+            (Some(u), Some(o)) => {
+                let traced = self.traced(line.clone(), trace);
+                u.record(line);
+                o.record(traced);
+            }
+            (Some(u), None) => u.record(line),
+            (None, Some(o)) => o.record(self.traced(line, trace)),
+            (None, None) => {}
         }
     }
 
@@ -410,7 +481,7 @@ impl Client {
     /// The tracking macro [`track_command`](../telemetry/attr.track_command.html) records
     /// outcome and duration; use [`track`](Self::track) with a [`CommandEvent`] for full control.
     pub fn track_command<S: AsRef<str>>(&self, action: &str, args: impl IntoIterator<Item = S>) {
-        if !self.is_enabled() {
+        if !self.is_recording() {
             return;
         }
         let args = args.into_iter().map(|a| a.as_ref().to_owned()).collect();

@@ -8,12 +8,13 @@
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use super::Client;
+use super::{Client, RecordTrace};
 use crate::event::{
     AgentName, SessionEndEvent, SessionId, SessionStartEvent, TokenEvent, ToolCall,
 };
 use crate::limits::MAX_SESSION_ERRORS;
 use crate::outcome::Outcome;
+use crate::trace::{Frame, SpanEnd, SpanStart};
 
 /// The running session and its aggregates.
 #[derive(Debug)]
@@ -27,14 +28,20 @@ pub(super) struct SessionState {
     cost: f64,
     error_count: u64,
     errors: Vec<String>,
+    /// The session's `invoke_agent` span, when tracing.
+    span: Option<SpanStart>,
+    /// The model provider of its turns (the first one named), scrubbed.
+    provider: Option<String>,
 }
 
 impl SessionState {
-    fn new(id: SessionId, agent: AgentName) -> Self {
+    fn new(id: SessionId, agent: AgentName, start: Instant, span: Option<SpanStart>) -> Self {
         Self {
             id,
             agent,
-            start: Instant::now(),
+            start,
+            span,
+            provider: None,
             tool_calls: 0,
             input_tokens: 0,
             output_tokens: 0,
@@ -69,18 +76,20 @@ impl SessionState {
         }
     }
 
-    fn into_end_event(self) -> SessionEndEvent {
-        SessionEndEvent {
+    fn into_end_event(self) -> (SessionEndEvent, Option<SpanEnd>, Option<String>) {
+        let now = Instant::now();
+        let end = SessionEndEvent {
             session_id: self.id,
             agent_name: self.agent,
-            duration: self.start.elapsed(),
+            duration: now.saturating_duration_since(self.start),
             tool_calls: self.tool_calls,
             input_tokens: self.input_tokens,
             output_tokens: self.output_tokens,
             cost: self.cost,
             error_count: self.error_count,
             errors: self.errors,
-        }
+        };
+        (end, self.span.map(|s| s.ended(now)), self.provider)
     }
 }
 
@@ -90,6 +99,24 @@ fn lock(session: &Mutex<Option<SessionState>>) -> MutexGuard<'_, Option<SessionS
 }
 
 impl Client {
+    /// How the current session's span looks to new spans, when there is one.
+    pub(super) fn session_frame(&self) -> Option<Frame> {
+        lock(&self.inner.session)
+            .as_ref()
+            .and_then(|s| s.span.as_ref().map(SpanStart::frame))
+    }
+
+    /// Records a session's end and its span.
+    fn end(&self, state: SessionState) {
+        let (end, span, provider) = state.into_end_event();
+        let attrs: Vec<(&'static str, &str)> = provider
+            .as_deref()
+            .map(|p| ("provider", p))
+            .into_iter()
+            .collect();
+        self.track_builtin_in(&end, RecordTrace::Ends(span, &attrs));
+    }
+
     /// The current session's id and agent name, if a session is running.
     #[must_use]
     pub fn current_session(&self) -> Option<(SessionId, AgentName)> {
@@ -107,9 +134,23 @@ impl Client {
         duration: Duration,
         outcome: Outcome,
     ) {
-        if !self.is_enabled() {
+        if !self.is_recording() {
             return;
         }
+        let span = self.span_ending_now(duration);
+        self.tool_call(tool, session, agent, duration, outcome, span);
+    }
+
+    /// Records a tool call whose span (when tracing) was opened when it started.
+    pub(crate) fn tool_call(
+        &self,
+        tool: &str,
+        session: Option<SessionId>,
+        agent: Option<AgentName>,
+        duration: Duration,
+        outcome: Outcome,
+        span: Option<SpanEnd>,
+    ) {
         let (session_id, agent_name) = {
             let mut guard = lock(&self.inner.session);
             match guard.as_mut() {
@@ -121,16 +162,23 @@ impl Client {
                 _ => (session.unwrap_or_default(), agent.unwrap_or_default()),
             }
         };
-        self.track_builtin(&ToolCall {
-            tool_name: tool,
-            session_id: session_id.as_str(),
-            agent_name: agent_name.as_str(),
-            duration,
-            outcome: &outcome,
-        });
+        let attrs = [("tool_type", "function")];
+        self.track_builtin_in(
+            &ToolCall {
+                tool_name: tool,
+                session_id: session_id.as_str(),
+                agent_name: agent_name.as_str(),
+                duration,
+                outcome: &outcome,
+            },
+            RecordTrace::Ends(span, &attrs),
+        );
     }
 
-    /// Records the token usage of one model turn in the current session.
+    /// Records the token usage of one model turn in the current session. Its span (in the
+    /// operator's stream) has no length: [`model_turn`](Self::model_turn) and
+    /// [`record_model_turn`](Self::record_model_turn) give it its real start and end, and
+    /// its provider.
     pub fn record_token_usage(
         &self,
         model: &str,
@@ -138,27 +186,81 @@ impl Client {
         output_tokens: u64,
         cost: f64,
     ) {
-        if !self.is_enabled() {
+        if !self.is_recording() {
             return;
         }
+        let span = self.span_ending_now(Duration::ZERO);
+        self.token_usage(model, None, [input_tokens, output_tokens], cost, span);
+    }
+
+    /// Records one model turn: its token usage (as [`record_token_usage`]) and, for its
+    /// `chat` span, its `provider` (e.g. `openai`, `anthropic`) and how long it took,
+    /// ending now.
+    ///
+    /// [`record_token_usage`]: Self::record_token_usage
+    pub fn record_model_turn(
+        &self,
+        provider: &str,
+        model: &str,
+        input_tokens: u64,
+        output_tokens: u64,
+        cost: f64,
+        duration: Duration,
+    ) {
+        if !self.is_recording() {
+            return;
+        }
+        let span = self.span_ending_now(duration);
+        self.token_usage(
+            model,
+            Some(provider),
+            [input_tokens, output_tokens],
+            cost,
+            span,
+        );
+    }
+
+    /// Records a model turn whose span (when tracing) was opened when it started.
+    pub(crate) fn token_usage(
+        &self,
+        model: &str,
+        provider: Option<&str>,
+        [input_tokens, output_tokens]: [u64; 2],
+        cost: f64,
+        span: Option<SpanEnd>,
+    ) {
+        let provider = provider
+            .filter(|p| !p.trim().is_empty())
+            .map(|p| self.scrub(p));
         let (session_id, agent_name) = {
             let mut guard = lock(&self.inner.session);
             match guard.as_mut() {
                 Some(s) => {
                     s.on_tokens(input_tokens, output_tokens, cost);
+                    if s.provider.is_none() {
+                        s.provider.clone_from(&provider);
+                    }
                     (s.id.clone(), s.agent.clone())
                 }
                 None => Default::default(),
             }
         };
-        self.track_builtin(&TokenEvent {
-            session_id,
-            agent_name,
-            model_name: model.to_owned(),
-            input_tokens,
-            output_tokens,
-            cost,
-        });
+        let attrs: Vec<(&'static str, &str)> = provider
+            .as_deref()
+            .map(|p| ("provider", p))
+            .into_iter()
+            .collect();
+        self.track_builtin_in(
+            &TokenEvent {
+                session_id,
+                agent_name,
+                model_name: model.to_owned(),
+                input_tokens,
+                output_tokens,
+                cost,
+            },
+            RecordTrace::Ends(span, &attrs),
+        );
     }
 
     /// Starts a session (ending a running one first, with its end event) and records its start.
@@ -167,19 +269,30 @@ impl Client {
         agent: impl Into<AgentName>,
         session_id: impl Into<SessionId>,
     ) {
-        if !self.is_enabled() {
+        if !self.is_recording() {
             return;
         }
         let (id, agent) = (session_id.into(), agent.into());
-        let previous =
-            lock(&self.inner.session).replace(SessionState::new(id.clone(), agent.clone()));
+        let start = Instant::now();
+        let (previous, span) = {
+            let mut guard = lock(&self.inner.session);
+            // The session it replaces ends: the new one hangs off the thread's open span.
+            let span = self
+                .is_tracing()
+                .then(|| SpanStart::child_of(self.parent_cx_without_session(), start));
+            let state = SessionState::new(id.clone(), agent.clone(), start, span);
+            (guard.replace(state), span)
+        };
         if let Some(previous) = previous {
-            self.track_builtin(&previous.into_end_event());
+            self.end(previous);
         }
-        self.track_builtin(&SessionStartEvent {
-            session_id: id,
-            agent_name: agent,
-        });
+        self.track_builtin_in(
+            &SessionStartEvent {
+                session_id: id,
+                agent_name: agent,
+            },
+            RecordTrace::In(span),
+        );
     }
 
     /// Starts a session and returns a guard that ends it when dropped (early return, `?`,
@@ -210,7 +323,7 @@ impl Client {
 
     /// Counts an error in the current session and keeps its (scrubbed) text.
     pub fn record_error(&self, message: &str) {
-        if !self.is_enabled() {
+        if !self.is_recording() {
             return;
         }
         if let Some(s) = lock(&self.inner.session).as_mut() {
@@ -223,7 +336,7 @@ impl Client {
     pub fn record_session_end(&self) {
         let state = lock(&self.inner.session).take();
         if let Some(s) = state {
-            self.track_builtin(&s.into_end_event());
+            self.end(s);
             self.flush_point();
         }
     }
@@ -238,7 +351,7 @@ impl Client {
             }
         };
         if let Some(s) = state {
-            self.track_builtin(&s.into_end_event());
+            self.end(s);
             self.flush_point();
         }
     }

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use super::consent::{Consent, Flag, parse_flag, resolve_consent};
 use super::env::{Env, Value};
+use super::otel_consent::resolve_otel_consent;
 use super::parse_tags;
 use super::platform::os_language;
 use super::vars::{Found, Lookup, Var};
@@ -37,12 +38,17 @@ pub(crate) struct Choices {
     pub(crate) env_prefix: Option<String>,
     pub(crate) send_budget: Option<Duration>,
     pub(crate) exporter: Option<Exporter>,
+    /// The builder's `otel(..)`: the operator's stream, when the environment does not decide.
+    pub(crate) otel: Option<bool>,
 }
 
 /// Every setting of a client, resolved. No `Debug`: it holds the API key.
 #[derive(Clone)]
 pub(crate) struct Settings {
+    /// The usage stream's consent.
     pub(crate) consent: Consent,
+    /// The operator's OpenTelemetry stream's consent (its own rules, see `otel_consent`).
+    pub(crate) otel: Consent,
     pub(crate) debug: bool,
     pub(crate) verbose: bool,
     /// Where records go; `None`: nowhere.
@@ -86,6 +92,7 @@ impl Settings {
         let exporter = r.exporter(choices.exporter);
         Self {
             consent: resolve_consent(lookup, choices.enabled, persisted),
+            otel: resolve_otel_consent(lookup, choices.otel),
             debug,
             verbose,
             endpoint,

@@ -28,6 +28,8 @@ pub(crate) enum Var {
     SendBudgetMs,
     /// `TELEMETRY_EXPORTER`
     Exporter,
+    /// `TELEMETRY_OTEL`: the switch of the operator's OpenTelemetry stream.
+    Otel,
 }
 
 impl Var {
@@ -42,6 +44,7 @@ impl Var {
             Self::Tags => "TELEMETRY_TAGS",
             Self::SendBudgetMs => "TELEMETRY_SEND_BUDGET_MS",
             Self::Exporter => "TELEMETRY_EXPORTER",
+            Self::Otel => "TELEMETRY_OTEL",
         }
     }
 }

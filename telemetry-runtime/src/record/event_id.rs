@@ -22,6 +22,13 @@ fn random_key() -> u128 {
 /// collector drops duplicates); nothing relies on it being unpredictable. (A process that
 /// forks without exec continues the parent's sequence in the child.)
 pub(crate) fn new_event_id() -> uuid::Uuid {
+    uuid::Builder::from_random_bytes(random_u128().to_be_bytes()).into_uuid()
+}
+
+/// 128 fresh bits from the per-thread generator of [`new_event_id`] (also the source of trace
+/// and span ids): never the same twice within a thread, independent between threads and
+/// processes.
+pub(crate) fn random_u128() -> u128 {
     fn mix(mut z: u64) -> u64 {
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
@@ -41,8 +48,7 @@ pub(crate) fn new_event_id() -> uuid::Uuid {
     ] {
         (left, right) = (right, left ^ mix(right ^ round));
     }
-    let bits = (u128::from(left) << 64) | u128::from(right);
-    uuid::Builder::from_random_bytes(bits.to_be_bytes()).into_uuid()
+    (u128::from(left) << 64) | u128::from(right)
 }
 
 #[cfg(test)]

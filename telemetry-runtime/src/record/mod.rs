@@ -21,6 +21,7 @@ pub(crate) use writer::RecordWriter;
 
 use crate::event::EventKind;
 use event_id::new_event_id;
+pub(crate) use event_id::random_u128;
 use size::PROPERTIES_BUDGET;
 use writer::{MapWriter, TextWriter};
 
