@@ -112,7 +112,7 @@ mod tests {
     fn async_bodies_are_awaited_and_boxed_futures_wrapped() {
         let out = expand_str(Kind::Command, "", "async fn f() -> u8 { 1 }");
         assert!(
-            out.contains("typed :: < u8 , _ > (async move { 1 }) . await"),
+            out.contains("typed :: < u8 , _ > (:: cli_telemetry :: __private :: frame_of (& __telemetry_guard) , async move { 1 }) . await"),
             "{out}"
         );
         for ret in [
