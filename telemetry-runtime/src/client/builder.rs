@@ -245,11 +245,14 @@ impl ClientBuilder {
         settings
             .decided_by
             .push(("timeout", timeouts.decided_by.clone()));
+        let scrubber = Scrubber::from_env(&env);
+        let unclean_tags = drop_unclean_tags(&mut settings, &scrubber);
         let warnings = [
             &settings.consent.warnings,
             &settings.otel.warnings,
             &settings.warnings,
             &timeouts.warnings,
+            &unclean_tags,
         ];
         for w in warnings.into_iter().flatten() {
             eprintln!("{w}");
@@ -260,7 +263,6 @@ impl ClientBuilder {
             .is_some()
             .then(|| remote_parent(&env, &diag))
             .flatten();
-        let scrubber = Scrubber::from_env(&env);
         let (sink, delivery) = self.sink_and_delivery(&Resolved {
             settings: &settings,
             env: &env,
@@ -516,6 +518,24 @@ fn remote_parent(env: &Env, diag: &DiagOut) -> Option<RemoteParent> {
         }
     };
     Some(RemoteParent { cx, state })
+}
+
+/// Drops the tags whose key the scrubber would change (keys leave as given, so they cannot be
+/// repaired); one warning, naming the variable, never the keys.
+fn drop_unclean_tags(settings: &mut Settings, scrubber: &Scrubber) -> Vec<String> {
+    let dropped = scrubber.drop_unclean_keys(&mut settings.tags);
+    if dropped == 0 {
+        return Vec::new();
+    }
+    let var = settings
+        .decided_by
+        .iter()
+        .find(|(setting, _)| *setting == "tags")
+        .map_or("TELEMETRY_TAGS", |(_, by)| by.as_str());
+    vec![format!(
+        "{var}: dropped {dropped} tag(s) whose key holds a secret or personal data \
+         (keys are scrubbed like values, and sent only when nothing would change)"
+    )]
 }
 
 pub(super) fn default_app_name() -> String {

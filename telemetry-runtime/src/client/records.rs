@@ -8,7 +8,7 @@ use super::Client;
 use crate::event::{BuiltinEvent, Event, Field};
 use crate::limits::{MAX_ARRAY_ITEMS, SYSTEM_KEYS};
 use crate::record::{self, Emit, Fixed, RecordWriter, SystemProps};
-use crate::scrub::REDACTED;
+use crate::scrub::ArgScrubber;
 
 impl Client {
     /// Scrubs a string the application supplied, as every recorded string is.
@@ -64,22 +64,15 @@ impl Client {
         )
     }
 
-    /// Scrubs the items of a list (at most [`MAX_ARRAY_ITEMS`]); an item right after a bare
-    /// secret flag (`--password`, then the secret) is redacted whole.
+    /// Scrubs the items of a list (at most [`MAX_ARRAY_ITEMS`]) as a command line: an item
+    /// right after a bare secret flag (`--password`, then the secret) is redacted whole, one
+    /// after `-u`/`--user` or a password program's `-p` loses its password.
     fn scrub_list<'s>(&'s self, items: &'s [String]) -> impl Iterator<Item = Cow<'s, str>> {
-        let scrubber = &self.inner.scrubber;
-        let after_flag = move |i: usize| i > 0 && scrubber.is_secret_flag(&items[i - 1]);
+        let mut args = ArgScrubber::new(&self.inner.scrubber);
         items
             .iter()
             .take(MAX_ARRAY_ITEMS)
-            .enumerate()
-            .map(move |(i, s)| {
-                if after_flag(i) {
-                    Cow::Borrowed(REDACTED)
-                } else {
-                    self.scrub_cow(s)
-                }
-            })
+            .map(move |s| args.next(s))
     }
 
     /// Scrubs a string an event holds (the empty string, often an absent session or agent,
@@ -130,17 +123,16 @@ impl Client {
             Value::String(s) => self.inner.scrubber.scrub_in_place(s),
             Value::Array(items) => {
                 items.truncate(MAX_ARRAY_ITEMS);
-                let mut after_flag = false;
+                let mut args = ArgScrubber::new(&self.inner.scrubber);
                 for v in items.iter_mut() {
-                    let is_flag = v
-                        .as_str()
-                        .is_some_and(|s| self.inner.scrubber.is_secret_flag(s));
-                    if after_flag && v.is_string() {
-                        *v = Value::from(REDACTED);
-                    } else {
-                        self.scrub_value(v);
+                    match v {
+                        Value::String(s) => {
+                            if let Cow::Owned(clean) = args.next(s) {
+                                *s = clean;
+                            }
+                        }
+                        _ => self.scrub_value(v),
                     }
-                    after_flag = is_flag;
                 }
             }
             Value::Object(map) => map.values_mut().for_each(|v| self.scrub_value(v)),

@@ -128,7 +128,8 @@ pub(crate) fn otlp_timeout(env: &Env) -> (Option<(Duration, &'static str)>, Opti
 /// values percent-decoded, values scrubbed; capped like `TELEMETRY_TAGS`: at most
 /// [`MAX_TAGS`] pairs, values at [`MAX_TAG_VALUE_CHARS`] characters, a later duplicate
 /// replacing an earlier one; the keys the client sets itself are ignored). Malformed pairs
-/// are skipped with one warning.
+/// are skipped with one warning; pairs whose key the scrubber would change are dropped with
+/// another.
 pub(crate) fn otlp_resource(
     env: &Env,
     app_name: &str,
@@ -138,26 +139,33 @@ pub(crate) fn otlp_resource(
     let service = env
         .non_empty("OTEL_SERVICE_NAME")
         .map_or_else(|| app_name.to_owned(), |s| cap(&scrubber.scrub(s)));
-    let (extra, bad) = env
+    let (extra, bad, unclean) = env
         .non_empty("OTEL_RESOURCE_ATTRIBUTES")
-        .map_or_else(Default::default, resource_pairs);
+        .map_or_else(Default::default, |raw| resource_pairs(raw, scrubber));
     let extra: Vec<(String, String)> = extra
         .into_iter()
         .map(|(k, v)| (k, scrubber.scrub(&v).into_owned()))
         .collect();
-    let warnings = (bad > 0)
-        .then(|| {
-            format!("OTEL_RESOURCE_ATTRIBUTES: skipped {bad} malformed pair(s) (expected `key=value,...`)")
-        })
-        .into_iter()
-        .collect();
+    let mut warnings = Vec::new();
+    if bad > 0 {
+        warnings.push(format!(
+            "OTEL_RESOURCE_ATTRIBUTES: skipped {bad} malformed pair(s) (expected `key=value,...`)"
+        ));
+    }
+    if unclean > 0 {
+        warnings.push(format!(
+            "OTEL_RESOURCE_ATTRIBUTES: dropped {unclean} attribute(s) whose key holds a secret or \
+             personal data (keys are scrubbed like values, and sent only when nothing would change)"
+        ));
+    }
     (OtlpResource::new(&service, app_version, &extra), warnings)
 }
 
-/// The capped pairs of `OTEL_RESOURCE_ATTRIBUTES` and how many were malformed.
-fn resource_pairs(raw: &str) -> (Vec<(String, String)>, usize) {
+/// The capped pairs of `OTEL_RESOURCE_ATTRIBUTES`, how many were malformed, and how many
+/// were dropped for a key the scrubber would change (whole or cut to its cap).
+fn resource_pairs(raw: &str, scrubber: &Scrubber) -> (Vec<(String, String)>, usize, usize) {
     let mut pairs: Vec<(String, String)> = Vec::new();
-    let mut bad = 0;
+    let (mut bad, mut unclean) = (0, 0);
     for pair in raw.split(',').filter(|p| !p.trim().is_empty()) {
         let decoded = pair.split_once('=').and_then(|(k, v)| {
             let k = percent_decode(k.trim())?.trim().to_owned();
@@ -171,15 +179,19 @@ fn resource_pairs(raw: &str) -> (Vec<(String, String)>, usize) {
         if RESERVED_KEYS.contains(&k.as_str()) {
             continue;
         }
-        let k: String = k.chars().take(MAX_KEY_CHARS).collect();
-        let v = cap(&v);
+        let cut: String = k.chars().take(MAX_KEY_CHARS).collect();
+        if !(scrubber.leaves_unchanged(&k) && scrubber.leaves_unchanged(&cut)) {
+            unclean += 1;
+            continue;
+        }
+        let (k, v) = (cut, cap(&v));
         if let Some(p) = pairs.iter_mut().find(|(seen, _)| *seen == k) {
             p.1 = v;
         } else if pairs.len() < MAX_TAGS {
             pairs.push((k, v));
         }
     }
-    (pairs, bad)
+    (pairs, bad, unclean)
 }
 
 fn cap(v: &str) -> String {

@@ -4,7 +4,8 @@
 //! previous one's output: `rules` holds their literals as data and the patterns built from
 //! them, `scanners` the fast gate that decides which rules can apply at all, `runs` the
 //! long-run judge, `identity` the home and login-name replacements, `caps` the length cap and
-//! the scan limit.
+//! the scan limit, `args` command lines given as lists (a secret in the argument after a
+//! flag).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -12,6 +13,7 @@ use std::sync::LazyLock;
 
 use crate::config::Env;
 
+mod args;
 mod caps;
 mod identity;
 mod rules;
@@ -21,10 +23,13 @@ mod scanners;
 use caps::{SCAN_LIMIT_BYTES, cap, cut_at_whitespace};
 use identity::{contains_ascii_ci, normalise_home, replace_home, replace_user};
 use rules::{
-    AUTHORIZATION, BEARER_TOKEN, EMAIL_ADDRESS, KEY_SHAPE, LONG_RUN, SECRET_ASSIGNMENT,
-    SECRET_FLAG, URL_CREDENTIALS, judge_long_run, redact_assignment,
+    AUTHORIZATION, BEARER_TOKEN, COOKIE, EMAIL_ADDRESS, KEY_SHAPE, LONG_RUN, PROGRAM_PASSWORD,
+    SECRET_ASSIGNMENT, SECRET_FLAG, URL_CREDENTIALS, USER_PASSWORD, judge_long_run,
+    redact_assignment, redact_cookies,
 };
 use scanners::Scan;
+
+pub(crate) use args::ArgScrubber;
 
 /// Longest string kept, in characters (Unicode scalar values).
 pub const MAX_STRING_CHARS: usize = 256;
@@ -62,44 +67,56 @@ const IMPERSONAL_LOGINS: [&str; 1] = ["root"];
 ///    characters after a lone `Bearer`.
 /// 3. **Secret assignments**: the value after a key ending in `api_key`, `apikey`, `api-key`,
 ///    `access_key`, `private_key` (also with `-` or nothing for `_`), `token`, `password`,
-///    `passwd`, `passphrase`, `secret` or `credential(s)` (so also `access_token`,
-///    `client_secret`, `GITHUB_TOKEN`, `--password`), or in `pass` or `pwd` standing as a word
-///    or after `_ . -` (`user_pass`, but not `compass`), any case, becomes `<redacted>`. The
-///    key is followed by `=`, `:` or `=>` (optional quotes and spaces around); then, in a
-///    second pass, the same keys as flags starting with `--` and followed by whitespace
-///    (`--password hunter2`, but not `--password-file ./p`). A quoted value is redacted up to
-///    its closing quote, or to the end of the text when the quote is never closed
-///    (`password="hunter2`); an unquoted one up to whitespace, a quote or `&`.
-/// 4. **Well-known key shapes** become `<redacted>`: `sk-…` (OpenAI, Anthropic:
+///    `passwd`, `passphrase`, `secret`, `secret_key_base` (Rails) or `credential(s)` (so also
+///    `access_token`, `client_secret`, `GITHUB_TOKEN`, `--password`), or in `pass`, `pwd` or
+///    `sig` (an Azure signature) standing as a word or after `_ . -` (`user_pass`, `&sig=`,
+///    but not `compass`), any case, becomes `<redacted>`. The key is followed by `=`, `:` or
+///    `=>` (optional quotes and spaces around); then, in a second pass, the same keys as
+///    flags starting with `--` and followed by whitespace (`--password hunter2`, but not
+///    `--password-file ./p`). A quoted value is redacted up to its closing quote, or to the
+///    end of the text when the quote is never closed (`password="hunter2`); an unquoted one
+///    up to whitespace, a quote or `&`.
+/// 4. **Cookies**: after `Cookie` or `Set-Cookie` and `:` or `=` (any case, optional quotes and
+///    spaces), every value of the `;`-separated list becomes `<redacted>`
+///    (`Cookie: session=<redacted>; theme=<redacted>`); names and attributes without a value
+///    (`HttpOnly`) stay. `cookie jar` is no header and stays.
+/// 5. **Passwords on command lines**: the password of `-u user:password` (also `-uuser:pw`),
+///    `--user user:password` and `--user=user:password`, the flag starting the text or after
+///    a space (curl); and after `mysql`, `mysqldump`, `mysqladmin`, `mariadb` (and their
+///    other tools) the value attached to `-p` (`-phunter2`; `-p db` prompts and names a
+///    database, so it stays), after `sshpass` the value of `-p`, attached or not, anywhere
+///    later on the same command line (no `;`, `|`, `&` or line break between). `mysql -u
+///    root`, `user guide` and `--user-agent curl` stay.
+/// 6. **Well-known key shapes** become `<redacted>`: `sk-…` (OpenAI, Anthropic:
 ///    `sk-proj-…`, `sk-ant-…`), `sk_live_…`/`rk_test_…` (Stripe), `ghp_`/`gho_`/`ghu_`/
 ///    `ghs_`/`ghr_…` and `github_pat_…` (GitHub), `glpat-…` (GitLab), `xox[abprs]-…` (Slack),
 ///    `AKIA`/`ASIA` + 16 (AWS), `AIza` + 35 (Google; 30 or more accepted), `npm_` + 36,
 ///    `hf_…` (Hugging Face) and JWTs `eyJ….….…`. Each must start the text or follow a
 ///    character that is not a letter or digit (`task-…` is no `sk-` key).
-/// 5. **E-mail addresses** become `<email>`.
-/// 6. **Home directory** (from `HOME`, `USERPROFILE` and the OS) becomes `~`, where it stands as
+/// 7. **E-mail addresses** become `<email>`.
+/// 8. **Home directory** (from `HOME`, `USERPROFILE` and the OS) becomes `~`, where it stands as
 ///    a whole path prefix: `/home/bob/x` → `~/x`, but `/home/bobby` and `/mnt/home/bob` are not
 ///    the home. Compared case-insensitively (ASCII) and with `/` and `\` interchangeable, so
 ///    `C:\Users\Bob\x` and `c:/users/bob/x` both match a home of `C:\Users\Bob`.
-/// 7. **Login name** (from `USER`, `USERNAME`, `LOGNAME`; at least 3 characters; `root` is not
+/// 9. **Login name** (from `USER`, `USERNAME`, `LOGNAME`; at least 3 characters; `root` is not
 ///    a person and is left alone) becomes `<user>` where it stands as a word or path segment:
 ///    not preceded or followed by a letter or digit (`bob's`, `/srv/bob/`, `bob-laptop`,
 ///    `bob_backup` match; `bobcat`, `kebob`, `bob2` do not). ASCII-case-insensitive.
-/// 8. **Long random runs**: runs of 32 or more hex digits, and runs of 32 or more characters
-///    of the base64 alphabets (`A-Z a-z 0-9 + / _ -`, trailing `=` padding included) that
-///    look random, become `<redacted>`. Within a base64 run, a *secret piece* is a stretch
-///    between separators (`+ / _ -`) of 32+ characters that holds 32+ hex digits, mixes
-///    digits and letters, or mixes cases as random text does (capitals side by side in at
-///    least three places, unlike `CamelCaseNames`). A run with a secret piece goes whole,
-///    unless every other piece of 6 or more characters reads like a word (`cache`,
-///    `Projects2024`): then only the secret pieces go (`/var/cache/pip/<redacted>/wheel`).
-///    A run without one goes whole when it mixes digits and letters and has fewer than one
-///    separator per ten characters (an AWS secret key
-///    `wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY`); runs with more separators are paths,
-///    identifiers or UUIDs (`/usr/lib/x86_64-linux-gnu/…`,
-///    `550e8400-e29b-41d4-a716-446655440000`) and stay.
-/// 9. **Length cap**: at most [`MAX_STRING_CHARS`] characters are kept, cut on a character
-///    boundary; a placeholder the cut would halve is dropped whole.
+/// 10. **Long random runs**: runs of 32 or more hex digits, and runs of 32 or more characters
+///     of the base64 alphabets (`A-Z a-z 0-9 + / _ -`, trailing `=` padding included) that
+///     look random, become `<redacted>`. Within a base64 run, a *secret piece* is a stretch
+///     between separators (`+ / _ -`) of 32+ characters that holds 32+ hex digits, mixes
+///     digits and letters, or mixes cases as random text does (capitals side by side in at
+///     least three places, unlike `CamelCaseNames`). A run with a secret piece goes whole,
+///     unless every other piece of 6 or more characters reads like a word (`cache`,
+///     `Projects2024`): then only the secret pieces go (`/var/cache/pip/<redacted>/wheel`).
+///     A run without one goes whole when it mixes digits and letters and has fewer than one
+///     separator per ten characters (an AWS secret key
+///     `wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY`); runs with more separators are paths,
+///     identifiers or UUIDs (`/usr/lib/x86_64-linux-gnu/…`,
+///     `550e8400-e29b-41d4-a716-446655440000`) and stay.
+/// 11. **Length cap**: at most [`MAX_STRING_CHARS`] characters are kept, cut on a character
+///     boundary; a placeholder the cut would halve is dropped whole.
 ///
 /// A string that is exactly a UUID (`8-4-4-4-12` hex digits) is left as it is. A text longer
 /// than 4 KiB is scrubbed up to its first whitespace after 4 KiB and the rest dropped (the
@@ -247,10 +264,12 @@ impl Scrubber {
     /// regex runs. It is sound because every rule needs something that pass looks for:
     ///
     /// - URL credentials need `://` and `@`, e-mail addresses `@`;
-    /// - authorization headers and secret assignments need a `:` or `=` right after
-    ///   `authorization` or a secret key (any case; a quote and spaces between), a secret flag
-    ///   needs a space or tab right after a `--` key ending in a secret word, and a lone
-    ///   `Bearer` token needs a space or tab right after `bearer`;
+    /// - authorization headers, cookies and secret assignments need a `:` or `=` right after
+    ///   `authorization`, `cookie` or a secret key (any case; a quote and spaces between), a
+    ///   secret flag needs a space or tab right after a `--` key ending in a secret word, and
+    ///   a lone `Bearer` token needs a space or tab right after `bearer`;
+    /// - a `user:password` flag needs `-u` or `--user` at the start or after a space or tab, a
+    ///   program's password needs `-p` after a space or tab and the program's name before it;
     /// - the home directory holds a `/` or `\` (homes without one are not kept);
     /// - the login name must occur in the text (checked, ASCII-case-insensitively);
     /// - a key shape needs one of the shapes' prefixes (`sk-`, `ghp_`, `xoxb-`, `AKIA`,
@@ -263,24 +282,44 @@ impl Scrubber {
     /// The same pass also decides which regexes the slow path needs to run at all.
     #[must_use]
     pub fn scrub<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        match self.gate(text) {
+            Gate::Plain { text, too_long } if too_long => cap(Cow::Borrowed(text)),
+            Gate::Plain { text, .. } => Cow::Borrowed(text),
+            Gate::Rules { text, scan } => cap(self.apply_rules(text, scan)),
+        }
+    }
+
+    /// [`scrub`](Self::scrub) without the length cap (the scan limit still applies).
+    pub(crate) fn scrub_uncapped<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        match self.gate(text) {
+            Gate::Plain { text, .. } => Cow::Borrowed(text),
+            Gate::Rules { text, scan } => self.apply_rules(text, scan),
+        }
+    }
+
+    /// The scan limit, then the fast gate: whether any rule may apply to `text`.
+    fn gate<'a>(&self, text: &'a str) -> Gate<'a> {
         let text = if text.len() > SCAN_LIMIT_BYTES && !self.identity_has_whitespace {
             cut_at_whitespace(text, SCAN_LIMIT_BYTES)
         } else {
             text
         };
         if is_canonical_uuid(text.as_bytes()) {
-            return Cow::Borrowed(text);
+            return Gate::Plain {
+                text,
+                too_long: false,
+            };
         }
         let mut scan = Scan::of(text);
         scan.user = self.users.iter().any(|u| contains_ascii_ci(text, u));
-        if !scan.may_need_rules() {
-            return if scan.too_long {
-                cap(Cow::Borrowed(text))
-            } else {
-                Cow::Borrowed(text)
-            };
+        if scan.may_need_rules() {
+            Gate::Rules { text, scan }
+        } else {
+            Gate::Plain {
+                text,
+                too_long: scan.too_long,
+            }
         }
-        cap(self.apply_rules(text, scan))
     }
 
     /// Applies the rules that `scan` says may apply, in order (all but the cap).
@@ -302,6 +341,15 @@ impl Scrubber {
         }
         if scan.secret_flag {
             out = apply(out, |s| SECRET_FLAG.replace_all(s, redact_assignment));
+        }
+        if scan.cookie {
+            out = apply(out, |s| COOKIE.replace_all(s, redact_cookies));
+        }
+        if scan.user_flag {
+            out = apply(out, |s| USER_PASSWORD.replace_all(s, "${1}<redacted>"));
+        }
+        if scan.program_password {
+            out = apply(out, |s| PROGRAM_PASSWORD.replace_all(s, redact_assignment));
         }
         if scan.shape {
             out = apply(out, |s| KEY_SHAPE.replace_all(s, "${1}<redacted>"));
@@ -326,6 +374,20 @@ impl Scrubber {
             out = apply(out, |s| LONG_RUN.replace_all(s, judge_long_run));
         }
         out
+    }
+
+    /// Keeps only the pairs whose key the scrubber leaves as it is (a key is sent as given, so
+    /// one that holds a token, an e-mail, a home path or the login name cannot be repaired,
+    /// only dropped). Returns how many were dropped.
+    pub(crate) fn drop_unclean_keys<V>(&self, pairs: &mut Vec<(String, V)>) -> usize {
+        let before = pairs.len();
+        pairs.retain(|(k, _)| self.leaves_unchanged(k));
+        before - pairs.len()
+    }
+
+    /// Whether scrubbing `text` changes nothing.
+    pub(crate) fn leaves_unchanged(&self, text: &str) -> bool {
+        self.scrub(text) == text
     }
 
     /// Scrubs a string in place, leaving it untouched (no allocation) when no rule applies.
@@ -361,6 +423,14 @@ impl Scrubber {
 pub fn scrub(text: &str) -> String {
     static PROCESS: LazyLock<Scrubber> = LazyLock::new(|| Scrubber::from_env(&Env::from_process()));
     PROCESS.scrub(text).into_owned()
+}
+
+/// What the fast gate decided about a text (cut at the scan limit).
+enum Gate<'a> {
+    /// No rule applies; `too_long`: the cap does.
+    Plain { text: &'a str, too_long: bool },
+    /// Rules may apply, those `scan` says.
+    Rules { text: &'a str, scan: Scan },
 }
 
 /// Whether `bytes` is exactly a hyphenated UUID (`8-4-4-4-12` hex digits, any case).

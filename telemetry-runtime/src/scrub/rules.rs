@@ -52,8 +52,12 @@ pub(super) const SECRET_WORDS: &[SecretWord] = &[
     word("secret"),
     word("credential"),
     word("credentials"),
+    // Rails.
+    word("secret_key_base"),
     standalone("pass"),
     standalone("pwd"),
+    // An Azure shared access signature (`…&sig=…`), however short.
+    standalone("sig"),
 ];
 
 /// The header whose value the authorization rule redacts (also as `proxy-authorization`).
@@ -70,6 +74,48 @@ const AUTHORIZATION_SCHEMES: &[&str] = &[
 ];
 /// The word before a lone bearer token.
 pub(super) const BEARER: &str = "bearer";
+/// The header whose cookie values the cookie rule redacts (also as `set-cookie`).
+pub(super) const COOKIE_HEADER: &str = "cookie";
+/// Flags whose value, `user:password`, holds a password after its first `:` (curl's
+/// `-u admin:hunter2`, `--user admin:hunter2`, `--user=admin:hunter2`).
+pub(super) const USER_FLAGS: [&str; 2] = ["-u", "--user"];
+/// The short flag whose value is a password for the programs of [`PASSWORD_P_PROGRAMS`].
+pub(super) const PASSWORD_P_FLAG: &str = "-p";
+
+/// A program whose `-p` flag takes a password.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct PasswordProgram {
+    /// The program's name, case-sensitive, standing as a word (a path before it is fine).
+    pub(super) name: &'static str,
+    /// Whether the password may follow `-p` as the next word (`sshpass -p hunter2`); else
+    /// only attached (`mysql -phunter2`: mysql's `-p db` prompts and names a database).
+    pub(super) detached: bool,
+}
+
+const fn attached(name: &'static str) -> PasswordProgram {
+    PasswordProgram {
+        name,
+        detached: false,
+    }
+}
+
+/// Programs whose `-p` takes a password, anywhere after them on the same command line.
+pub(super) const PASSWORD_P_PROGRAMS: &[PasswordProgram] = &[
+    attached("mysql"),
+    attached("mysqldump"),
+    attached("mysqladmin"),
+    attached("mysqlimport"),
+    attached("mysqlshow"),
+    attached("mysqlcheck"),
+    attached("mysqlslap"),
+    attached("mariadb"),
+    attached("mariadb-dump"),
+    attached("mariadb-admin"),
+    PasswordProgram {
+        name: "sshpass",
+        detached: true,
+    },
+];
 /// What starts a command-line flag whose value, after whitespace, is a secret
 /// (`--password hunter2`).
 pub(super) const FLAG_DASHES: &str = "--";
@@ -225,6 +271,73 @@ pub(super) static SECRET_FLAG: LazyLock<Regex> = LazyLock::new(|| {
     ))
 });
 
+/// `Cookie: a=1; b=2` and `Set-Cookie: sid=…; Path=/`: group 1 is the header name and
+/// separator, group 2 the cookie list (pairs separated by `;`), redacted by
+/// [`redact_cookies`].
+pub(super) static COOKIE: LazyLock<Regex> = LazyLock::new(|| {
+    const PAIR: &str = r#"[^\t\n\x0B\x0C\r "',;]+"#;
+    compile(&format!(
+        r#"((?i-u:{header})["']?[\t ]*[:=][\t ]*["']?)({PAIR}(?:;[\t ]*{PAIR})*)"#,
+        header = regex::escape(COOKIE_HEADER),
+    ))
+});
+
+/// The replacement for one [`COOKIE`] match: every value goes (`session=<redacted>`), names
+/// and attributes without a value stay (`HttpOnly`); a first item without `=` is a value.
+pub(super) fn redact_cookies(c: &Captures<'_>) -> String {
+    let mut out = String::with_capacity(c[0].len() + REDACTED.len());
+    out.push_str(&c[1]);
+    for (i, item) in c[2].split(';').enumerate() {
+        if i > 0 {
+            out.push(';');
+        }
+        let name_end = item.find('=').map(|eq| eq + 1);
+        match name_end {
+            Some(end) => {
+                out.push_str(&item[..end]);
+                if end < item.len() {
+                    out.push_str(REDACTED);
+                }
+            }
+            None if i == 0 => out.push_str(REDACTED),
+            None => out.push_str(item),
+        }
+    }
+    out
+}
+
+/// `-u admin:hunter2`, `--user admin:hunter2`, `--user=admin:hunter2` (a flag at the start or
+/// after a space or tab): group 1 is everything up to the `:` after the user, group 2 the
+/// password.
+pub(super) static USER_PASSWORD: LazyLock<Regex> = LazyLock::new(|| {
+    compile(&format!(
+        r#"((?:^|[\t ])(?:{short}[\t ]*|{long}(?:[\t ]+|=))["']?[^\t\n\x0B\x0C\r "':]+:)[^\t\n\x0B\x0C\r "']+"#,
+        short = regex::escape(USER_FLAGS[0]),
+        long = regex::escape(USER_FLAGS[1]),
+    ))
+});
+
+/// `mysql -uroot -phunter2`, `sshpass -p hunter2`: one of [`PASSWORD_P_PROGRAMS`], then
+/// arguments on the same command line (no `;`, `|`, `&` or line break), then `-p` and the
+/// password. Group 1 is everything before the password, group 2 the password.
+pub(super) static PROGRAM_PASSWORD: LazyLock<Regex> = LazyLock::new(|| {
+    let names = |detached: bool| {
+        alternation(
+            PASSWORD_P_PROGRAMS
+                .iter()
+                .filter(|p| p.detached == detached)
+                .map(|p| p.name),
+        )
+    };
+    let args = r"(?:[\t ]+[^\t\n\x0B\x0C\r ;|&]+)*?[\t ]+";
+    let flag = regex::escape(PASSWORD_P_FLAG);
+    compile(&format!(
+        r"((?-u:\b)(?:(?:{attached}){args}{flag}|(?:{detached}){args}{flag}[\t ]*)){SECRET_VALUE}",
+        attached = names(false),
+        detached = names(true),
+    ))
+});
+
 /// The replacement for one [`SECRET_ASSIGNMENT`] or [`SECRET_FLAG`] match: the key kept, the
 /// value redacted inside its quotes (an unclosed quote stays unclosed).
 pub(super) fn redact_assignment(c: &Captures<'_>) -> String {
@@ -288,6 +401,9 @@ mod tests {
             &BEARER_TOKEN,
             &SECRET_ASSIGNMENT,
             &SECRET_FLAG,
+            &COOKIE,
+            &USER_PASSWORD,
+            &PROGRAM_PASSWORD,
             &KEY_SHAPE,
             &EMAIL_ADDRESS,
             &LONG_RUN,

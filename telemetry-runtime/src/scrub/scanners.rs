@@ -8,7 +8,8 @@
 
 use super::MAX_STRING_CHARS;
 use super::rules::{
-    AUTHORIZATION_HEADER, BEARER, FLAG_DASHES, KEY_SHAPES, KeyShape, SECRET_WORDS, SecretWord,
+    AUTHORIZATION_HEADER, BEARER, COOKIE_HEADER, FLAG_DASHES, KEY_SHAPES, KeyShape,
+    PASSWORD_P_FLAG, PASSWORD_P_PROGRAMS, SECRET_WORDS, SecretWord, USER_FLAGS,
 };
 use super::runs::{RunStats, RunVerdict};
 
@@ -29,6 +30,12 @@ pub(super) struct Scan {
     pub(super) secret_flag: bool,
     /// Whitespace right after `bearer`.
     pub(super) bearer: bool,
+    /// A `:` or `=` right after `cookie` (a quote and spaces between allowed).
+    pub(super) cookie: bool,
+    /// `-u` or `--user` starting the text or right after a space or tab.
+    pub(super) user_flag: bool,
+    /// `-p` right after a space or tab, with a password program's name before it.
+    pub(super) program_password: bool,
     /// A `/` or `\` (home directory).
     pub(super) separator: bool,
     /// A run that may hold a known key shape.
@@ -46,6 +53,7 @@ impl Scan {
         let bytes = text.as_bytes();
         let mut scan = Scan {
             too_long: text.len() > MAX_STRING_CHARS && text.chars().count() > MAX_STRING_CHARS,
+            user_flag: starts_with_user_flag(bytes),
             ..Scan::default()
         };
         // The current run of `[A-Za-z0-9_-]` (key shapes) starts at `shape_start`; the current
@@ -83,6 +91,7 @@ impl Scan {
                 self.url |= bytes[i] == b':' && bytes[i + 1..].starts_with(b"//");
                 let key = key_before(&bytes[..i]);
                 self.authorization |= ends_with_ci(key, AUTHORIZATION_HEADER.as_bytes());
+                self.cookie |= ends_with_ci(key, COOKIE_HEADER.as_bytes());
                 self.secret_key |= ends_with_secret_word(key);
             }
             b'\t' | b' ' => {
@@ -90,6 +99,12 @@ impl Scan {
                 self.bearer |= ends_with_ci(before, BEARER.as_bytes());
                 // Flags are rare: looked for first, the words only after one.
                 self.secret_flag |= is_flag(before) && ends_with_secret_word(before);
+                let after = &bytes[i + 1..];
+                if after.first() == Some(&b'-') {
+                    self.user_flag |= starts_with_user_flag(after);
+                    self.program_password |= after.starts_with(PASSWORD_P_FLAG.as_bytes())
+                        && names_a_password_program(before);
+                }
             }
             _ => {}
         }
@@ -105,6 +120,9 @@ impl Scan {
             secret_key,
             secret_flag,
             bearer,
+            cookie,
+            user_flag,
+            program_password,
             separator,
             shape,
             long_run,
@@ -114,6 +132,9 @@ impl Scan {
             || secret_key
             || secret_flag
             || bearer
+            || cookie
+            || user_flag
+            || program_password
             || separator
             || shape
             || long_run
@@ -199,6 +220,19 @@ fn is_flag(before: &[u8]) -> bool {
     before[start..]
         .windows(FLAG_DASHES.len())
         .any(|w| w == FLAG_DASHES.as_bytes())
+}
+
+/// Whether `text` starts with one of the [`USER_FLAGS`].
+fn starts_with_user_flag(text: &[u8]) -> bool {
+    USER_FLAGS.iter().any(|f| text.starts_with(f.as_bytes()))
+}
+
+/// Whether one of the [`PASSWORD_P_PROGRAMS`] occurs in `before` (anywhere: the rule wants it
+/// as a word, on the same command line).
+fn names_a_password_program(before: &[u8]) -> bool {
+    PASSWORD_P_PROGRAMS
+        .iter()
+        .any(|p| before.windows(p.name.len()).any(|w| w == p.name.as_bytes()))
 }
 
 /// Whether a byte starts one of the [`KEY_SHAPES`]' prefixes.

@@ -93,10 +93,25 @@ const FRAGMENTS: &[&str] = &[
     "-file",
     "\"hunter2",
     "Pwd",
+    "cookie",
+    "Set-Cookie",
+    ";",
+    "-u",
+    " -u ",
+    "--user",
+    "--user=",
+    "-user-agent",
+    "admin:hunter2",
+    "-p",
+    " -p",
+    "-phunter2",
+    "|",
+    "sig",
+    "&sig=",
 ];
 
 /// [`FRAGMENTS`], every secret word (lower and upper case, each separator spelled all three
-/// ways) and every key-shape prefix.
+/// ways), every key-shape prefix and every password program.
 fn fragments() -> Vec<String> {
     let words = rules::SECRET_WORDS.iter().flat_map(|w| {
         ["_", "-", ""].into_iter().flat_map(|sep| {
@@ -107,11 +122,15 @@ fn fragments() -> Vec<String> {
     let prefixes = rules::KEY_SHAPES
         .iter()
         .flat_map(|s| s.prefixes.iter().map(|p| (*p).to_owned()));
+    let programs = rules::PASSWORD_P_PROGRAMS
+        .iter()
+        .flat_map(|p| [p.name.to_owned(), format!("/usr/bin/{} ", p.name)]);
     FRAGMENTS
         .iter()
         .map(|f| (*f).to_owned())
         .chain(words)
         .chain(prefixes)
+        .chain(programs)
         .collect()
 }
 
@@ -126,6 +145,9 @@ fn gating_never_skips_a_rule_that_would_apply() {
         secret_key: true,
         secret_flag: true,
         bearer: true,
+        cookie: true,
+        user_flag: true,
+        program_password: true,
         separator: true,
         shape: true,
         long_run: true,

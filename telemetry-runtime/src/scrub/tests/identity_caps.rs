@@ -240,3 +240,25 @@ fn debug_shows_no_names() {
     let shown = format!("{:?}", bob());
     assert!(!shown.contains("bob"), "{shown}");
 }
+
+#[test]
+fn keys_the_scrubber_would_change_are_dropped() {
+    let scrubber = bob();
+    let mut pairs: Vec<(String, u8)> = [
+        "team",
+        "build.id",
+        "ghp_abcdefghijklmnopqrstuvwxyz0123456789",
+        "sk-proj-Abc123Def456Ghi789Jkl012",
+        "AKIAIOSFODNN7EXAMPLE",
+        "bob@example.com",
+        "/home/bob/x",
+        "bob",
+        "password",
+    ]
+    .iter()
+    .map(|k| ((*k).to_owned(), 0))
+    .collect();
+    assert_eq!(scrubber.drop_unclean_keys(&mut pairs), 6);
+    let kept: Vec<&str> = pairs.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(kept, ["team", "build.id", "password"]);
+}

@@ -141,6 +141,68 @@ const TABLE: &[(&str, &str)] = &[
     ("tests pass", "tests pass"),
     ("-- password x", "-- password x"),
     ("--token", "--token"),
+    // Rails and Azure spellings.
+    (
+        "secret_key_base: 9f3a1c0e7d5b",
+        "secret_key_base: <redacted>",
+    ),
+    ("SECRET_KEY_BASE=abc", "SECRET_KEY_BASE=<redacted>"),
+    (
+        "GET /c/b?sv=2022-11-02&sig=Ab12%2Bcd%3D&se=x",
+        "GET /c/b?sv=2022-11-02&sig=<redacted>&se=x",
+    ),
+    ("design=1 signal: 9", "design=1 signal: 9"),
+    // Cookies.
+    (
+        "Cookie: session=abc123; theme=dark",
+        "Cookie: session=<redacted>; theme=<redacted>",
+    ),
+    (
+        "Set-Cookie: sid=31d4d96e407aad42; Path=/; HttpOnly",
+        "Set-Cookie: sid=<redacted>; Path=<redacted>; HttpOnly",
+    ),
+    (r#""cookie": "abc123""#, r#""cookie": "<redacted>""#),
+    ("cookie jar", "cookie jar"),
+    ("cookies: 3 eaten", "cookies: 3 eaten"),
+    // Passwords on command lines.
+    (
+        "curl -u admin:hunter2 https://x.test/",
+        "curl -u admin:<redacted> https://x.test/",
+    ),
+    (
+        "curl --user admin:hunter2 -X GET",
+        "curl --user admin:<redacted> -X GET",
+    ),
+    ("curl --user=admin:hunter2", "curl --user=admin:<redacted>"),
+    ("-uadmin:hunter2", "-uadmin:<redacted>"),
+    (
+        "curl -u 'admin:two words'",
+        "curl -u 'admin:<redacted> words'",
+    ),
+    (
+        "mysql -uroot -phunter2 app",
+        "mysql -uroot -p<redacted> app",
+    ),
+    (
+        "/usr/bin/mysqldump -u root --host db -p\"hunter 2\" app",
+        "/usr/bin/mysqldump -u root --host db -p\"<redacted>\" app",
+    ),
+    (
+        "sshpass -p hunter2 ssh host",
+        "sshpass -p <redacted> ssh host",
+    ),
+    (
+        "sshpass -phunter2 ssh host",
+        "sshpass -p<redacted> ssh host",
+    ),
+    ("user guide", "user guide"),
+    ("mysql -u root", "mysql -u root"),
+    ("mysql -u root -p app", "mysql -u root -p app"),
+    ("curl --user-agent curl", "curl --user-agent curl"),
+    ("curl -u admin", "curl -u admin"),
+    ("mkdir -p build/out", "mkdir -p build/out"),
+    ("mysql -u root; ls -pX", "mysql -u root; ls -pX"),
+    ("see the user:guide", "see the user:guide"),
     // Authorization headers.
     (
         "Authorization: Bearer abc.def.ghi",
