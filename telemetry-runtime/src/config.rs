@@ -7,6 +7,7 @@
 
 pub(crate) mod ci;
 mod consent;
+mod endpoint;
 mod env;
 mod otel_consent;
 mod platform;
@@ -20,6 +21,7 @@ use std::time::Duration;
 
 pub use ci::CI_VARIABLES;
 pub use consent::{Consent, ConsentSource};
+pub use endpoint::endpoint_problem;
 pub use env::Env;
 pub use otel_consent::OTEL_SDK_DISABLED;
 pub use platform::go_os;

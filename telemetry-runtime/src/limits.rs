@@ -46,6 +46,13 @@ pub(crate) fn clamp_count(n: u64) -> u64 {
     n.min(MAX_COUNT)
 }
 
+/// At most this many headers from `OTEL_EXPORTER_OTLP_HEADERS` (and its logs variant) are
+/// sent; the rest are left out with one warning.
+pub const MAX_OTLP_HEADERS: usize = 64;
+/// At most this many bytes of header names and values from `OTEL_EXPORTER_OTLP_HEADERS` (and
+/// its logs variant) are sent.
+pub const MAX_OTLP_HEADER_BYTES: usize = 8 * 1024;
+
 pub use crate::delivery::MAX_BATCH;
 pub use crate::outbox::{MAX_BYTES as OUTBOX_MAX_BYTES, MAX_RECORDS as OUTBOX_MAX_RECORDS};
 pub use crate::scrub::MAX_STRING_CHARS;

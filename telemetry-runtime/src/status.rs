@@ -40,6 +40,10 @@ pub struct Status {
     pub anonymous_id: Option<String>,
     /// Where records are sent, if anywhere, with userinfo and query string redacted.
     pub endpoint: Option<String>,
+    /// Why nothing is sent although an endpoint was given: the variable (or the application)
+    /// it came from, redacted, and what is wrong with it (not an `http://` or `https://` URL
+    /// with a host).
+    pub endpoint_problem: Option<String>,
     /// Whether debug mode is on.
     pub debug: bool,
     /// The wire format.
@@ -83,6 +87,7 @@ impl Client {
             config_dir: self.config_dir().map(PathBuf::from),
             anonymous_id: self.existing_user_uuid(),
             endpoint: self.configured_endpoint().map(redact_endpoint),
+            endpoint_problem: self.endpoint_problem().map(str::to_owned),
             debug: self.is_debug(),
             exporter: self.exporter(),
             send_budget: self.send_budget(),
@@ -123,9 +128,10 @@ impl fmt::Display for Status {
         let id = self.anonymous_id.as_deref().unwrap_or("none yet");
         writeln!(f, "Anonymous id:   {id}")?;
         let from = |setting| self.by(setting).unwrap_or("default");
-        match &self.endpoint {
-            Some(e) => writeln!(f, "Endpoint:       {e} (from {})", from("endpoint"))?,
-            None => writeln!(f, "Endpoint:       none (nothing leaves this machine)")?,
+        match (&self.endpoint, &self.endpoint_problem) {
+            (_, Some(why)) => writeln!(f, "Endpoint:       none: {why}; nothing is sent")?,
+            (Some(e), None) => writeln!(f, "Endpoint:       {e} (from {})", from("endpoint"))?,
+            (None, None) => writeln!(f, "Endpoint:       none (nothing leaves this machine)")?,
         }
         match self.by("api key") {
             Some(by) => writeln!(f, "API key:        set (from {by})")?,

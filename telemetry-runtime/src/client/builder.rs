@@ -60,14 +60,23 @@ impl ClientBuilder {
 
     /// Where records are POSTed. `TELEMETRY_ENDPOINT` (or its prefixed form) overrides it,
     /// and then the key set in code is not sent. Without any endpoint, nothing leaves the
-    /// machine.
+    /// machine. An endpoint that is not an `http://` or `https://` URL with a host is never
+    /// used: one warning, nothing sent, and the status report says why.
+    ///
+    /// ```
+    /// use telemetry_runtime::{Client, Env};
+    /// let client = Client::builder().endpoint("localhost:4318/v1").env(Env::empty()).build();
+    /// let why = client.status().endpoint_problem.unwrap();
+    /// assert!(why.contains("the endpoint set in code") && why.contains("no scheme"));
+    /// ```
     pub fn endpoint(mut self, url: impl Into<String>) -> Self {
         self.endpoint = Some(url.into());
         self
     }
 
     /// The API key sent with each request to the endpoint set in code, and only to it: an
-    /// endpoint from the environment gets only `TELEMETRY_API_KEY` (or its prefixed form).
+    /// endpoint from the environment gets only `TELEMETRY_API_KEY` (or its prefixed form),
+    /// read at the endpoint's own prefix level.
     pub fn api_key(mut self, key: impl Into<String>) -> Self {
         self.api_key = Some(key.into());
         self
@@ -263,7 +272,11 @@ impl ClientBuilder {
             .is_some()
             .then(|| remote_parent(&env, &diag))
             .flatten();
-        let (sink, delivery) = self.sink_and_delivery(&Resolved {
+        let Wiring {
+            sink,
+            delivery,
+            nothing_sent,
+        } = self.sink_and_delivery(&Resolved {
             settings: &settings,
             env: &env,
             app: &app,
@@ -306,6 +319,7 @@ impl ClientBuilder {
                 delivery,
                 debug,
                 flush_timeout: timeouts.request,
+                nothing_sent,
                 session: Mutex::new(None),
                 env,
                 endpoint,
@@ -382,26 +396,37 @@ impl ClientBuilder {
     }
 
     /// Where records go: the application's sink, debug output, HTTP delivery (only when
-    /// enabled, not in debug mode, with an endpoint) or nowhere.
-    fn sink_and_delivery(
-        &self,
-        r: &Resolved<'_>,
-    ) -> (Option<Arc<dyn Sink>>, Option<Arc<Delivery>>) {
+    /// enabled, not in debug mode, with a usable endpoint) or nowhere; and, when an endpoint
+    /// was given but cannot be used, why nothing is sent.
+    fn sink_and_delivery(&self, r: &Resolved<'_>) -> Wiring {
         let settings = r.settings;
         let wanted = self.sink.is_none() && !settings.debug && settings.consent.enabled;
-        let delivery = wanted.then(|| self.delivery(r)).flatten().map(Arc::new);
+        let (delivery, problem) = match wanted.then(|| self.delivery(r)) {
+            Some(Ok(d)) => (Some(Arc::new(d)), None),
+            Some(Err(problem)) => (None, problem),
+            None => (None, None),
+        };
+        let problem = problem.or_else(|| settings.endpoint_problem.clone());
         let sink: Option<Arc<dyn Sink>> = match (&self.sink, settings.debug, &delivery) {
             (Some(sink), _, _) => Some(sink.clone()),
             (None, true, _) => Some(Arc::new(DebugSink(r.diag.clone()))),
             (None, false, Some(d)) => Some(d.clone()),
             (None, false, None) => None,
         };
-        (sink, delivery)
+        // With the application's own sink no endpoint is used: nothing to explain.
+        let problem = (delivery.is_none() && self.sink.is_none())
+            .then_some(problem)
+            .flatten();
+        Wiring {
+            sink,
+            delivery,
+            nothing_sent: problem,
+        }
     }
 
-    /// HTTP delivery in the chosen wire format, with the outbox of the config dir; `None`
-    /// without an endpoint.
-    fn delivery(&self, r: &Resolved<'_>) -> Option<Delivery> {
+    /// HTTP delivery in the chosen wire format, with the outbox of the config dir. `Err`
+    /// without an endpoint (`None`) or with one that cannot be used (why).
+    fn delivery(&self, r: &Resolved<'_>) -> Result<Delivery, Option<String>> {
         let Resolved {
             settings,
             env,
@@ -420,16 +445,16 @@ impl ClientBuilder {
             .map(|k| vec![(header, k)])
             .unwrap_or_default();
         let (endpoint, format): (String, Arc<dyn WireFormat>) = match settings.exporter {
-            Exporter::Cagent => (settings.endpoint.clone()?, Arc::new(Cagent)),
+            Exporter::Cagent => (settings.endpoint.clone().ok_or(None)?, Arc::new(Cagent)),
             Exporter::Otlp => {
-                let otlp = otlp_setup(r);
-                if otlp.endpoint_from_otel {
+                let otlp = otlp_setup(r)?;
+                if let Some(otel_headers) = otlp.headers {
                     // An endpoint from OTEL_* gets no key of ours: its headers variables are
                     // how an OpenTelemetry endpoint is authenticated.
-                    headers.clear();
+                    headers = otel_headers;
                 }
-                headers.extend(otlp.headers);
-                (otlp.endpoint?, Arc::new(otlp.format))
+                let endpoint = otlp.endpoint.or_else(|| settings.endpoint.clone());
+                (endpoint.ok_or(None)?, Arc::new(otlp.format))
             }
         };
         let transport = crate::transport::Transport::new(
@@ -440,7 +465,7 @@ impl ClientBuilder {
             timeout,
             env,
         );
-        Some(Delivery::new(
+        Ok(Delivery::new(
             transport,
             format,
             self.config_dir.as_deref().map(Outbox::new),
@@ -465,6 +490,15 @@ struct Resolved<'a> {
     timeouts: &'a Timeouts,
 }
 
+/// Where a client's records go.
+struct Wiring {
+    sink: Option<Arc<dyn Sink>>,
+    /// The HTTP delivery, when records are sent (the same object as `sink`).
+    delivery: Option<Arc<Delivery>>,
+    /// Why nothing is sent although an endpoint was given.
+    nothing_sent: Option<String>,
+}
+
 /// The timeouts in force, what decided the request timeout, and the warnings to print.
 struct Timeouts {
     connect: Duration,
@@ -475,27 +509,50 @@ struct Timeouts {
 
 /// What the OTLP exporter needs from the environment (`OTEL_*`), warnings printed once.
 struct OtlpSetup {
+    /// The endpoint from `OTEL_EXPORTER_OTLP_(LOGS_)ENDPOINT`, if set.
     endpoint: Option<String>,
-    endpoint_from_otel: bool,
-    headers: Vec<(String, String)>,
+    /// The `OTEL_EXPORTER_OTLP_(LOGS_)HEADERS`, only with an endpoint from `OTEL_*`.
+    headers: Option<Vec<(String, String)>>,
     format: export::Otlp,
 }
 
-fn otlp_setup(r: &Resolved<'_>) -> OtlpSetup {
-    let (env, settings) = (r.env, r.settings);
-    let endpoint = export::otlp_endpoint(env, settings.endpoint.as_deref());
-    let endpoint_from_otel = endpoint.is_some() && endpoint != settings.endpoint;
-    let (headers, warnings) = export::otlp_headers(env);
+/// The OTLP exporter's setup. `OTEL_*` headers go only to an endpoint from `OTEL_*`: never to
+/// the application's endpoint nor `TELEMETRY_ENDPOINT` (they may hold the user's credentials
+/// for their own backend). `Err(why)`: the `OTEL_*` endpoint cannot be used (one warning).
+fn otlp_setup(r: &Resolved<'_>) -> Result<OtlpSetup, Option<String>> {
+    let env = r.env;
+    let mut warnings = Vec::new();
+    let (endpoint, headers) = match export::otlp_endpoint(env) {
+        Some((url, var)) => {
+            if let Some(problem) = config::endpoint_problem(&url) {
+                let shown = format!("{var}={:?}", config::redact_endpoint(&url));
+                eprintln!("telemetry: ignoring {shown}: {problem}; nothing is sent");
+                return Err(Some(format!("{shown} cannot be used: {problem}")));
+            }
+            let (headers, header_warnings) = export::otlp_headers(env);
+            warnings.extend(header_warnings);
+            (Some(url), Some(headers))
+        }
+        None => {
+            if !export::otlp_headers(env).0.is_empty() {
+                r.diag.line(
+                    "telemetry: OTEL_EXPORTER_OTLP_HEADERS not sent: they go only to an \
+                     endpoint from OTEL_EXPORTER_OTLP_ENDPOINT or \
+                     OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+                );
+            }
+            (None, None)
+        }
+    };
     let (resource, resource_warnings) = export::otlp_resource(env, r.app, r.version, r.scrubber);
     for w in warnings.iter().chain(&resource_warnings) {
-        eprintln!("{w}");
+        eprintln!("telemetry: {w}");
     }
-    OtlpSetup {
+    Ok(OtlpSetup {
         endpoint,
-        endpoint_from_otel,
         headers,
         format: export::Otlp::new(&resource),
-    }
+    })
 }
 
 /// The parent process's span from `TRACEPARENT` (and `TRACESTATE`), when valid; what is

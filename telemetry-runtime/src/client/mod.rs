@@ -95,6 +95,8 @@ struct Inner {
     debug: bool,
     /// One deadline for a whole flush: the request timeout.
     flush_timeout: Duration,
+    /// Why nothing is sent although an endpoint was given (it cannot be used).
+    nothing_sent: Option<String>,
     scrubber: Scrubber,
     session: Mutex<Option<SessionState>>,
     env: Env,
@@ -252,6 +254,12 @@ impl Client {
     /// [`ClientBuilder::timeout`]).
     pub(crate) fn request_timeout(&self) -> Duration {
         self.inner.flush_timeout
+    }
+
+    /// Why nothing is sent although an endpoint was given: where it came from and what is
+    /// wrong with it (see [`Status::endpoint_problem`](crate::Status::endpoint_problem)).
+    pub(crate) fn endpoint_problem(&self) -> Option<&str> {
+        self.inner.nothing_sent.as_deref()
     }
 
     /// The wire format records are sent in: the builder's

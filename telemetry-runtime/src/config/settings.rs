@@ -4,7 +4,11 @@
 //! is an input it calls at most once, and only when consent needs it); every garbage value
 //! gives exactly one warning and keeps the default; an API key travels only with an endpoint
 //! from the same place: a key set in code goes only to the endpoint set in code, and an
-//! endpoint from the environment gets only a key from the environment.
+//! endpoint from the environment gets only a key from the environment, at the same prefix
+//! level (`CAGENT_TELEMETRY_ENDPOINT` takes only `CAGENT_TELEMETRY_API_KEY`, never
+//! `TELEMETRY_API_KEY`); an endpoint that is not an `http(s)://` URL is never used (one
+//! warning naming where it came from; nothing is sent, and [`Settings::endpoint_problem`]
+//! says why).
 
 use std::time::Duration;
 
@@ -53,6 +57,9 @@ pub(crate) struct Settings {
     pub(crate) verbose: bool,
     /// Where records go; `None`: nowhere.
     pub(crate) endpoint: Option<String>,
+    /// Why nothing is sent although an endpoint was given: where it came from and what is
+    /// wrong with it (then `endpoint` is `None`).
+    pub(crate) endpoint_problem: Option<String>,
     /// The key sent with records, scoped to the endpoint's origin.
     pub(crate) api_key: Option<String>,
     pub(crate) tags: Vec<(String, String)>,
@@ -83,6 +90,7 @@ impl Settings {
             lookup,
             warnings: Vec::new(),
             decided_by: Vec::new(),
+            endpoint_problem: None,
         };
         let debug = r.flag("debug", Var::Debug, choices.debug);
         let verbose = r.flag("verbose", Var::Verbose, choices.verbose);
@@ -96,6 +104,7 @@ impl Settings {
             debug,
             verbose,
             endpoint,
+            endpoint_problem: r.endpoint_problem.take(),
             api_key,
             tags,
             send_budget,
@@ -112,6 +121,7 @@ struct Resolver<'e> {
     lookup: Lookup<'e>,
     warnings: Vec<String>,
     decided_by: Vec<(&'static str, String)>,
+    endpoint_problem: Option<String>,
 }
 
 impl<'e> Resolver<'e> {
@@ -169,8 +179,12 @@ impl<'e> Resolver<'e> {
     /// The endpoint and the key that may go to it (see the module's invariants).
     fn endpoint_and_key(&mut self, choices: &Choices) -> (Option<String>, Option<String>) {
         if let Some((name, url)) = self.text(Var::Endpoint) {
+            let prefixed = self.lookup.is_prefixed(Var::Endpoint, &name);
+            if !self.usable_endpoint(&name, url) {
+                return (None, None);
+            }
             self.decided("endpoint", name);
-            let key = self.text(Var::ApiKey).map(|(name, key)| {
+            let key = self.text_at(Var::ApiKey, prefixed).map(|(name, key)| {
                 self.decided("api key", name);
                 key.to_owned()
             });
@@ -180,12 +194,50 @@ impl<'e> Resolver<'e> {
         let Some(url) = from_code(&choices.endpoint) else {
             return (None, None);
         };
+        if !self.usable_endpoint(BY_APPLICATION, &url) {
+            return (None, None);
+        }
         self.decided("endpoint", BY_APPLICATION);
         let key = from_code(&choices.api_key);
         if key.is_some() {
             self.decided("api key", BY_APPLICATION);
         }
         (Some(url), key)
+    }
+
+    /// Whether `url`, from the variable `by` or the application, can be sent to; if not, one
+    /// warning naming where it came from (the URL redacted) and the problem kept for the
+    /// status report.
+    fn usable_endpoint(&mut self, by: &str, url: &str) -> bool {
+        let Some(problem) = super::endpoint_problem(url) else {
+            return true;
+        };
+        let redacted = super::redact_endpoint(url);
+        let shown = if by == BY_APPLICATION {
+            format!("the endpoint set in code ({redacted:?})")
+        } else {
+            format!("{by}={redacted:?}")
+        };
+        self.decided("endpoint", by.to_owned());
+        self.warnings.push(format!(
+            "telemetry: ignoring {shown}: {problem}; nothing is sent"
+        ));
+        self.endpoint_problem = Some(format!("{shown} cannot be used: {problem}"));
+        false
+    }
+
+    /// [`text`](Self::text) of the variable at one prefix level only.
+    fn text_at(&mut self, var: Var, prefixed: bool) -> Option<(String, &'e str)> {
+        let found = self.lookup.find_at(var, prefixed)?;
+        match found.value {
+            Value::Unreadable => {
+                self.warn(&found, "text");
+                None
+            }
+            Value::Text(t) => Some(t.trim())
+                .filter(|t| !t.is_empty())
+                .map(|t| (found.name, t)),
+        }
     }
 
     fn tags(&mut self) -> Vec<(String, String)> {

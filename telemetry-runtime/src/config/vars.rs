@@ -96,6 +96,26 @@ pub(crate) struct Lookup<'e> {
 }
 
 impl<'e> Lookup<'e> {
+    /// The variable at one level only: the prefixed name (`prefixed`, when there is a prefix)
+    /// or the unprefixed one; used where two settings must come from the same level (an
+    /// endpoint and its key).
+    pub(crate) fn find_at(&self, var: Var, prefixed: bool) -> Option<Found<'e>> {
+        let name = match (prefixed, self.prefix) {
+            (true, Some(p)) => format!("{p}_{}", var.name()),
+            (true, None) => return None,
+            (false, _) => var.name().to_owned(),
+        };
+        let value = self.env.value(&name)?;
+        Some(Found { name, value })
+    }
+
+    /// Whether `name` is `var`'s prefixed name.
+    pub(crate) fn is_prefixed(&self, var: Var, name: &str) -> bool {
+        self.prefix.is_some_and(|p| {
+            name.strip_prefix(p).and_then(|r| r.strip_prefix('_')) == Some(var.name())
+        })
+    }
+
     /// The prefixed variable if it is set (to anything), else the unprefixed one if set.
     pub(crate) fn find(&self, var: Var) -> Option<Found<'e>> {
         let prefixed = self.prefix.map(|p| format!("{p}_{}", var.name()));
@@ -147,5 +167,20 @@ mod tests {
             Some("http://a")
         );
         assert_eq!(with.find(Var::ApiKey), None);
+        // One level only.
+        assert_eq!(with.find_at(Var::Tags, true), None);
+        assert_eq!(
+            with.find_at(Var::Tags, false).unwrap().name,
+            "TELEMETRY_TAGS"
+        );
+        assert_eq!(without.find_at(Var::Endpoint, true), None);
+        assert!(with.is_prefixed(Var::Endpoint, &found.name));
+        assert!(!with.is_prefixed(Var::Tags, "TELEMETRY_TAGS"));
+        let same = Lookup {
+            env: &env,
+            prefix: Some("TELEMETRY"),
+        };
+        assert!(!same.is_prefixed(Var::Endpoint, "TELEMETRY_ENDPOINT"));
+        assert!(same.is_prefixed(Var::Endpoint, "TELEMETRY_TELEMETRY_ENDPOINT"));
     }
 }

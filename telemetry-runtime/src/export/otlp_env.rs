@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::otlp::OtlpResource;
 use crate::config::{Env, MAX_TIMEOUT};
-use crate::limits::{MAX_TAG_VALUE_CHARS, MAX_TAGS};
+use crate::limits::{MAX_OTLP_HEADER_BYTES, MAX_OTLP_HEADERS, MAX_TAG_VALUE_CHARS, MAX_TAGS};
 use crate::scrub::Scrubber;
 
 /// Resource attribute keys longer than this many characters are cut (as tag keys are).
@@ -22,26 +22,49 @@ const RESERVED_KEYS: [&str; 6] = [
     "telemetry.sdk.version",
 ];
 
-/// The logs endpoint, per the OTLP exporter specification: `OTEL_EXPORTER_OTLP_LOGS_ENDPOINT`
-/// as given; else `OTEL_EXPORTER_OTLP_ENDPOINT` with `/v1/logs` appended to its path; else
-/// `fallback` (the builder's endpoint or `TELEMETRY_ENDPOINT`). Empty values count as unset.
-pub(crate) fn otlp_endpoint(env: &Env, fallback: Option<&str>) -> Option<String> {
-    if let Some(url) = env.non_empty("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT") {
-        return Some(url.to_owned());
+/// The logs endpoint from the OpenTelemetry variables, per the OTLP exporter specification,
+/// with the variable it came from: `OTEL_EXPORTER_OTLP_LOGS_ENDPOINT` as given; else
+/// `OTEL_EXPORTER_OTLP_ENDPOINT` with `/v1/logs` appended to its path. `None` when neither is
+/// set (empty counts as unset): the application's endpoint or `TELEMETRY_ENDPOINT` applies.
+pub(crate) fn otlp_endpoint(env: &Env) -> Option<(String, &'static str)> {
+    const LOGS: &str = "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT";
+    const BASE: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
+    if let Some(url) = env.non_empty(LOGS) {
+        return Some((url.trim().to_owned(), LOGS));
     }
-    if let Some(base) = env.non_empty("OTEL_EXPORTER_OTLP_ENDPOINT") {
-        return Some(format!("{}/v1/logs", base.trim_end_matches('/')));
-    }
-    fallback.map(str::to_owned)
+    let base = env.non_empty(BASE)?.trim();
+    Some((format!("{}/v1/logs", base.trim_end_matches('/')), BASE))
 }
+
+/// Header names the transport sets itself, which frame the request or choose where it goes:
+/// one from the environment could cut, re-frame or misdirect the body (`Content-Length: 0`
+/// made a collector store an empty request and answer 200).
+const FRAMING_HEADERS: [&str; 11] = [
+    "content-length",
+    "transfer-encoding",
+    "host",
+    "connection",
+    "content-type",
+    "content-encoding",
+    "te",
+    "trailer",
+    "upgrade",
+    "keep-alive",
+    "expect",
+];
 
 /// Headers from `OTEL_EXPORTER_OTLP_HEADERS` then `OTEL_EXPORTER_OTLP_LOGS_HEADERS` (`k=v,...`,
 /// values percent-decoded; a logs header replaces a general one of the same name, any case).
 /// Pairs without `=`, with a name that is not an HTTP token, or with a value that does not
-/// decode to a valid header value are skipped, with one warning per variable.
+/// decode to a valid header value are skipped, with one warning per variable. Framing names
+/// ([`FRAMING_HEADERS`]: `Content-Length`, `Transfer-Encoding`, `Host`, `Connection`,
+/// `Content-Type`, `Content-Encoding` ..., any case) are refused, with one warning; of the
+/// rest, at most [`MAX_OTLP_HEADERS`] headers and [`MAX_OTLP_HEADER_BYTES`] of names and
+/// values are kept, in order, with one warning for what is left out.
 pub(crate) fn otlp_headers(env: &Env) -> (Vec<(String, String)>, Vec<String>) {
     let mut headers: Vec<(String, String)> = Vec::new();
     let mut warnings = Vec::new();
+    let mut refused: Vec<String> = Vec::new();
     for var in [
         "OTEL_EXPORTER_OTLP_HEADERS",
         "OTEL_EXPORTER_OTLP_LOGS_HEADERS",
@@ -52,6 +75,11 @@ pub(crate) fn otlp_headers(env: &Env) -> (Vec<(String, String)>, Vec<String>) {
         let mut bad = 0;
         for pair in raw.split(',').filter(|p| !p.trim().is_empty()) {
             match header_pair(pair) {
+                Some((k, _)) if is_framing(&k) => {
+                    if !refused.iter().any(|r| r.eq_ignore_ascii_case(&k)) {
+                        refused.push(k);
+                    }
+                }
                 Some((k, v)) => {
                     match headers.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case(&k)) {
                         Some(h) => *h = (k, v),
@@ -67,7 +95,44 @@ pub(crate) fn otlp_headers(env: &Env) -> (Vec<(String, String)>, Vec<String>) {
             ));
         }
     }
+    if !refused.is_empty() {
+        warnings.push(format!(
+            "OTEL_EXPORTER_OTLP_HEADERS: refused {} (set by the client itself; never taken \
+             from the environment)",
+            refused.join(", ")
+        ));
+    }
+    let dropped = cap_headers(&mut headers);
+    if dropped > 0 {
+        warnings.push(format!(
+            "OTEL_EXPORTER_OTLP_HEADERS: left out {dropped} header(s) beyond {MAX_OTLP_HEADERS} \
+             headers or {MAX_OTLP_HEADER_BYTES} bytes of names and values"
+        ));
+    }
     (headers, warnings)
+}
+
+/// Whether `name` is one of [`FRAMING_HEADERS`] (any case).
+fn is_framing(name: &str) -> bool {
+    FRAMING_HEADERS.iter().any(|f| f.eq_ignore_ascii_case(name))
+}
+
+/// Keeps the first headers within [`MAX_OTLP_HEADERS`] and [`MAX_OTLP_HEADER_BYTES`];
+/// returns how many were left out.
+fn cap_headers(headers: &mut Vec<(String, String)>) -> usize {
+    let mut bytes = 0_usize;
+    let before = headers.len();
+    let mut kept = 0;
+    headers.retain(|(k, v)| {
+        let size = k.len() + v.len();
+        let fits = kept < MAX_OTLP_HEADERS && bytes + size <= MAX_OTLP_HEADER_BYTES;
+        if fits {
+            kept += 1;
+            bytes += size;
+        }
+        fits
+    });
+    before - headers.len()
 }
 
 fn header_pair(pair: &str) -> Option<(String, String)> {

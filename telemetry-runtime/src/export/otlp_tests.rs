@@ -500,13 +500,14 @@ fn resource_from_the_environment_is_scrubbed_capped_and_never_overrides() {
 
 #[test]
 fn endpoint_from_the_environment() {
-    let fb = Some("http://127.0.0.1:9/v1/records");
-    assert_eq!(otlp_endpoint(&env(&[]), fb).as_deref(), fb);
-    assert_eq!(otlp_endpoint(&env(&[]), None), None);
+    assert_eq!(otlp_endpoint(&env(&[])), None);
     let base = [("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318/")];
     assert_eq!(
-        otlp_endpoint(&env(&base), fb).as_deref(),
-        Some("http://127.0.0.1:4318/v1/logs")
+        otlp_endpoint(&env(&base)),
+        Some((
+            "http://127.0.0.1:4318/v1/logs".to_owned(),
+            "OTEL_EXPORTER_OTLP_ENDPOINT"
+        ))
     );
     let both = [
         base[0],
@@ -516,8 +517,11 @@ fn endpoint_from_the_environment() {
         ),
     ];
     assert_eq!(
-        otlp_endpoint(&env(&both), fb).as_deref(),
-        Some("http://127.0.0.1:1/custom")
+        otlp_endpoint(&env(&both)),
+        Some((
+            "http://127.0.0.1:1/custom".to_owned(),
+            "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT"
+        ))
     );
 }
 
@@ -538,6 +542,56 @@ fn headers_from_the_environment() {
     let expected = [("api-key", "a b"), ("x-team", "logs")];
     assert_eq!(headers, expected.map(|(k, v)| (k.to_owned(), v.to_owned())));
     assert_eq!(warnings.len(), 2, "one per variable: {warnings:?}");
+}
+
+/// Issue 18, item 8: framing headers are never taken from the environment (one warning), and
+/// at most 64 headers and 8 KiB of them are.
+#[test]
+fn framing_headers_are_refused_and_the_rest_capped() {
+    let h = [
+        (
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            "Content-Length=0,x-a=1,TRANSFER-ENCODING=chunked,host=evil.example,connection=close",
+        ),
+        (
+            "OTEL_EXPORTER_OTLP_LOGS_HEADERS",
+            "content-type=text/plain,Content-Encoding=gzip,x-b=2,content-length=5",
+        ),
+    ];
+    let (headers, warnings) = otlp_headers(&env(&h));
+    let expected = [("x-a", "1"), ("x-b", "2")];
+    assert_eq!(headers, expected.map(|(k, v)| (k.to_owned(), v.to_owned())));
+    assert_eq!(warnings.len(), 1, "one warning: {warnings:?}");
+    for name in [
+        "Content-Length",
+        "TRANSFER-ENCODING",
+        "host",
+        "connection",
+        "content-type",
+        "Content-Encoding",
+    ] {
+        assert!(warnings[0].contains(name), "{name}: {warnings:?}");
+    }
+
+    let many: Vec<String> = (0..100).map(|i| format!("x-h{i}=v")).collect();
+    let (headers, warnings) =
+        otlp_headers(&env(&[("OTEL_EXPORTER_OTLP_HEADERS", &many.join(","))]));
+    assert_eq!(headers.len(), 64);
+    assert_eq!(headers[63].0, "x-h63", "the first ones, in order");
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].contains("36 header(s)"), "{warnings:?}");
+
+    let big = format!("x-big={},x-small=1", "v".repeat(8 * 1024));
+    let (headers, warnings) = otlp_headers(&env(&[("OTEL_EXPORTER_OTLP_HEADERS", &big)]));
+    assert_eq!(headers, [("x-small".to_owned(), "1".to_owned())]);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    let fits = format!("x-big={}", "v".repeat(8 * 1024 - 5));
+    let (headers, warnings) = otlp_headers(&env(&[("OTEL_EXPORTER_OTLP_HEADERS", &fits)]));
+    assert_eq!(
+        (headers.len(), warnings.len()),
+        (1, 0),
+        "8 KiB exactly fits"
+    );
 }
 
 #[test]
