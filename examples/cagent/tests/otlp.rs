@@ -282,6 +282,8 @@ fn a_cagent_run_over_otlp_is_strict_otlp() {
     assert_eq!(collector.requests().len(), requests.len());
 }
 
+/// The key of the telemetry endpoint goes with OTLP to it, when both come from the same prefix
+/// level; `OTEL_EXPORTER_OTLP_HEADERS` go only to an endpoint from `OTEL_*`, never to this one.
 #[test]
 fn the_telemetry_api_key_goes_with_otlp_to_the_telemetry_endpoint() {
     let collector = Collector::start();
@@ -289,7 +291,7 @@ fn the_telemetry_api_key_goes_with_otlp_to_the_telemetry_endpoint() {
     let endpoint = format!("{}/v1/logs", collector.base_url());
     sb.run(&[
         ("TELEMETRY_EXPORTER", "otlp"),
-        ("TELEMETRY_ENDPOINT", &endpoint),
+        ("CAGENT_TELEMETRY_ENDPOINT", &endpoint),
         ("CAGENT_TELEMETRY_API_KEY", CAGENT_KEY),
         ("OTEL_EXPORTER_OTLP_HEADERS", "x-otel-token=otel-secret"),
     ]);
@@ -298,8 +300,19 @@ fn the_telemetry_api_key_goes_with_otlp_to_the_telemetry_endpoint() {
     assert_otlp_requests(&requests, "/v1/logs", "cagent");
     for req in &requests {
         assert_eq!(req.header("x-api-key"), Some(CAGENT_KEY));
-        assert_eq!(req.header("x-otel-token"), Some("otel-secret"));
+        assert_eq!(req.header("x-otel-token"), None);
     }
+    // An unprefixed endpoint takes only an unprefixed key.
+    let other = Collector::start();
+    let endpoint = format!("{}/v1/logs", other.base_url());
+    Sandbox::new().run(&[
+        ("TELEMETRY_EXPORTER", "otlp"),
+        ("TELEMETRY_ENDPOINT", &endpoint),
+        ("CAGENT_TELEMETRY_API_KEY", CAGENT_KEY),
+    ]);
+    let requests = other.requests();
+    strict_check(&requests, SCENARIO.len());
+    assert!(requests.iter().all(|r| r.header("x-api-key").is_none()));
 }
 
 #[test]
