@@ -261,13 +261,22 @@ fn invalid_endpoints_warn_once_and_status_says_why() {
     let no_scheme = format!("127.0.0.1:{port}/x");
     let ftp = format!("ftp://127.0.0.1:{port}/x");
     let space = format!("http://127.0.0.1:{port}/a b");
+    let escape = format!("http://127.0.0.1:{port}/\u{1b}]0;PWNED\u{7}");
     let cases = [
         ("TELEMETRY_ENDPOINT", no_scheme.as_str(), "no scheme"),
         ("TELEMETRY_ENDPOINT", ftp.as_str(), "`ftp`"),
         ("TELEMETRY_ENDPOINT", space.as_str(), "space"),
+        ("TELEMETRY_ENDPOINT", escape.as_str(), "control character"),
     ];
     for (var, url, why) in cases {
         let (status, stderr) = child(&[(var, url)]);
+        assert!(
+            !stderr
+                .chars()
+                .chain(status.chars())
+                .any(|c| c.is_control() && c != '\n'),
+            "{url:?}: a control character reached the terminal: {stderr:?} {status:?}"
+        );
         let warnings: Vec<&str> = stderr.lines().filter(|l| l.contains(var)).collect();
         assert_eq!(warnings.len(), 1, "{url:?}: {stderr}");
         assert!(warnings[0].contains(why), "{url:?}: {stderr}");

@@ -12,7 +12,7 @@ use crate::config::{
     MAX_TIMEOUT, Settings,
 };
 use crate::delivery::{self, DEFAULT_SEND_BUDGET, Delivery};
-use crate::diag::DiagOut;
+use crate::diag::{DiagOut, printable};
 use crate::export::{self, Cagent, Exporter, WireFormat};
 use crate::outbox::Outbox;
 use crate::scrub::Scrubber;
@@ -264,7 +264,8 @@ impl ClientBuilder {
             &unclean_tags,
         ];
         for w in warnings.into_iter().flatten() {
-            eprintln!("{w}");
+            // Warnings quote the environment: never a control character to the terminal.
+            eprintln!("{}", printable(w, false));
         }
         let diag = self.diag_out(settings.debug || settings.verbose);
         let otel_sink = self.otel_sink.clone().filter(|_| settings.otel.enabled);
@@ -526,7 +527,8 @@ fn otlp_setup(r: &Resolved<'_>) -> Result<OtlpSetup, Option<String>> {
         Some((url, var)) => {
             if let Some(problem) = config::endpoint_problem(&url) {
                 let shown = format!("{var}={:?}", config::redact_endpoint(&url));
-                eprintln!("telemetry: ignoring {shown}: {problem}; nothing is sent");
+                let warning = format!("telemetry: ignoring {shown}: {problem}; nothing is sent");
+                eprintln!("{}", printable(&warning, false));
                 return Err(Some(format!("{shown} cannot be used: {problem}")));
             }
             let (headers, header_warnings) = export::otlp_headers(env);
@@ -546,7 +548,7 @@ fn otlp_setup(r: &Resolved<'_>) -> Result<OtlpSetup, Option<String>> {
     };
     let (resource, resource_warnings) = export::otlp_resource(env, r.app, r.version, r.scrubber);
     for w in warnings.iter().chain(&resource_warnings) {
-        eprintln!("telemetry: {w}");
+        eprintln!("telemetry: {}", printable(w, false));
     }
     Ok(OtlpSetup {
         endpoint,

@@ -182,7 +182,7 @@ pub(crate) fn otlp_timeout(env: &Env) -> (Option<(Duration, &'static str)>, Opti
         _ => (
             None,
             Some(format!(
-                "{var}: `{raw}` is not a timeout in milliseconds above 0; using the default"
+                "{var}: {raw:?} is not a timeout in milliseconds above 0; using the default"
             )),
         ),
     }
