@@ -276,19 +276,19 @@ fn summary(c: &mut Criterion) {
         "database file after a checkpoint: {:.1} MiB",
         size as f64 / 1048576.0
     );
-    let s = summarize_file(&path, 30).unwrap();
+    let s = summarize_file(&path, 30, 25).unwrap();
     assert_eq!(s.records, 1_000_000);
     let mut group = c.benchmark_group("summary");
     group
         .sample_size(10)
         .measurement_time(Duration::from_secs(15));
     group.bench_function("1m_records", |b| {
-        b.iter(|| summarize_file(&path, 30).unwrap())
+        b.iter(|| summarize_file(&path, 30, 25).unwrap())
     });
     group.finish();
     let (cpu0, wall0) = (process_cpu_seconds().0, Instant::now());
     for _ in 0..5 {
-        summarize_file(&path, 30).unwrap();
+        summarize_file(&path, 30, 25).unwrap();
     }
     eprintln!(
         "summary/1m_records: {:.3} s wall and {:.3} CPU seconds per summary (mean of 5)",

@@ -1,11 +1,15 @@
 //! Who may do what: ingest keys (`x-api-key` / `Authorization: Bearer`) and the admin token
-//! (Bearer, or the session cookie the login form sets) for the report.
+//! (Bearer, or the session cookie the login form sets, see `login.rs`) for the report.
 //!
 //! The two never mix: an ingest key ships inside public binaries, so it never opens the report.
 
-use axum::http::HeaderMap;
+use std::net::IpAddr;
+use std::time::Duration;
+
 use axum::http::header::{AUTHORIZATION, COOKIE};
-use sha2::{Digest, Sha256};
+use axum::http::{HeaderMap, HeaderValue};
+
+use crate::login::Login;
 
 /// The name of the report's session cookie.
 pub const COOKIE_NAME: &str = "tc_session";
@@ -24,7 +28,7 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 /// Whether an ingest request may store records: always when no key is configured.
 ///
 /// ```
-/// use axum::http::HeaderMap;
+/// use axum::http::{HeaderMap, HeaderValue};
 /// let mut h = HeaderMap::new();
 /// h.insert("x-api-key", "k1".parse().unwrap());
 /// assert!(telemetry_collector::auth::ingest_allowed(&["k1".into()], &h));
@@ -41,28 +45,106 @@ pub fn ingest_allowed(keys: &[String], headers: &HeaderMap) -> bool {
     offered.is_some_and(|o| keys.iter().any(|k| same(k.as_bytes(), o.as_bytes())))
 }
 
-/// The cookie value for an admin token: a hash, so the token itself is never stored in it.
-pub fn session_value(admin_token: &str) -> String {
-    let digest = Sha256::digest(format!("telemetry-collector session\0{admin_token}"));
-    digest.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Whether a request may read the report: always when no admin token is configured.
-pub fn admin_allowed(admin_token: Option<&str>, headers: &HeaderMap) -> bool {
-    let Some(token) = admin_token else {
-        return true;
-    };
-    if bearer(headers).is_some_and(|b| same(b.as_bytes(), token.as_bytes())) {
-        return true;
-    }
-    let expected = session_value(token);
+/// The session ids a request's cookies offer.
+pub fn session_ids(headers: &HeaderMap) -> impl Iterator<Item = &str> {
     headers
         .get_all(COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .any(|(name, value)| name == COOKIE_NAME && same(value.as_bytes(), expected.as_bytes()))
+        .filter(|(name, _)| *name == COOKIE_NAME)
+        .map(|(_, value)| value)
+}
+
+/// What a request may do with the report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// No admin token is configured, or the request showed an open session or the token.
+    Open,
+    /// No session and no (or a wrong) token.
+    Denied,
+    /// Its address failed too often: try again after this long.
+    Throttled(Duration),
+}
+
+/// Whether a request from `ip` may read the report: an open session cookie always may; a
+/// Bearer token is checked unless the address is throttled, and a wrong one counts as a
+/// failed login.
+pub fn admin_access(
+    admin_token: Option<&str>,
+    login: &Login,
+    headers: &HeaderMap,
+    ip: IpAddr,
+) -> Access {
+    let Some(token) = admin_token else {
+        return Access::Open;
+    };
+    if session_ids(headers).any(|id| login.valid(id)) {
+        return Access::Open;
+    }
+    let Some(offered) = bearer(headers) else {
+        return Access::Denied;
+    };
+    if let Some(wait) = login.blocked(ip) {
+        return Access::Throttled(wait);
+    }
+    if same(offered.as_bytes(), token.as_bytes()) {
+        login.succeeded(ip);
+        Access::Open
+    } else {
+        login.failed(ip);
+        Access::Denied
+    }
+}
+
+/// The `Set-Cookie` value of a new session: `HttpOnly`, `SameSite=Strict`, `Max-Age` the
+/// session's life, and `Secure` when asked.
+///
+/// ```
+/// use std::time::Duration;
+/// let v = telemetry_collector::auth::set_cookie("ab12", Duration::from_secs(60), true);
+/// assert_eq!(v, "tc_session=ab12; HttpOnly; SameSite=Strict; Path=/; Max-Age=60; Secure");
+/// ```
+pub fn set_cookie(id: &str, ttl: Duration, secure: bool) -> HeaderValue {
+    let secure = if secure { "; Secure" } else { "" };
+    let text = format!(
+        "{COOKIE_NAME}={id}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{secure}",
+        ttl.as_secs()
+    );
+    HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// The `Set-Cookie` value that deletes the session cookie.
+pub fn clear_cookie(secure: bool) -> HeaderValue {
+    HeaderValue::from_static(if secure {
+        "tc_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0; Secure"
+    } else {
+        "tc_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"
+    })
+}
+
+/// Whether a TLS proxy says the request came over HTTPS (`X-Forwarded-Proto: https` or
+/// `Forwarded: proto=https`). Only used to add `Secure` to a cookie, so a client claiming
+/// it falsely gains nothing.
+pub fn forwarded_https(headers: &HeaderMap) -> bool {
+    let xfp = headers
+        .get_all("x-forwarded-proto")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|p| p.trim().eq_ignore_ascii_case("https"));
+    let forwarded = headers
+        .get_all("forwarded")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split([';', ',']))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .any(|(k, v)| {
+            k.trim().eq_ignore_ascii_case("proto")
+                && v.trim().trim_matches('"').eq_ignore_ascii_case("https")
+        });
+    xfp || forwarded
 }
 
 /// Whether `token` is the admin token (the login form).
@@ -83,27 +165,39 @@ mod tests {
     }
 
     #[test]
-    fn bearer_and_cookie_open_the_report_but_nothing_else_does() {
-        let t = Some("admin-secret");
-        assert!(admin_allowed(
-            t,
-            &headers(&[("authorization", "Bearer admin-secret")])
-        ));
-        let cookie = format!("a=b; {COOKIE_NAME}={}", session_value("admin-secret"));
-        assert!(admin_allowed(t, &headers(&[("cookie", &cookie)])));
-        assert!(!admin_allowed(
-            t,
-            &headers(&[("authorization", "Bearer admin-secreT")])
-        ));
-        assert!(!admin_allowed(
-            t,
-            &headers(&[("x-api-key", "admin-secret")])
-        ));
-        assert!(!admin_allowed(
-            t,
-            &headers(&[("cookie", "tc_session=admin-secret")])
-        ));
-        assert!(admin_allowed(None, &HeaderMap::new()));
+    fn sessions_and_the_bearer_token_open_the_report_but_nothing_else_does() {
+        let t = Some("admin-secret-0123456789");
+        let login = Login::new(Duration::from_secs(60));
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        let access = |h: &HeaderMap| admin_access(t, &login, h, ip);
+        let ok = headers(&[("authorization", "Bearer admin-secret-0123456789")]);
+        assert_eq!(access(&ok), Access::Open);
+        let id = login.open().unwrap();
+        let cookie = format!("a=b; {COOKIE_NAME}={id}");
+        assert_eq!(access(&headers(&[("cookie", &cookie)])), Access::Open);
+        assert_eq!(
+            access(&headers(&[("x-api-key", "admin-secret-0123456789")])),
+            Access::Denied
+        );
+        let forged = format!("{COOKIE_NAME}=admin-secret-0123456789");
+        assert_eq!(access(&headers(&[("cookie", &forged)])), Access::Denied);
+        let wrong = headers(&[("authorization", "Bearer admin-secret-012345678X")]);
+        for _ in 0..=crate::login::FREE_FAILURES {
+            assert_eq!(access(&wrong), Access::Denied);
+        }
+        assert!(
+            matches!(access(&ok), Access::Throttled(_)),
+            "blocked after the failures"
+        );
+        assert_eq!(
+            access(&headers(&[("cookie", &cookie)])),
+            Access::Open,
+            "sessions still work"
+        );
+        assert_eq!(
+            admin_access(None, &login, &HeaderMap::new(), ip),
+            Access::Open
+        );
     }
 
     #[test]

@@ -3,12 +3,14 @@
 
 use std::fmt::Write as _;
 
-use crate::summary::{DayCount, NameStats, Share, Summary};
+use crate::summary::{DayCount, NameStats, Rest, Share, Summary};
 
-/// Escapes text for HTML element content and double-quoted attributes.
+/// Escapes text for HTML element content and double-quoted attributes; characters that are
+/// invisible or reorder text are shown as escapes (see [`visible`]).
 ///
 /// ```
 /// assert_eq!(telemetry_collector::html::escape("<a href=\"x\">&'"), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;");
+/// assert_eq!(telemetry_collector::html::escape("a\u{202e}b"), "a\\u202eb");
 /// ```
 pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -19,14 +21,63 @@ pub fn escape(s: &str) -> String {
             '&' => out.push_str("&amp;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
+            c if hidden(c) => push_escaped(&mut out, c),
             c => out.push(c),
         }
     }
     out
 }
 
-/// `1234567` → `1,234,567`.
-pub fn thousands(n: i64) -> String {
+/// Whether a character is invisible or changes how the text around it is ordered or read:
+/// control characters, bidirectional controls and marks, zero-width and other format
+/// characters, line and paragraph separators, variation selectors, tag characters. Shown
+/// raw, they let a name pass for another (`exe.gnp` written to look like `png.exe`).
+pub fn hidden(c: char) -> bool {
+    c.is_control()
+        || matches!(c,
+            '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}'
+            | '\u{17B5}' | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}'
+            | '\u{2028}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{3164}'
+            | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}' | '\u{FFA0}' | '\u{FFF0}'..='\u{FFFB}'
+            | '\u{1BCA0}'..='\u{1BCA3}' | '\u{1D173}'..='\u{1D17A}' | '\u{E0000}'..='\u{E0FFF}')
+}
+
+/// `\u202e` for a character of the Basic Multilingual Plane, `\u{e0041}` above it.
+fn push_escaped(out: &mut String, c: char) {
+    let n = u32::from(c);
+    if n <= 0xFFFF {
+        let _ = write!(out, "\\u{n:04x}");
+    } else {
+        let _ = write!(out, "\\u{{{n:x}}}");
+    }
+}
+
+/// Text with every [`hidden`] character shown as an escape, for a terminal or a page.
+///
+/// ```
+/// use telemetry_collector::html::visible;
+/// assert_eq!(visible("evil\u{202e}gnp.exe"), "evil\\u202egnp.exe");
+/// assert_eq!(visible("zero\u{200b}width\u{e0041}"), "zero\\u200bwidth\\u{e0041}");
+/// assert_eq!(visible("plain ünïcode"), "plain ünïcode");
+/// ```
+pub fn visible(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(hidden) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if hidden(c) {
+            push_escaped(&mut out, c);
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// `1234567` → `1,234,567` (any integer type up to 64 bits).
+pub fn thousands(n: impl Into<i128>) -> String {
+    let n: i128 = n.into();
     let digits = n.unsigned_abs().to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
@@ -57,10 +108,16 @@ table{border-collapse:collapse;width:100%}th,td{padding:5px 8px;text-align:right
 th{color:#667085;font-weight:550;font-size:12px}th:first-child,td:first-child{text-align:left;white-space:normal;word-break:break-word}
 td.bar{width:30%}td.bar div{height:8px;background:#91a7ff;border-radius:4px}
 .bad{color:#c92a2a}.good{color:#2b8a3e}.empty{color:#98a2b3;padding:8px 0}svg text{font-size:11px;fill:#667085}
+tr.more td{color:#667085;font-style:italic}form.out{margin-left:auto}form.out button{padding:4px 10px;border:1px solid #d0d5dd;border-radius:6px;background:#fff;color:#3b5bdb}
 ";
 
-/// The report for a summary.
-pub fn report_page(s: &Summary) -> String {
+/// "12,345 more" when a list left entries out.
+fn more_label(rest: &Rest) -> Option<String> {
+    (rest.entries > 0).then(|| format!("{} more", thousands(rest.entries)))
+}
+
+/// The report for a summary; `sign_out` adds the sign-out button (an admin token is set).
+pub fn report_page(s: &Summary, sign_out: bool) -> String {
     let mut h = String::with_capacity(16 * 1024);
     let _ = write!(
         h,
@@ -75,20 +132,26 @@ pub fn report_page(s: &Summary) -> String {
         let on = if d == s.days { " class=on" } else { "" };
         let _ = write!(h, "<a{on} href=\"/?days={d}\">{d}d</a>");
     }
-    h.push_str("</nav></header><main>");
+    h.push_str("</nav>");
+    if sign_out {
+        h.push_str(
+            "<form method=post action=\"/logout\" class=out><button type=submit>Sign out</button></form>",
+        );
+    }
+    h.push_str("</header><main>");
     cards(&mut h, s);
     h.push_str("<div class=grid>");
     chart_section(&mut h, "Installs per day", &s.installs_per_day, "#4c6ef5");
     chart_section(&mut h, "Commands per day", &s.commands_per_day, "#12b886");
     h.push_str("</div><div class=grid>");
-    name_table(&mut h, "Commands", &s.commands);
-    name_table(&mut h, "Tools", &s.tools);
+    name_table(&mut h, "Commands", &s.commands, &s.more.commands);
+    name_table(&mut h, "Tools", &s.tools, &s.more.tools);
     h.push_str("</div><div class=grid>");
     models_table(&mut h, s);
     errors_table(&mut h, s);
     h.push_str("</div><div class=grid>");
-    share_table(&mut h, "Versions", &s.versions);
-    share_table(&mut h, "Operating systems", &s.os);
+    share_table(&mut h, "Versions", &s.versions, &s.more.versions);
+    share_table(&mut h, "Operating systems", &s.os, &s.more.os);
     h.push_str("</div></main></body></html>");
     h
 }
@@ -100,57 +163,72 @@ fn card(h: &mut String, key: &str, value: &str, sub: &str) {
     );
 }
 
+/// Totals over a list and what it left out: (calls, failures), saturating.
+fn totals(rows: &[NameStats], rest: &Rest) -> (u64, u64) {
+    rows.iter()
+        .fold((rest.records, rest.failures), |(c, f), r| {
+            (c.saturating_add(r.calls), f.saturating_add(r.failures))
+        })
+}
+
 fn cards(h: &mut String, s: &Summary) {
-    let calls: u64 = s.commands.iter().map(|c| c.calls).sum();
-    let failures: u64 = s.commands.iter().map(|c| c.failures).sum();
+    let (calls, failures) = totals(&s.commands, &s.more.commands);
     let rate = if calls == 0 {
         "–".to_owned()
     } else {
-        format!("{:.1}%", 100.0 * (calls - failures) as f64 / calls as f64)
+        let ok = calls.saturating_sub(failures);
+        format!("{:.1}%", 100.0 * ok as f64 / calls as f64)
     };
-    let input: i64 = s.models.iter().map(|m| m.input_tokens).sum();
-    let output: i64 = s.models.iter().map(|m| m.output_tokens).sum();
-    let cost: f64 = s.models.iter().map(|m| m.cost).sum();
-    let tool_calls: u64 = s.tools.iter().map(|t| t.calls).sum();
-    let tool_failures: u64 = s.tools.iter().map(|t| t.failures).sum();
+    let rest = &s.more.models;
+    let (input, output, cost) = s.models.iter().fold(
+        (rest.input_tokens, rest.output_tokens, rest.cost),
+        |(i, o, c), m| {
+            (
+                i.saturating_add(m.input_tokens),
+                o.saturating_add(m.output_tokens),
+                crate::rollup::finite_sum(c, m.cost),
+            )
+        },
+    );
+    let (tool_calls, tool_failures) = totals(&s.tools, &s.more.tools);
     h.push_str("<div class=cards>");
     card(
         h,
         "Installs",
-        &thousands(s.installs as i64),
+        &thousands(s.installs),
         "distinct anonymous ids",
     );
     card(
         h,
         "Commands",
-        &thousands(calls as i64),
-        &format!("{} failed", thousands(failures as i64)),
+        &thousands(calls),
+        &format!("{} failed", thousands(failures)),
     );
     card(h, "Success rate", &rate, "of commands");
     card(
         h,
         "Sessions",
-        &thousands(s.sessions.count as i64),
+        &thousands(s.sessions.count),
         &format!("{} failed", s.sessions.failed),
     );
     card(
         h,
         "Tool calls",
-        &thousands(tool_calls as i64),
-        &format!("{} failed", thousands(tool_failures as i64)),
+        &thousands(tool_calls),
+        &format!("{} failed", thousands(tool_failures)),
     );
     card(
         h,
         "Tokens",
-        &thousands(input + output),
+        &thousands(input.saturating_add(output)),
         &format!("{} in · {} out", thousands(input), thousands(output)),
     );
     card(h, "Cost", &format!("${cost:.2}"), "reported by clients");
     card(
         h,
         "Records",
-        &thousands(s.records as i64),
-        &format!("{} dropped by clients", thousands(s.dropped_records as i64)),
+        &thousands(s.records),
+        &format!("{} dropped by clients", thousands(s.dropped_records)),
     );
     h.push_str("</div>");
 }
@@ -175,7 +253,7 @@ fn bar_chart(days: &[DayCount], color: &str) -> String {
         "<line x1=\"{left}\" y1=\"8\" x2=\"{w}\" y2=\"8\" stroke=\"#eef0f3\"/>\
          <line x1=\"{left}\" y1=\"{y}\" x2=\"{w}\" y2=\"{y}\" stroke=\"#d0d5dd\"/>\
          <text x=\"{tx}\" y=\"12\" text-anchor=end>{}</text><text x=\"{tx}\" y=\"{y}\" text-anchor=end>0</text>",
-        thousands(max as i64),
+        thousands(max),
         y = 8.0 + plot_h,
         tx = left - 6.0
     );
@@ -207,24 +285,32 @@ fn ms(v: Option<i64>) -> String {
     v.map_or_else(|| "–".into(), |d| format!("{} ms", thousands(d)))
 }
 
-fn name_table(h: &mut String, title: &str, rows: &[NameStats]) {
+fn name_table(h: &mut String, title: &str, rows: &[NameStats], rest: &Rest) {
     let _ = write!(h, "<section><h2>{title}</h2>");
     if rows.is_empty() {
         h.push_str("<div class=empty>No records in this window.</div></section>");
         return;
     }
     h.push_str("<table><tr><th>Name</th><th>Calls</th><th>Failures</th><th>Success</th><th>p50</th><th>p95</th></tr>");
-    for r in rows.iter().take(25) {
+    for r in rows {
         let class = if r.success_rate < 0.9 { "bad" } else { "good" };
         let _ = write!(
             h,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td class={class}>{:.1}%</td><td>{}</td><td>{}</td></tr>",
             escape(&r.name),
-            thousands(r.calls as i64),
-            thousands(r.failures as i64),
+            thousands(r.calls),
+            thousands(r.failures),
             100.0 * r.success_rate,
             ms(r.p50_ms),
             ms(r.p95_ms)
+        );
+    }
+    if let Some(label) = more_label(rest) {
+        let _ = write!(
+            h,
+            "<tr class=more><td>{label}</td><td>{}</td><td>{}</td><td></td><td></td><td></td></tr>",
+            thousands(rest.records),
+            thousands(rest.failures)
         );
     }
     h.push_str("</table></section>");
@@ -244,18 +330,29 @@ fn models_table(h: &mut String, s: &Summary) {
             h,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>${:.4}</td></tr>",
             escape(&m.name),
-            thousands(m.calls as i64),
+            thousands(m.calls),
             thousands(m.input_tokens),
             thousands(m.output_tokens),
             m.cost
         );
     }
+    let rest = &s.more.models;
+    if let Some(label) = more_label(rest) {
+        let _ = write!(
+            h,
+            "<tr class=more><td>{label}</td><td>{}</td><td>{}</td><td>{}</td><td>${:.4}</td></tr>",
+            thousands(rest.records),
+            thousands(rest.input_tokens),
+            thousands(rest.output_tokens),
+            rest.cost
+        );
+    }
     let _ = write!(
         h,
         "</table><p class=s>Sessions: {} started · {} ended · {} failed · {} tool calls · {} errors</p></section>",
-        thousands(s.sessions.count as i64),
-        thousands(s.sessions.ended as i64),
-        thousands(s.sessions.failed as i64),
+        thousands(s.sessions.count),
+        thousands(s.sessions.ended),
+        thousands(s.sessions.failed),
         thousands(s.sessions.tool_calls),
         thousands(s.sessions.errors)
     );
@@ -273,13 +370,20 @@ fn errors_table(h: &mut String, s: &Summary) {
             h,
             "<tr><td class=bad>{}</td><td>{}</td></tr>",
             escape(&e.text),
-            thousands(e.count as i64)
+            thousands(e.count)
+        );
+    }
+    if let Some(label) = more_label(&s.more.errors) {
+        let _ = write!(
+            h,
+            "<tr class=more><td>{label}</td><td>{}</td></tr>",
+            thousands(s.more.errors.records)
         );
     }
     h.push_str("</table></section>");
 }
 
-fn share_table(h: &mut String, title: &str, rows: &[Share]) {
+fn share_table(h: &mut String, title: &str, rows: &[Share], rest: &Rest) {
     let _ = write!(h, "<section><h2>{title}</h2>");
     if rows.is_empty() {
         h.push_str("<div class=empty>No records in this window.</div></section>");
@@ -287,24 +391,30 @@ fn share_table(h: &mut String, title: &str, rows: &[Share]) {
     }
     let max = rows.iter().map(|r| r.installs).max().unwrap_or(1).max(1);
     h.push_str("<table><tr><th>Name</th><th>Installs</th><th></th></tr>");
-    for r in rows.iter().take(15) {
+    for r in rows {
         let _ = write!(
             h,
             "<tr><td>{}</td><td>{}</td><td class=bar><div style=\"width:{:.0}%\"></div></td></tr>",
             escape(&r.name),
-            thousands(r.installs as i64),
+            thousands(r.installs),
             100.0 * r.installs as f64 / max as f64
         );
+    }
+    if let Some(label) = more_label(rest) {
+        let _ = write!(h, "<tr class=more><td>{label}</td><td></td><td></td></tr>");
     }
     h.push_str("</table></section>");
 }
 
-/// The login form (`POST /login`, field `token`), with a note after a wrong token.
-pub fn login_page(wrong: bool) -> String {
-    let note = if wrong {
-        "<p class=bad>Wrong token.</p>"
-    } else {
-        ""
+/// The login form (`POST /login`, field `token`); `wait` says the address must wait after
+/// too many wrong tokens.
+pub fn login_page(wait: Option<std::time::Duration>) -> String {
+    let note = match wait {
+        Some(w) => format!(
+            "<p class=bad>Too many wrong tokens from your address: try again in {} s.</p>",
+            w.as_secs().max(1)
+        ),
+        None => String::new(),
     };
     format!(
         "<!doctype html><html lang=en><head><meta charset=utf-8><title>Telemetry report: sign in</title>\

@@ -14,16 +14,25 @@
 //! ```
 
 pub mod auth;
+pub mod cardinality;
+pub mod dbfile;
 pub mod dedupe;
+pub mod health;
 pub mod html;
+pub mod limits;
+pub mod listen;
+pub mod login;
 pub mod otlp;
 pub mod postgres;
 pub mod record;
 pub mod rollup;
 pub mod server;
+pub mod shed;
 pub mod store;
 pub mod summary;
 pub mod text;
+pub mod validate;
+pub mod writer;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -33,8 +42,14 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
+use crate::limits::Limits;
+use crate::shed::ShedLog;
+
 /// The default `--max-body`: 1 MiB.
 pub const DEFAULT_MAX_BODY: usize = 1 << 20;
+
+/// The shortest `--admin-token` accepted, in characters.
+pub const MIN_ADMIN_TOKEN_CHARS: usize = 16;
 
 /// How the server runs (the `serve` flags).
 #[derive(Debug, Clone)]
@@ -51,6 +66,13 @@ pub struct Config {
     pub max_body: usize,
     /// Delete records older than this many days (at start, then hourly).
     pub retain_days: Option<u32>,
+    /// Connection, header, body, idle and cardinality bounds (see `limits.rs`).
+    pub limits: Limits,
+    /// `--secure-cookies`: the session cookie is always `Secure` (behind a TLS proxy that
+    /// does not send `X-Forwarded-Proto`).
+    pub secure_cookies: bool,
+    /// `--session-ttl`: how long a login opens the report.
+    pub session_ttl: Duration,
 }
 
 impl Config {
@@ -68,6 +90,9 @@ impl Config {
             admin_token: None,
             max_body: DEFAULT_MAX_BODY,
             retain_days: None,
+            limits: Limits::default(),
+            secure_cookies: false,
+            session_ttl: login::DEFAULT_SESSION_TTL,
         }
     }
 
@@ -77,16 +102,26 @@ impl Config {
     /// let mut c = telemetry_collector::Config::new("t.db".into());
     /// c.listen = "0.0.0.0:8787".parse().unwrap();
     /// assert!(c.check().is_err());
+    /// c.admin_token = Some("short".into());
+    /// assert!(c.check().unwrap_err().contains("16"));
     /// c.admin_token = Some("a-long-random-token".into());
     /// assert!(c.check().is_ok());
     /// ```
     pub fn check(&self) -> Result<(), String> {
+        self.limits.check()?;
+        if self.session_ttl.is_zero() {
+            return Err("--session-ttl must be at least 1".into());
+        }
         match &self.admin_token {
             None if !self.listen.ip().is_loopback() => Err(format!(
                 "refusing to listen on {} without --admin-token: the report would be open to the network",
                 self.listen
             )),
-            Some(t) if t.is_empty() => Err("--admin-token is empty".into()),
+            Some(t) if t.chars().count() < MIN_ADMIN_TOKEN_CHARS => Err(format!(
+                "--admin-token must be at least {MIN_ADMIN_TOKEN_CHARS} characters (it has {}); \
+                 use a long random one, e.g. from `openssl rand -hex 24`",
+                t.chars().count()
+            )),
             Some(t) if self.api_keys.contains(t) => Err(
                 "--admin-token must differ from every --api-key (ingest keys are public)".into(),
             ),
@@ -96,44 +131,97 @@ impl Config {
     }
 }
 
-/// Serves on `listener` until `shutdown` completes, then finishes the requests in flight
-/// (every acknowledged batch is committed before its answer) and stops the writer.
+/// A server whose database is locked, open, migrated and writable, and whose start-up
+/// retention ran: it answers correctly from its first request. Print "listening" only once
+/// this exists.
+pub struct Ready {
+    state: Arc<server::AppState>,
+    max_connections: usize,
+}
+
+impl Ready {
+    /// Checks the settings, takes the database's lock (a second server on the same file is
+    /// refused), opens it for writing and runs retention once.
+    pub async fn open(config: Config) -> Result<Self, String> {
+        config.check()?;
+        let writer = store::Writer::start_with(&config.db, config.limits.max_names_per_day)?;
+        if let Some(days) = config.retain_days {
+            writer.retain(days).await?;
+        }
+        let max_connections = config.limits.fitted_connections();
+        let shed = Arc::new(ShedLog::new(&config.limits, max_connections));
+        let state = Arc::new(server::AppState::new(config, writer, shed));
+        Ok(Self {
+            state,
+            max_connections,
+        })
+    }
+
+    /// Serves on `listener` until `shutdown` completes, then finishes the requests in flight
+    /// (every acknowledged batch is committed before its answer) and stops the writer. Ends
+    /// with an error if the writer stopped for good (a supervisor should restart the server).
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), String> {
+        let Self {
+            state,
+            max_connections,
+        } = self;
+        let limits = &state.config.limits;
+        if max_connections < limits.max_connections {
+            eprintln!(
+                "telemetry-collector: --max-connections {} lowered to {max_connections} to fit \
+                 the open-file limit (ulimit -n)",
+                limits.max_connections
+            );
+        }
+        let retention = state.config.retain_days.map(|days| {
+            let st = Arc::clone(&state);
+            tokio::spawn(async move {
+                let hour = Duration::from_secs(3600);
+                let mut every = tokio::time::interval_at(tokio::time::Instant::now() + hour, hour);
+                loop {
+                    every.tick().await;
+                    if let Err(e) = st.writer.retain(days).await {
+                        eprintln!("retention: {e}");
+                    }
+                }
+            })
+        });
+        let health = Arc::clone(state.writer.health());
+        let watch = Arc::clone(&health);
+        let stop = async move {
+            tokio::select! {
+                () = shutdown => {}
+                _ = watch.writer_dead() => {}
+            }
+        };
+        let app = server::router(Arc::clone(&state));
+        let shed = Arc::clone(&state.shed);
+        listen::run(listener, app, limits, max_connections, shed, stop).await;
+        if let Some(task) = retention {
+            task.abort();
+            let _ = task.await;
+        }
+        // Joining the writer thread blocks: do it off the async workers.
+        let _ = tokio::task::spawn_blocking(move || drop(state)).await;
+        // The writer thread has ended now, so a failure of it is recorded.
+        match health.stopped() {
+            Some(why) => Err(format!("the writer stopped: {why}")),
+            None => Ok(()),
+        }
+    }
+}
+
+/// [`Ready::open`] then [`Ready::serve`].
 pub async fn serve(
     config: Config,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
-    config.check()?;
-    let writer = store::Writer::start(&config.db)?;
-    let retain_days = config.retain_days;
-    let state = Arc::new(server::AppState { config, writer });
-    if let Some(days) = retain_days {
-        state.writer.retain(days).await?;
-    }
-    let retention = retain_days.map(|days| {
-        let st = Arc::clone(&state);
-        tokio::spawn(async move {
-            let hour = Duration::from_secs(3600);
-            let mut every = tokio::time::interval_at(tokio::time::Instant::now() + hour, hour);
-            loop {
-                every.tick().await;
-                if let Err(e) = st.writer.retain(days).await {
-                    eprintln!("retention: {e}");
-                }
-            }
-        })
-    });
-    let app = server::router(Arc::clone(&state));
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
-    if let Some(task) = retention {
-        task.abort();
-        let _ = task.await;
-    }
-    // Joining the writer thread blocks: do it off the async workers.
-    let _ = tokio::task::spawn_blocking(move || drop(state)).await;
-    served.map_err(|e| format!("server error: {e}"))
+    Ready::open(config).await?.serve(listener, shutdown).await
 }
 
 /// A server on its own thread and runtime, for tests, benchmarks and embedding in sync code.
@@ -144,7 +232,8 @@ pub struct BackgroundServer {
 }
 
 impl BackgroundServer {
-    /// Binds `config.listen` and starts serving (retention, if any, runs before the first request).
+    /// Opens the database (see [`Ready::open`]), binds `config.listen` and starts serving;
+    /// returns once it answers.
     pub fn start(config: Config) -> Result<Self, String> {
         config.check()?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -152,15 +241,17 @@ impl BackgroundServer {
             .enable_all()
             .build()
             .map_err(|e| format!("cannot start a runtime: {e}"))?;
+        let listen = config.listen;
+        let ready = runtime.block_on(Ready::open(config))?;
         let listener = runtime
-            .block_on(TcpListener::bind(config.listen))
-            .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+            .block_on(TcpListener::bind(listen))
+            .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("telemetry-collector".into())
             .spawn(move || {
-                runtime.block_on(serve(config, listener, async move {
+                runtime.block_on(ready.serve(listener, async move {
                     let _ = stopped.await;
                 }))
             })

@@ -3,9 +3,12 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
-use clap::{Parser, Subcommand, ValueEnum};
-use telemetry_collector::{Config, DEFAULT_MAX_BODY, serve, summary, text};
+use clap::builder::TypedValueParser as _;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use telemetry_collector::limits::{self, Limits};
+use telemetry_collector::{Config, DEFAULT_MAX_BODY, Ready, summary, text};
 
 /// A small receiver for cli-telemetry records: SQLite storage and a report page.
 #[derive(Parser)]
@@ -45,6 +48,15 @@ enum Command {
         /// Delete records older than this many days (at start, then hourly).
         #[arg(long, env = "TELEMETRY_COLLECTOR_RETAIN_DAYS")]
         retain_days: Option<u32>,
+        #[command(flatten)]
+        limits: LimitFlags,
+        /// Always mark the session cookie `Secure` (behind a TLS proxy).
+        #[arg(long, env = "TELEMETRY_COLLECTOR_SECURE_COOKIES")]
+        secure_cookies: bool,
+        /// How long a login opens the report, in seconds.
+        #[arg(long, env = "TELEMETRY_COLLECTOR_SESSION_TTL", value_parser = seconds,
+              default_value = "86400")]
+        session_ttl: Duration,
     },
     /// Print the summary of a database.
     Report {
@@ -54,10 +66,68 @@ enum Command {
         /// The window, in days (today included).
         #[arg(long, default_value_t = 30)]
         days: u32,
+        /// Entries per list (top N); the rest is summed up in one line.
+        #[arg(long, default_value_t = summary::DEFAULT_TOP,
+              value_parser = clap::value_parser!(u16).range(1..=summary::MAX_TOP as i64).map(usize::from))]
+        top: usize,
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+}
+
+/// The bounds of `limits.rs`, as flags.
+#[derive(Args)]
+struct LimitFlags {
+    /// Seconds a connection has to send a whole request head (from its first byte).
+    #[arg(long, env = "TELEMETRY_COLLECTOR_HEADER_TIMEOUT", value_parser = seconds,
+          default_value = "10")]
+    header_timeout: Duration,
+    /// Seconds a request body has to arrive whole (else 408).
+    #[arg(long, env = "TELEMETRY_COLLECTOR_BODY_TIMEOUT", value_parser = seconds,
+          default_value = "30")]
+    body_timeout: Duration,
+    /// Seconds a keep-alive connection may sit idle before it is closed.
+    #[arg(long, env = "TELEMETRY_COLLECTOR_IDLE_TIMEOUT", value_parser = seconds,
+          default_value = "30")]
+    idle_timeout: Duration,
+    /// Open connections at most (lowered to fit the open-file limit); more get 503.
+    #[arg(long, env = "TELEMETRY_COLLECTOR_MAX_CONNECTIONS",
+          default_value_t = limits::DEFAULT_MAX_CONNECTIONS)]
+    max_connections: usize,
+    /// Ingest bodies read at once; more get 503 after waiting 1 s.
+    #[arg(long, env = "TELEMETRY_COLLECTOR_MAX_CONCURRENT_BODIES",
+          default_value_t = limits::DEFAULT_MAX_CONCURRENT_BODIES)]
+    max_concurrent_bodies: usize,
+    /// Distinct names kept per UTC day and dimension; later ones are counted as "(other)".
+    #[arg(long, env = "TELEMETRY_COLLECTOR_MAX_NAMES_PER_DAY",
+          default_value_t = limits::DEFAULT_MAX_NAMES_PER_DAY)]
+    max_names_per_day: usize,
+}
+
+impl From<LimitFlags> for Limits {
+    fn from(f: LimitFlags) -> Self {
+        Limits {
+            header_timeout: f.header_timeout,
+            body_timeout: f.body_timeout,
+            idle_timeout: f.idle_timeout,
+            max_connections: f.max_connections,
+            max_concurrent_bodies: f.max_concurrent_bodies,
+            max_names_per_day: f.max_names_per_day,
+        }
+    }
+}
+
+/// Seconds, whole or decimal (`0.5`), more than 0 and at most a day.
+fn seconds(text: &str) -> Result<Duration, String> {
+    let secs: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number of seconds"))?;
+    if !(secs > 0.0 && secs <= 86_400.0 * 365.0) {
+        return Err(format!("`{text}` must be more than 0 and at most a year"));
+    }
+    Ok(Duration::from_secs_f64(secs))
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -75,6 +145,9 @@ fn main() -> ExitCode {
             admin_token,
             max_body,
             retain_days,
+            limits,
+            secure_cookies,
+            session_ttl,
         } => {
             let config = Config {
                 db,
@@ -83,10 +156,18 @@ fn main() -> ExitCode {
                 admin_token,
                 max_body,
                 retain_days,
+                limits: limits.into(),
+                secure_cookies,
+                session_ttl,
             };
             run_server(config)
         }
-        Command::Report { db, days, format } => report(&db, days, format),
+        Command::Report {
+            db,
+            days,
+            top,
+            format,
+        } => report(&db, days, top, format),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -104,12 +185,15 @@ fn run_server(config: Config) -> Result<(), String> {
         .build()
         .map_err(|e| format!("cannot start a runtime: {e}"))?;
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(config.listen)
+        let listen = config.listen;
+        let ready = Ready::open(config).await?;
+        let listener = tokio::net::TcpListener::bind(listen)
             .await
-            .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+            .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        // Only now: the database is open and writable, and the port is bound.
         eprintln!("listening on http://{addr}");
-        serve(config, listener, shutdown_signal()).await?;
+        ready.serve(listener, shutdown_signal()).await?;
         eprintln!("stopped");
         Ok(())
     })
@@ -137,8 +221,8 @@ async fn shutdown_signal() {
     }
 }
 
-fn report(db: &std::path::Path, days: u32, format: Format) -> Result<(), String> {
-    let s = summary::summarize_file(db, days)?;
+fn report(db: &std::path::Path, days: u32, top: usize, format: Format) -> Result<(), String> {
+    let s = summary::summarize_file(db, days, top)?;
     match format {
         Format::Json => {
             println!(

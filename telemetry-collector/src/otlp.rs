@@ -68,10 +68,16 @@ fn log_record(lr: &Value, resource: &Map<String, Value>) -> Result<Value, Reject
             None,
         ),
     };
-    if !matches!(attrs.get("log.record.uid"), Some(Value::String(_))) {
-        return Err(Rejection(
-            "a log record has no string log.record.uid".into(),
-        ));
+    match attrs.get("log.record.uid") {
+        Some(Value::String(uid)) if uid.is_empty() => {
+            return Err(Rejection("a log record's log.record.uid is empty".into()));
+        }
+        Some(Value::String(_)) => {}
+        _ => {
+            return Err(Rejection(
+                "a log record has no string log.record.uid".into(),
+            ));
+        }
     }
     let mut props = Map::new();
     let mut source = None;

@@ -4,7 +4,8 @@
 //! record's identity; a record without one (upstream cagent's Go client sends none) gets a
 //! deterministic id, `sha256:` + the first 32 hex digits of SHA-256 over the record's
 //! canonical JSON (keys sorted, no whitespace), so a replayed batch still deduplicates.
-//! Every string in the record is capped at [`MAX_STRING_CHARS`] characters before storing.
+//! Every string in the record is capped at [`MAX_STRING_CHARS`] characters before storing,
+//! and its numbers are checked against their bounds first (`validate.rs`).
 
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -80,10 +81,14 @@ pub fn to_row(record: Value, now_ms: i64) -> Result<Row, Rejection> {
         return Err(Rejection("a record has no object `properties`".into()));
     };
     let event_id = match obj["properties"].get("event_id") {
-        Some(Value::String(id)) if !id.is_empty() => cap(id),
+        Some(Value::String(id)) if id.is_empty() => {
+            return Err(Rejection("`properties.event_id` is empty".into()));
+        }
+        Some(Value::String(id)) => cap(id),
         None | Some(Value::Null) => derived_id(&obj),
         Some(_) => return Err(Rejection("`properties.event_id` is not a string".into())),
     };
+    crate::validate::numbers(&obj, now_ms)?;
     let mut record = Value::Object(obj);
     cap_strings(&mut record);
     Ok(flatten(event_id, record, now_ms))
@@ -187,6 +192,8 @@ mod tests {
             json!({"event": "x"}),
             json!({"event": "x", "properties": []}),
             json!({"event": "x", "properties": {"event_id": 3}}),
+            json!({"event": "x", "properties": {"event_id": ""}}),
+            json!({"event": "x", "properties": {"event_id": "e", "cost": -1}}),
         ] {
             assert!(to_row(bad.clone(), 0).is_err(), "{bad}");
         }

@@ -12,8 +12,10 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use rusqlite::types::ValueRef;
 use rusqlite::{OptionalExtension, Transaction, params};
 
+use crate::cardinality::{Dim, NameCaps};
 use crate::record::Row;
 use crate::store::MS_PER_DAY;
 
@@ -120,16 +122,35 @@ fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
-/// Adds sorted histogram `b` into sorted histogram `a`.
-fn merge(a: &[(i64, u64)], b: &BTreeMap<i64, u64>) -> Vec<(i64, u64)> {
-    let mut all: BTreeMap<i64, u64> = a.iter().copied().collect();
-    for (&lo, &n) in b {
-        *all.entry(lo).or_default() += n;
+/// Adds `(bucket, count)` pairs into a histogram, saturating.
+pub fn add_hist(into: &mut BTreeMap<i64, u64>, pairs: impl IntoIterator<Item = (i64, u64)>) {
+    for (lo, n) in pairs {
+        let c = into.entry(lo).or_default();
+        *c = c.saturating_add(n);
     }
-    all.into_iter().collect()
 }
 
-/// Sums of one (day, kind, name).
+/// An integer column read whatever SQLite stored: a REAL (an older collector let sums
+/// overflow into floats) is clamped, NULL or text counts as 0.
+pub fn int_at(row: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<i64> {
+    Ok(match row.get_ref(i)? {
+        ValueRef::Integer(n) => n,
+        // `as` saturates, and NaN becomes 0.
+        ValueRef::Real(f) => f as i64,
+        _ => 0,
+    })
+}
+
+/// A REAL column read the same way: a non-finite value or NULL counts as 0.
+pub fn real_at(row: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<f64> {
+    Ok(match row.get_ref(i)? {
+        ValueRef::Integer(n) => n as f64,
+        ValueRef::Real(f) if f.is_finite() => f,
+        _ => 0.0,
+    })
+}
+
+/// Sums of one (day, kind, name); every addition saturates, so a sum never wraps or fails.
 #[derive(Default)]
 struct Daily {
     calls: i64,
@@ -143,6 +164,78 @@ struct Daily {
     error_count: i64,
     dropped: i64,
     hist: BTreeMap<i64, u64>,
+}
+
+impl Daily {
+    /// The stored row (columns in `daily`'s order from `calls`).
+    fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        let blob = match r.get_ref(10)? {
+            ValueRef::Blob(b) => b,
+            _ => &[],
+        };
+        Ok(Self {
+            calls: int_at(r, 0)?,
+            failures: int_at(r, 1)?,
+            input_tokens: int_at(r, 2)?,
+            output_tokens: int_at(r, 3)?,
+            cost: real_at(r, 4)?,
+            ends: int_at(r, 5)?,
+            end_failures: int_at(r, 6)?,
+            tool_calls: int_at(r, 7)?,
+            error_count: int_at(r, 8)?,
+            dropped: int_at(r, 9)?,
+            hist: decode_hist(blob).into_iter().collect(),
+        })
+    }
+
+    fn add(&mut self, d: &Daily) {
+        self.calls = self.calls.saturating_add(d.calls);
+        self.failures = self.failures.saturating_add(d.failures);
+        self.input_tokens = self.input_tokens.saturating_add(d.input_tokens);
+        self.output_tokens = self.output_tokens.saturating_add(d.output_tokens);
+        self.cost = finite_sum(self.cost, d.cost);
+        self.ends = self.ends.saturating_add(d.ends);
+        self.end_failures = self.end_failures.saturating_add(d.end_failures);
+        self.tool_calls = self.tool_calls.saturating_add(d.tool_calls);
+        self.error_count = self.error_count.saturating_add(d.error_count);
+        self.dropped = self.dropped.saturating_add(d.dropped);
+        add_hist(&mut self.hist, d.hist.iter().map(|(&lo, &n)| (lo, n)));
+    }
+
+    fn add_row(&mut self, r: &Row) {
+        let failed = r.is_success == Some(false);
+        let one = Daily {
+            calls: 1,
+            failures: i64::from(failed),
+            input_tokens: r.input_tokens.unwrap_or(0),
+            output_tokens: r.output_tokens.unwrap_or(0),
+            cost: r.cost.unwrap_or(0.0),
+            dropped: r.dropped_records.unwrap_or(0),
+            ..Daily::default()
+        };
+        self.add(&one);
+        if r.action.as_deref() == Some("end") {
+            self.ends = self.ends.saturating_add(1);
+            self.end_failures = self.end_failures.saturating_add(i64::from(failed));
+            self.tool_calls = self.tool_calls.saturating_add(r.tool_calls.unwrap_or(0));
+            self.error_count = self.error_count.saturating_add(r.error_count.unwrap_or(0));
+        }
+        if let Some(ms) = r.duration_ms {
+            add_hist(&mut self.hist, [(bucket(ms), 1)]);
+        }
+    }
+}
+
+/// `a + b`, kept finite (`f64::MAX` at most): a rollup's cost is never NaN or infinite.
+pub fn finite_sum(a: f64, b: f64) -> f64 {
+    let s = a + b;
+    if s.is_finite() {
+        s
+    } else if s.is_nan() {
+        a
+    } else {
+        f64::MAX.copysign(s)
+    }
 }
 
 type Key<'a> = (i64, &'a str, &'a str);
@@ -188,34 +281,30 @@ impl Seen {
 }
 
 impl<'a> Deltas<'a> {
-    /// Adds one stored row.
-    pub fn add(&mut self, r: &'a Row, seen: &Seen) {
+    /// Adds one stored row; its names are folded by `caps` (names past the day's bound
+    /// count under [`crate::limits::OTHER`]).
+    pub fn add(
+        &mut self,
+        r: &'a Row,
+        seen: &Seen,
+        caps: &mut NameCaps,
+        tx: &Transaction<'_>,
+    ) -> rusqlite::Result<()> {
         let day = r.ts_ms.div_euclid(MS_PER_DAY);
-        let key = (day, r.kind.as_str(), r.name.as_deref().unwrap_or(NO_NAME));
-        let d = self.daily.entry(key).or_default();
-        let failed = r.is_success == Some(false);
-        let end = r.action.as_deref() == Some("end");
-        d.calls += 1;
-        d.failures += i64::from(failed);
-        d.input_tokens += r.input_tokens.unwrap_or(0);
-        d.output_tokens += r.output_tokens.unwrap_or(0);
-        d.cost += r.cost.unwrap_or(0.0);
-        d.dropped += r.dropped_records.unwrap_or(0);
-        if end {
-            d.ends += 1;
-            d.end_failures += i64::from(failed);
-            d.tool_calls += r.tool_calls.unwrap_or(0);
-            d.error_count += r.error_count.unwrap_or(0);
-        }
-        if let Some(ms) = r.duration_ms {
-            *d.hist.entry(bucket(ms)).or_default() += 1;
-        }
+        let load = |day: i64, dim: Dim<'_>| stored_names(tx, day, dim);
+        let kind = caps.fold(day, Dim::Kind, r.kind.as_str(), load)?;
+        let name = r.name.as_deref().unwrap_or(NO_NAME);
+        let name = caps.fold(day, Dim::Name(kind), name, load)?;
+        self.daily.entry((day, kind, name)).or_default().add_row(r);
         if let Some(e) = r.error.as_deref() {
-            *self.errors.entry((day, e)).or_default() += 1;
+            let e = caps.fold(day, Dim::Error, e, load)?;
+            let n = self.errors.entry((day, e)).or_default();
+            *n = n.saturating_add(1);
         }
         if let Some(user) = r.user_id.as_deref() {
-            let (v, o) = (r.version.as_deref(), r.os.as_deref());
-            let install = (day, user.to_owned(), own(v), own(o));
+            let v = caps.fold(day, Dim::Version, r.version.as_deref().unwrap_or(""), load)?;
+            let o = caps.fold(day, Dim::Os, r.os.as_deref().unwrap_or(""), load)?;
+            let install = (day, user.to_owned(), v.to_owned(), o.to_owned());
             if !seen.installs.contains(&install) {
                 self.installs.insert(install);
             }
@@ -226,39 +315,42 @@ impl<'a> Deltas<'a> {
                 self.sessions.insert(session);
             }
         }
+        Ok(())
     }
 
-    /// Writes the deltas in the transaction that stored their rows.
+    /// Writes the deltas in the transaction that stored their rows: each `daily` row is read,
+    /// added to in Rust (saturating) and written back whole, so no sum is computed in SQL.
     pub fn flush(&self, tx: &Transaction<'_>) -> rusqlite::Result<()> {
-        let mut read =
-            tx.prepare_cached("SELECT hist FROM daily WHERE day = ?1 AND kind = ?2 AND name = ?3")?;
+        let mut read = tx.prepare_cached(
+            "SELECT calls, failures, input_tokens, output_tokens, cost, ends, end_failures,
+             tool_calls, error_count, dropped, hist FROM daily
+             WHERE day = ?1 AND kind = ?2 AND name = ?3",
+        )?;
         let mut stmt = tx.prepare_cached(
-            "INSERT INTO daily VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
-             ON CONFLICT DO UPDATE SET calls = calls + ?4, failures = failures + ?5,
-             input_tokens = input_tokens + ?6, output_tokens = output_tokens + ?7,
-             cost = cost + ?8, ends = ends + ?9, end_failures = end_failures + ?10,
-             tool_calls = tool_calls + ?11, error_count = error_count + ?12,
-             dropped = dropped + ?13, hist = ?14",
+            "INSERT OR REPLACE INTO daily
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
         )?;
         for ((day, kind, name), d) in &self.daily {
-            let old: Option<Vec<u8>> = read
-                .query_row(params![day, kind, name], |r| r.get(0))
-                .optional()?;
-            let hist = merge(&decode_hist(old.as_deref().unwrap_or_default()), &d.hist);
+            let mut total = read
+                .query_row(params![day, kind, name], Daily::read)
+                .optional()?
+                .unwrap_or_default();
+            total.add(d);
+            let hist: Vec<(i64, u64)> = total.hist.into_iter().collect();
             stmt.execute(params![
                 day,
                 kind,
                 name,
-                d.calls,
-                d.failures,
-                d.input_tokens,
-                d.output_tokens,
-                d.cost,
-                d.ends,
-                d.end_failures,
-                d.tool_calls,
-                d.error_count,
-                d.dropped,
+                total.calls,
+                total.failures,
+                total.input_tokens,
+                total.output_tokens,
+                total.cost,
+                total.ends,
+                total.end_failures,
+                total.tool_calls,
+                total.error_count,
+                total.dropped,
                 encode_hist(&hist)
             ])?;
         }
@@ -281,12 +373,35 @@ impl<'a> Deltas<'a> {
     }
 }
 
-fn own(s: Option<&str>) -> String {
-    s.unwrap_or_default().to_owned()
+/// The names the rollups hold for a day and dimension (what [`NameCaps`] starts from).
+fn stored_names(tx: &Transaction<'_>, day: i64, dim: Dim<'_>) -> rusqlite::Result<Vec<String>> {
+    let (sql, kind) = match dim {
+        Dim::Kind => ("SELECT DISTINCT kind FROM daily WHERE day = ?1", None),
+        Dim::Name(kind) => (
+            "SELECT name FROM daily WHERE day = ?1 AND kind = ?2",
+            Some(kind),
+        ),
+        Dim::Error => ("SELECT text FROM daily_errors WHERE day = ?1", None),
+        Dim::Version => (
+            "SELECT DISTINCT version FROM daily_installs WHERE day = ?1",
+            None,
+        ),
+        Dim::Os => (
+            "SELECT DISTINCT os FROM daily_installs WHERE day = ?1",
+            None,
+        ),
+    };
+    let mut stmt = tx.prepare_cached(sql)?;
+    match kind {
+        Some(k) => stmt.query_map(params![day, k], |r| r.get(0))?.collect(),
+        None => stmt.query_map(params![day], |r| r.get(0))?.collect(),
+    }
 }
 
-/// Schema step 2: fills the rollups from the rows already stored (chunks of 50,000 rows).
+/// Schema step 2: fills the rollups from the rows already stored (chunks of 50,000 rows),
+/// names bounded as at ingest with the default `--max-names-per-day`.
 pub fn backfill(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    let caps = &mut NameCaps::new(crate::limits::DEFAULT_MAX_NAMES_PER_DAY);
     let mut after = i64::MIN;
     loop {
         let mut stmt = tx.prepare(
@@ -332,7 +447,7 @@ pub fn backfill(tx: &Transaction<'_>) -> rusqlite::Result<()> {
         let mut deltas = Deltas::default();
         let seen = Seen::default();
         for (_, row) in &rows {
-            deltas.add(row, &seen);
+            deltas.add(row, &seen, caps, tx)?;
         }
         deltas.flush(tx)?;
     }

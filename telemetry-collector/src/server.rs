@@ -1,20 +1,29 @@
-//! The HTTP routes: ingest (cagent format and OTLP/JSON), the report, login, health.
+//! The HTTP routes: ingest (cagent format and OTLP/JSON), the report, login and logout,
+//! health. Every answer carries `X-Content-Type-Options: nosniff`.
 
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{Query, State};
+use axum::extract::{ConnectInfo, Query, Request, State};
 use axum::http::header::{
-    CONNECTION, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, LOCATION, SET_COOKIE,
+    CONNECTION, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, LOCATION, RETRY_AFTER,
+    X_CONTENT_TYPE_OPTIONS,
 };
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tokio::sync::Semaphore;
 
+use crate::auth::Access;
+use crate::limits::{BODY_SLOT_WAIT, Limits};
+use crate::login::Login;
 use crate::record::{Rejection, Row, to_row};
+use crate::shed::{Shed, ShedLog};
 use crate::store::{Writer, now_ms};
 use crate::{Config, auth, html, otlp, summary};
 
@@ -24,6 +33,29 @@ pub struct AppState {
     pub config: Config,
     /// The single writer.
     pub writer: Writer,
+    /// Counts and logs what the limits shed.
+    pub shed: Arc<ShedLog>,
+    /// One permit per ingest body being read (`--max-concurrent-bodies`).
+    pub bodies: Semaphore,
+    /// Admin sessions and the failed-login throttle.
+    pub login: Login,
+}
+
+impl AppState {
+    /// The state of a server over a started writer.
+    pub fn new(config: Config, writer: Writer, shed: Arc<ShedLog>) -> Self {
+        Self {
+            bodies: Semaphore::new(config.limits.max_concurrent_bodies),
+            login: Login::new(config.session_ttl),
+            config,
+            writer,
+            shed,
+        }
+    }
+
+    fn limits(&self) -> &Limits {
+        &self.config.limits
+    }
 }
 
 /// The router over a started writer.
@@ -34,8 +66,37 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/", get(report_page))
         .route("/api/summary", get(api_summary))
         .route("/login", post(login))
-        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/logout", get(logout).post(logout))
+        .route("/healthz", get(healthz))
         .with_state(state)
+        .layer(axum::middleware::map_response(nosniff))
+}
+
+/// `X-Content-Type-Options: nosniff` on every answer, errors included.
+async fn nosniff(mut resp: Response) -> Response {
+    resp.headers_mut()
+        .insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    resp
+}
+
+/// 200 with the health report when the writer runs and the database is the one opened,
+/// else 503 with the same report.
+async fn healthz(State(st): State<Arc<AppState>>) -> Response {
+    let _ = st.writer.check_file();
+    let report = st.writer.health().report(st.shed.counts());
+    let status = if report.status == "ok" {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, axum::Json(report)).into_response()
+}
+
+/// The client's address (unspecified when the router runs without the server loop).
+fn peer_ip(req: &Request) -> IpAddr {
+    req.extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip())
 }
 
 /// A one-line plain-text answer.
@@ -63,6 +124,38 @@ async fn logs(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Body) -
     ingest(&st, &headers, body, Format::Otlp).await
 }
 
+/// 503 with `Retry-After: 1`, closing the connection (its body is left unread).
+fn shed_answer(text: impl std::fmt::Display) -> Response {
+    let mut resp = reason(StatusCode::SERVICE_UNAVAILABLE, text);
+    let headers = resp.headers_mut();
+    headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
+    headers.insert(CONNECTION, HeaderValue::from_static("close"));
+    resp
+}
+
+/// Reads a body within `--body-timeout` and `limit` bytes: 408 (connection closed) when it
+/// does not arrive in time.
+#[allow(clippy::result_large_err)]
+async fn read_body(st: &AppState, body: Body, limit: usize) -> Result<Bytes, Response> {
+    let timeout = st.limits().body_timeout;
+    match tokio::time::timeout(timeout, read_limited(body, limit)).await {
+        Ok(read) => read,
+        Err(_) => {
+            st.shed.note(Shed::BodyTimeout, "");
+            let mut resp = reason(
+                StatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "the body did not arrive within {} s (--body-timeout)",
+                    timeout.as_secs_f64()
+                ),
+            );
+            resp.headers_mut()
+                .insert(CONNECTION, HeaderValue::from_static("close"));
+            Err(resp)
+        }
+    }
+}
+
 async fn ingest(st: &AppState, headers: &HeaderMap, body: Body, format: Format) -> Response {
     let refused = if auth::ingest_allowed(&st.config.api_keys, headers) {
         check_headers(headers, st.config.max_body).err()
@@ -73,9 +166,16 @@ async fn ingest(st: &AppState, headers: &HeaderMap, body: Body, format: Format) 
         ))
     };
     if let Some(resp) = refused {
-        return finish_refusal(resp, body, st.config.max_body).await;
+        return finish_refusal(st, resp, body).await;
     }
-    let bytes = match read_limited(body, st.config.max_body).await {
+    let Ok(Ok(_slot)) = tokio::time::timeout(BODY_SLOT_WAIT, st.bodies.acquire()).await else {
+        st.shed.note(Shed::Body, "");
+        return shed_answer(format!(
+            "too many bodies being read (--max-concurrent-bodies {}); retry later",
+            st.limits().max_concurrent_bodies
+        ));
+    };
+    let bytes = match read_body(st, body, st.config.max_body).await {
         Ok(b) => b,
         Err(resp) => return resp,
     };
@@ -124,8 +224,9 @@ async fn ingest(st: &AppState, headers: &HeaderMap, body: Body, format: Format) 
 
 /// Reads and discards a refused body within the limit, so the connection stays usable for
 /// the client's next request; past the limit (413) the connection is closed instead.
-async fn finish_refusal(mut resp: Response, body: Body, max_body: usize) -> Response {
-    if resp.status() == StatusCode::PAYLOAD_TOO_LARGE || read_limited(body, max_body).await.is_err()
+async fn finish_refusal(st: &AppState, mut resp: Response, body: Body) -> Response {
+    if resp.status() == StatusCode::PAYLOAD_TOO_LARGE
+        || read_body(st, body, st.config.max_body).await.is_err()
     {
         resp.headers_mut()
             .insert(CONNECTION, HeaderValue::from_static("close"));
@@ -213,16 +314,27 @@ async fn read_limited(body: Body, max_body: usize) -> Result<Bytes, Response> {
 #[derive(Deserialize)]
 struct Window {
     days: Option<u32>,
+    top: Option<usize>,
 }
 
-/// The report window: 30 days unless asked, between 1 and 3650.
-fn window(w: &Window) -> u32 {
-    w.days.unwrap_or(30).clamp(1, 3650)
+/// The report window (30 days unless asked, between 1 and 3650) and list length
+/// ([`summary::DEFAULT_TOP`] unless asked, at most [`summary::MAX_TOP`]).
+fn window(w: &Window) -> (u32, usize) {
+    (
+        w.days.unwrap_or(30).clamp(1, 3650),
+        w.top
+            .unwrap_or(summary::DEFAULT_TOP)
+            .clamp(1, summary::MAX_TOP),
+    )
 }
 
-async fn load_summary(st: &AppState, days: u32) -> Result<summary::Summary, Response> {
+async fn load_summary(
+    st: &AppState,
+    (days, top): (u32, usize),
+) -> Result<summary::Summary, Response> {
     let path = st.writer.path().to_owned();
-    let result = tokio::task::spawn_blocking(move || summary::summarize_file(&path, days)).await;
+    let result =
+        tokio::task::spawn_blocking(move || summary::summarize_file(&path, days, top)).await;
     match result {
         Ok(Ok(s)) => Ok(s),
         Ok(Err(e)) => Err(reason(StatusCode::INTERNAL_SERVER_ERROR, e)),
@@ -230,16 +342,45 @@ async fn load_summary(st: &AppState, days: u32) -> Result<summary::Summary, Resp
     }
 }
 
+/// 429 with `Retry-After` in whole seconds (at least 1).
+fn throttled(wait: Duration, resp: Response) -> Response {
+    let mut resp = resp;
+    *resp.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    if let Ok(v) = HeaderValue::from_str(&secs.max(1).to_string()) {
+        resp.headers_mut().insert(RETRY_AFTER, v);
+    }
+    resp
+}
+
+fn access(st: &AppState, req: &Request) -> Access {
+    let access = auth::admin_access(
+        st.config.admin_token.as_deref(),
+        &st.login,
+        req.headers(),
+        peer_ip(req),
+    );
+    if let Access::Throttled(_) = access {
+        st.shed.note(Shed::Login, &peer_ip(req).to_string());
+    }
+    access
+}
+
 async fn api_summary(
     State(st): State<Arc<AppState>>,
-    headers: HeaderMap,
     Query(w): Query<Window>,
+    req: Request,
 ) -> Response {
-    if !auth::admin_allowed(st.config.admin_token.as_deref(), &headers) {
-        return reason(
+    let denied = || {
+        reason(
             StatusCode::UNAUTHORIZED,
             "the report needs the admin token (Authorization: Bearer)",
-        );
+        )
+    };
+    match access(&st, &req) {
+        Access::Open => {}
+        Access::Denied => return denied(),
+        Access::Throttled(wait) => return throttled(wait, denied()),
     }
     match load_summary(&st, window(&w)).await {
         Ok(s) => axum::Json(s).into_response(),
@@ -249,14 +390,21 @@ async fn api_summary(
 
 async fn report_page(
     State(st): State<Arc<AppState>>,
-    headers: HeaderMap,
     Query(w): Query<Window>,
+    req: Request,
 ) -> Response {
-    if !auth::admin_allowed(st.config.admin_token.as_deref(), &headers) {
-        return page(StatusCode::UNAUTHORIZED, html::login_page(false));
+    match access(&st, &req) {
+        Access::Open => {}
+        Access::Denied => return page(StatusCode::UNAUTHORIZED, html::login_page(None)),
+        Access::Throttled(wait) => {
+            return throttled(wait, page(StatusCode::OK, html::login_page(Some(wait))));
+        }
     }
     match load_summary(&st, window(&w)).await {
-        Ok(s) => page(StatusCode::OK, html::report_page(&s)),
+        Ok(s) => page(
+            StatusCode::OK,
+            html::report_page(&s, st.config.admin_token.is_some()),
+        ),
         Err(resp) => resp,
     }
 }
@@ -269,7 +417,6 @@ fn page(status: StatusCode, body: String) -> Response {
             axum::http::header::CONTENT_SECURITY_POLICY,
             "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; frame-ancestors 'none'",
         ),
-        (axum::http::header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (axum::http::header::REFERRER_POLICY, "no-referrer"),
         (axum::http::header::CACHE_CONTROL, "no-store"),
     ];
@@ -281,21 +428,51 @@ struct LoginForm {
     token: String,
 }
 
-async fn login(State(st): State<Arc<AppState>>, form: axum::Form<LoginForm>) -> Response {
-    let Some(admin) = st.config.admin_token.as_deref() else {
+/// The login form's body: a few hundred bytes at most.
+const LOGIN_BODY_LIMIT: usize = 4096;
+
+async fn login(State(st): State<Arc<AppState>>, req: Request) -> Response {
+    let Some(admin) = st.config.admin_token.clone() else {
         return (StatusCode::SEE_OTHER, [(LOCATION, "/")]).into_response();
     };
-    if !auth::is_admin_token(admin, &form.token) {
-        return page(StatusCode::UNAUTHORIZED, html::login_page(true));
+    let ip = peer_ip(&req);
+    let https = auth::forwarded_https(req.headers());
+    let body = match read_body(&st, req.into_body(), LOGIN_BODY_LIMIT).await {
+        Ok(b) => b,
+        Err(resp) => return resp,
+    };
+    if let Some(wait) = st.login.blocked(ip) {
+        st.shed.note(Shed::Login, &ip.to_string());
+        return throttled(wait, page(StatusCode::OK, html::login_page(Some(wait))));
     }
-    let cookie = format!(
-        "{}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age=2592000",
-        auth::COOKIE_NAME,
-        auth::session_value(admin)
-    );
+    let token = serde_urlencoded::from_bytes::<LoginForm>(&body)
+        .map(|f| f.token)
+        .unwrap_or_default();
+    if !auth::is_admin_token(&admin, &token) {
+        st.login.failed(ip);
+        return page(StatusCode::UNAUTHORIZED, html::login_page(None));
+    }
+    st.login.succeeded(ip);
+    let id = match st.login.open() {
+        Ok(id) => id,
+        Err(e) => return reason(StatusCode::INTERNAL_SERVER_ERROR, e),
+    };
+    let secure = st.config.secure_cookies || https;
+    let cookie = auth::set_cookie(&id, st.login.ttl(), secure);
     let mut resp = (StatusCode::SEE_OTHER, [(LOCATION, "/")]).into_response();
-    if let Ok(v) = HeaderValue::from_str(&cookie) {
-        resp.headers_mut().insert(SET_COOKIE, v);
+    resp.headers_mut()
+        .insert(axum::http::header::SET_COOKIE, cookie);
+    resp
+}
+
+/// Closes the sessions the request's cookies name and clears the cookie.
+async fn logout(State(st): State<Arc<AppState>>, req: Request) -> Response {
+    for id in auth::session_ids(req.headers()) {
+        st.login.close(id);
     }
+    let secure = st.config.secure_cookies || auth::forwarded_https(req.headers());
+    let mut resp = (StatusCode::SEE_OTHER, [(LOCATION, "/")]).into_response();
+    resp.headers_mut()
+        .insert(axum::http::header::SET_COOKIE, auth::clear_cookie(secure));
     resp
 }

@@ -1,4 +1,5 @@
-//! SQLite storage: the schema and its migrations, the single writer, retention.
+//! SQLite storage: the schema and its migrations, storing a batch's rows, retention. The
+//! single writer thread that calls them is in `writer.rs`.
 //!
 //! Durability: the database runs in WAL mode with `synchronous=NORMAL`. A batch is one
 //! transaction and is acknowledged only after its `COMMIT` returned, so an acknowledged batch
@@ -6,16 +7,15 @@
 //! at checkpoints), so an OS crash or power cut may lose the last commits before the
 //! previous checkpoint's fsync; it never corrupts the database.
 
-use std::path::{Path, PathBuf};
-use std::sync::mpsc;
-use std::thread::JoinHandle;
+use std::path::Path;
 
 use rusqlite::{Connection, OpenFlags, params};
-use tokio::sync::oneshot;
 
+use crate::cardinality::NameCaps;
 use crate::dedupe::{self, Claim};
 use crate::record::Row;
 use crate::rollup::{self, Deltas, Seen};
+pub use crate::writer::Writer;
 
 /// One schema step.
 enum Step {
@@ -94,6 +94,16 @@ pub struct Counts {
 pub fn open_write(path: &Path) -> Result<Connection, String> {
     let conn =
         Connection::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    // SQLite quietly opens a file it may not write read-only; every batch would then fail.
+    if conn
+        .is_readonly(rusqlite::MAIN_DB)
+        .map_err(|e| format!("cannot open {}: {e}", path.display()))?
+    {
+        return Err(format!(
+            "{} is read-only: the collector must be able to write its database",
+            path.display()
+        ));
+    }
     let setup = conn
         .pragma_update(None, "journal_mode", "WAL")
         .and_then(|()| conn.pragma_update(None, "synchronous", "NORMAL"))
@@ -185,167 +195,14 @@ fn migrate_to(conn: &Connection, target: usize) -> Result<(), String> {
     Ok(())
 }
 
-type Reply<T> = oneshot::Sender<Result<T, String>>;
-
-enum Job {
-    Insert(Vec<Row>, Reply<Counts>),
-    Retain(u32, Reply<usize>),
-}
-
-/// The one connection that writes, on its own thread, fed by a channel. Batches waiting
-/// together are committed in one transaction; each is answered after that commit.
-pub struct Writer {
-    tx: Option<mpsc::Sender<Job>>,
-    thread: Option<JoinHandle<()>>,
-    checkpointer: Option<(mpsc::Sender<()>, JoinHandle<()>)>,
-    path: PathBuf,
-}
-
-impl Writer {
-    /// Opens the database and starts the writer thread.
-    pub fn start(path: &Path) -> Result<Self, String> {
-        let mut conn = open_write(path)?;
-        let (tx, rx) = mpsc::channel::<Job>();
-        let thread = std::thread::Builder::new()
-            .name("collector-writer".into())
-            .spawn(move || run_writer(&mut conn, &rx))
-            .map_err(|e| format!("cannot start the writer thread: {e}"))?;
-        let (stop, stopped) = mpsc::channel::<()>();
-        let cp_path = path.to_owned();
-        let checkpointer = std::thread::Builder::new()
-            .name("collector-checkpoint".into())
-            .spawn(move || run_checkpointer(&cp_path, &stopped))
-            .map_err(|e| format!("cannot start the checkpoint thread: {e}"))?;
-        Ok(Self {
-            tx: Some(tx),
-            thread: Some(thread),
-            checkpointer: Some((stop, checkpointer)),
-            path: path.to_owned(),
-        })
-    }
-
-    /// The database file.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// Stores a batch in one transaction; returns once it is committed.
-    pub async fn insert(&self, rows: Vec<Row>) -> Result<Counts, String> {
-        let (reply, answer) = oneshot::channel();
-        self.send(Job::Insert(rows, reply))?;
-        answer.await.map_err(|_| "the writer stopped".to_owned())?
-    }
-
-    /// Deletes the records of days before `today - days`; returns how many.
-    pub async fn retain(&self, days: u32) -> Result<usize, String> {
-        let (reply, answer) = oneshot::channel();
-        self.send(Job::Retain(days, reply))?;
-        answer.await.map_err(|_| "the writer stopped".to_owned())?
-    }
-
-    fn send(&self, job: Job) -> Result<(), String> {
-        let tx = self.tx.as_ref().ok_or("the writer stopped")?;
-        tx.send(job).map_err(|_| "the writer stopped".to_owned())
-    }
-
-    /// Lets queued batches commit, then stops the thread.
-    pub fn stop(mut self) {
-        self.shutdown();
-    }
-
-    fn shutdown(&mut self) {
-        self.tx.take();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-        if let Some((stop, thread)) = self.checkpointer.take() {
-            drop(stop);
-            let _ = thread.join();
-        }
-    }
-}
-
-impl Drop for Writer {
-    fn drop(&mut self) {
-        self.shutdown();
-    }
-}
-
-/// Copies the WAL back into the database every 250 ms with PASSIVE checkpoints, which never
-/// block the writer, so no batch waits on a checkpoint's fsync; truncates the WAL on stop.
-fn run_checkpointer(path: &Path, stopped: &mpsc::Receiver<()>) {
-    let Ok(conn) = Connection::open(path) else {
-        return;
-    };
-    let _ = conn.busy_timeout(std::time::Duration::from_secs(10));
-    let tick = std::time::Duration::from_millis(250);
-    while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(tick) {
-        let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
-    }
-    let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
-}
-
-/// At most this many queued batches share one transaction.
-const GROUP_COMMIT: usize = 64;
-
-fn run_writer(conn: &mut Connection, rx: &mpsc::Receiver<Job>) {
-    let mut seen = Seen::default();
-    while let Ok(first) = rx.recv() {
-        let mut inserts = Vec::new();
-        let mut next = Some(first);
-        while let Some(job) = next.take() {
-            match job {
-                Job::Insert(rows, reply) => inserts.push((rows, reply)),
-                Job::Retain(days, reply) => {
-                    seen.clear();
-                    let _ = reply.send(delete_old(conn, days).map_err(|e| e.to_string()));
-                }
-            }
-            if inserts.len() < GROUP_COMMIT {
-                next = rx.try_recv().ok();
-            }
-        }
-        commit_group(conn, inserts, &mut seen);
-    }
-}
-
-/// Stores a group of batches and their rollups in one transaction; the rollup keys it wrote
-/// join `seen` only once the commit succeeded.
-fn commit_group(conn: &mut Connection, group: Vec<(Vec<Row>, Reply<Counts>)>, seen: &mut Seen) {
-    if group.is_empty() {
-        return;
-    }
-    let result = (|| {
-        let tx = conn.transaction()?;
-        let mut counts = Vec::with_capacity(group.len());
-        let mut deltas = Deltas::default();
-        for (rows, _) in &group {
-            counts.push(insert_rows(&tx, rows, &mut deltas, seen)?);
-        }
-        deltas.flush(&tx)?;
-        tx.commit()?;
-        Ok::<_, rusqlite::Error>((counts, deltas))
-    })();
-    match result {
-        Ok((counts, deltas)) => {
-            seen.extend(deltas);
-            for ((_, reply), c) in group.into_iter().zip(counts) {
-                let _ = reply.send(Ok(c));
-            }
-        }
-        Err(e) => {
-            for (_, reply) in group {
-                let _ = reply.send(Err(format!("storage error: {e}")));
-            }
-        }
-    }
-}
-
-fn insert_rows<'a>(
+/// Stores the rows of one batch that are new (exactly-once through `dedupe`) and adds them
+/// to the transaction's rollup deltas.
+pub(crate) fn insert_rows<'a>(
     tx: &rusqlite::Transaction<'_>,
     rows: &'a [Row],
     deltas: &mut Deltas<'a>,
     seen: &Seen,
+    caps: &mut NameCaps,
 ) -> rusqlite::Result<Counts> {
     let mut stmt = tx.prepare_cached(
         "INSERT INTO events (id, event_id, ts_ms, day, kind, action, name, user_id,
@@ -364,6 +221,8 @@ fn insert_rows<'a>(
     let now = now_ms();
     let mut counts = Counts::default();
     for r in rows {
+        #[cfg(test)]
+        crate::writer::failpoints::on_insert(&r.event_id);
         let key = dedupe::key(&r.event_id);
         if dedupe::claim(tx, key, &r.event_id, next_row, any_listed)? == Claim::Duplicate {
             counts.duplicates += 1;
@@ -395,7 +254,7 @@ fn insert_rows<'a>(
             next_row,
         ])?;
         next_row += 1;
-        deltas.add(r, seen);
+        deltas.add(r, seen, caps, tx)?;
         counts.accepted += 1;
     }
     Ok(counts)
@@ -403,7 +262,7 @@ fn insert_rows<'a>(
 
 /// Deletes in chunks so a large purge never holds the write lock for long; the rollups of
 /// the deleted days go first, in one transaction.
-fn delete_old(conn: &Connection, days: u32) -> rusqlite::Result<usize> {
+pub(crate) fn delete_old(conn: &Connection, days: u32) -> rusqlite::Result<usize> {
     let cutoff = now_ms().div_euclid(MS_PER_DAY) - i64::from(days);
     let tx = conn.unchecked_transaction()?;
     for table in rollup::TABLES {
@@ -531,7 +390,8 @@ mod tests {
             .collect();
         let tx = conn.unchecked_transaction().unwrap();
         let mut deltas = Deltas::default();
-        let c = insert_rows(&tx, &rows, &mut deltas, &Seen::default()).unwrap();
+        let mut caps = NameCaps::new(100);
+        let c = insert_rows(&tx, &rows, &mut deltas, &Seen::default(), &mut caps).unwrap();
         deltas.flush(&tx).unwrap();
         tx.commit().unwrap();
         (c.accepted, c.duplicates)
@@ -592,7 +452,7 @@ mod tests {
         v1_database(&path);
         let conn = open_write(&path).unwrap();
         assert_eq!(schema_version(&conn).unwrap(), MIGRATIONS.len() as i64);
-        let s = crate::summary::summarize(&conn, 7).unwrap();
+        let s = crate::summary::summarize(&conn, 7, 25).unwrap();
         assert_eq!((s.records, s.installs), (4, 2));
         let run = &s.commands[0];
         assert_eq!(
@@ -623,7 +483,7 @@ mod tests {
         drop(conn);
         // Opening again runs nothing twice.
         let again = open_write(&path).unwrap();
-        let s2 = crate::summary::summarize(&again, 7).unwrap();
+        let s2 = crate::summary::summarize(&again, 7, 25).unwrap();
         assert_eq!(s2.records, 4);
     }
 }

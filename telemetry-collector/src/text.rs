@@ -1,9 +1,25 @@
-//! The summary as terminal tables (`report --format text`).
+//! The summary as terminal tables (`report --format text`). Text from clients reaches a
+//! terminal here: every control, bidirectional or invisible character is shown escaped
+//! (`html::visible`), so a name can neither move the cursor nor pass for another.
 
 use std::fmt::Write as _;
 
-use crate::html::thousands;
-use crate::summary::{NameStats, Summary};
+use crate::html::{thousands, visible};
+use crate::summary::{NameStats, Rest, Summary};
+
+/// A client's text for a table cell.
+fn cell(s: &str) -> String {
+    visible(s).into_owned()
+}
+
+/// The "12,345 more" row of a list that left entries out; `cells` are its other columns.
+fn more_row(rows: &mut Vec<Vec<String>>, rest: &Rest, cells: Vec<String>) {
+    if rest.entries > 0 {
+        let mut row = vec![format!("{} more", thousands(rest.entries))];
+        row.extend(cells);
+        rows.push(row);
+    }
+}
 
 /// Renders a summary as plain-text tables.
 ///
@@ -21,9 +37,9 @@ pub fn render(s: &Summary) -> String {
     let _ = writeln!(
         out,
         "Installs {}   Records {}   Dropped by clients {}",
-        thousands(s.installs as i64),
-        thousands(s.records as i64),
-        thousands(s.dropped_records as i64)
+        thousands(s.installs),
+        thousands(s.records),
+        thousands(s.dropped_records)
     );
     let _ = writeln!(
         out,
@@ -34,58 +50,89 @@ pub fn render(s: &Summary) -> String {
         s.sessions.tool_calls,
         s.sessions.errors
     );
-    names(&mut out, "Commands", &s.commands);
-    names(&mut out, "Tools", &s.tools);
-    let models: Vec<Vec<String>> = s
+    names(&mut out, "Commands", &s.commands, &s.more.commands);
+    names(&mut out, "Tools", &s.tools, &s.more.tools);
+    let mut models: Vec<Vec<String>> = s
         .models
         .iter()
         .map(|m| {
             vec![
-                m.name.clone(),
-                thousands(m.calls as i64),
+                cell(&m.name),
+                thousands(m.calls),
                 thousands(m.input_tokens),
                 thousands(m.output_tokens),
                 format!("{:.4}", m.cost),
             ]
         })
         .collect();
+    let rest = &s.more.models;
+    more_row(
+        &mut models,
+        rest,
+        vec![
+            thousands(rest.records),
+            thousands(rest.input_tokens),
+            thousands(rest.output_tokens),
+            format!("{:.4}", rest.cost),
+        ],
+    );
     table(
         &mut out,
         "Models",
         &["model", "calls", "input", "output", "cost"],
         &models,
     );
-    let errors: Vec<Vec<String>> = s
+    let mut errors: Vec<Vec<String>> = s
         .errors
         .iter()
-        .map(|e| vec![e.text.clone(), thousands(e.count as i64)])
+        .map(|e| vec![cell(&e.text), thousands(e.count)])
         .collect();
+    more_row(
+        &mut errors,
+        &s.more.errors,
+        vec![thousands(s.more.errors.records)],
+    );
     table(&mut out, "Top errors", &["error", "count"], &errors);
-    for (title, rows) in [("Versions", &s.versions), ("OS", &s.os)] {
-        let rows: Vec<Vec<String>> = rows
+    for (title, rows, rest) in [
+        ("Versions", &s.versions, &s.more.versions),
+        ("OS", &s.os, &s.more.os),
+    ] {
+        let mut rows: Vec<Vec<String>> = rows
             .iter()
-            .map(|r| vec![r.name.clone(), thousands(r.installs as i64)])
+            .map(|r| vec![cell(&r.name), thousands(r.installs)])
             .collect();
+        more_row(&mut rows, rest, vec![String::new()]);
         table(&mut out, title, &["name", "installs"], &rows);
     }
     out
 }
 
-fn names(out: &mut String, title: &str, rows: &[NameStats]) {
+fn names(out: &mut String, title: &str, rows: &[NameStats], rest: &Rest) {
     let ms = |v: Option<i64>| v.map_or_else(|| "-".to_owned(), |d| d.to_string());
-    let rows: Vec<Vec<String>> = rows
+    let mut rows: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
             vec![
-                r.name.clone(),
-                thousands(r.calls as i64),
-                thousands(r.failures as i64),
+                cell(&r.name),
+                thousands(r.calls),
+                thousands(r.failures),
                 format!("{:.1}%", 100.0 * r.success_rate),
                 ms(r.p50_ms),
                 ms(r.p95_ms),
             ]
         })
         .collect();
+    more_row(
+        &mut rows,
+        rest,
+        vec![
+            thousands(rest.records),
+            thousands(rest.failures),
+            String::new(),
+            String::new(),
+            String::new(),
+        ],
+    );
     table(
         out,
         title,

@@ -230,7 +230,7 @@ fn env_variables_configure_serve_and_report_reads_the_file() {
             .env("TELEMETRY_COLLECTOR_DB", &db)
             .env("TELEMETRY_COLLECTOR_LISTEN", "127.0.0.1:0")
             .env("TELEMETRY_COLLECTOR_API_KEYS", "k1,k2")
-            .env("TELEMETRY_COLLECTOR_ADMIN_TOKEN", "admin-env-token")
+            .env("TELEMETRY_COLLECTOR_ADMIN_TOKEN", "admin-env-token-0123")
             .env("TELEMETRY_COLLECTOR_MAX_BODY", "2000")
             .env("TELEMETRY_COLLECTOR_RETAIN_DAYS", "30"),
     );
@@ -267,7 +267,7 @@ fn env_variables_configure_serve_and_report_reads_the_file() {
         401,
         "an ingest key never opens the report"
     );
-    assert_eq!(summary("Bearer admin-env-token"), 200);
+    assert_eq!(summary("Bearer admin-env-token-0123"), 200);
     Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
