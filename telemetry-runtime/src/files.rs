@@ -9,7 +9,10 @@
 //!   rejected as not regular);
 //! - a read never takes more than the caller's cap;
 //! - files are created with mode 0600 (`create_new`, so never through a planted link), and
-//!   temporary files have unpredictable names (process id and random bits), renamed into place.
+//!   temporary files have unpredictable names (process id and random bits), renamed into place;
+//! - a file whose content is trusted (the outbox: its records are sent as they are) is used
+//!   only when its handle is owned by this process's user and not writable by group or others
+//!   (Unix; as OpenSSH checks its own files), so a file another user planted is never read.
 //!
 //! Anything that is not a regular file is treated as absent or corrupt by the callers, with
 //! one diagnostic line where the user should know.
@@ -102,6 +105,56 @@ pub(crate) fn open_read(path: &Path) -> io::Result<Option<File>> {
         Ok(f) => Ok(Some(f)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e),
+    }
+}
+
+/// [`open_read`], for a file whose content is trusted: one that another user owns, or that
+/// group or others may write, is an error (`PermissionDenied`, saying why; see
+/// [`check_private`]).
+pub(crate) fn open_read_private(path: &Path) -> io::Result<Option<File>> {
+    let file = open_read(path)?;
+    if let Some(f) = &file {
+        check_private(path, f)?;
+    }
+    Ok(file)
+}
+
+/// [`open_append`], for a file whose content is trusted (see [`open_read_private`]): nothing
+/// is ever written to a file another user could read or change.
+pub(crate) fn open_append_private(path: &Path) -> io::Result<File> {
+    let file = open_append(path)?;
+    check_private(path, &file)?;
+    Ok(file)
+}
+
+/// Whether an open file is ours alone: owned by this process's effective user and not writable
+/// by group or others. Checked on the handle. Always true where there are no such owners
+/// (not Unix).
+fn check_private(path: &Path, file: &File) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let meta = file.metadata()?;
+        let me = rustix::process::geteuid().as_raw();
+        let why = if meta.uid() != me {
+            format!("owned by user id {}, not by this user ({me})", meta.uid())
+        } else if meta.mode() & 0o022 != 0 {
+            format!(
+                "writable by group or others (mode {:o})",
+                meta.mode() & 0o777
+            )
+        } else {
+            return Ok(());
+        };
+        Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!("{} is not used: {why}", path.display()),
+        ))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (path, file);
+        Ok(())
     }
 }
 
@@ -275,6 +328,34 @@ mod tests {
         assert!(read_capped(&path, 99).is_err());
         assert!(
             read_capped(&dir.path().join("missing"), 9)
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn a_file_others_may_write_or_own_is_not_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(OUTBOX_FILE);
+        drop(open_append_private(&path).unwrap());
+        assert!(open_read_private(&path).unwrap().is_some(), "ours, 0600");
+        for mode in [0o620, 0o602, 0o666] {
+            fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
+            let err = open_read_private(&path).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::PermissionDenied);
+            assert!(
+                err.to_string().contains("writable by group or others"),
+                "{err}"
+            );
+            assert!(open_append_private(&path).is_err());
+        }
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(
+            open_read_private(&path).unwrap().is_some(),
+            "readable is fine"
+        );
+        assert!(
+            open_read_private(&dir.path().join("missing"))
                 .unwrap()
                 .is_none()
         );

@@ -290,7 +290,7 @@ impl ClientBuilder {
             && let Some(dir) = &self.config_dir
         {
             // Opt-out wins: records queued while telemetry was on are deleted, never sent.
-            let _ = Outbox::new(dir).delete();
+            let _ = Outbox::new(dir, &app).delete();
         }
         let Settings {
             consent,
@@ -469,7 +469,7 @@ impl ClientBuilder {
         Ok(Delivery::new(
             transport,
             format,
-            self.config_dir.as_deref().map(Outbox::new),
+            self.config_dir.as_deref().map(|d| Outbox::new(d, app)),
             delivery::Settings {
                 timeout,
                 send_budget: settings.send_budget.unwrap_or(DEFAULT_SEND_BUDGET),

@@ -290,7 +290,7 @@ impl Client {
         self.inner
             .config_dir
             .as_deref()
-            .map_or(0, |d| Outbox::new(d).count())
+            .map_or(0, |d| Outbox::new(d, &self.inner.app).count())
     }
 
     /// The anonymous id if one was already created (never creates one).
@@ -311,7 +311,7 @@ impl Client {
         let text: &[u8] = if enabled { b"enabled\n" } else { b"disabled\n" };
         files::replace(&dir.join(files::CONSENT_FILE), text, true)?;
         if !enabled {
-            Outbox::new(dir).delete()?;
+            Outbox::new(dir, &self.inner.app).delete()?;
         }
         Ok(())
     }
@@ -326,7 +326,7 @@ impl Client {
         files::remove(&dir.join(files::USER_UUID_FILE))?;
         files::clean_temps(dir, files::USER_UUID_FILE, true);
         files::clean_temps(dir, files::CONSENT_FILE, true);
-        Outbox::new(dir).delete()?;
+        Outbox::new(dir, &self.inner.app).delete()?;
         if self.is_enabled() {
             let _ = identity::load_or_create_user_uuid(Some(dir));
         }

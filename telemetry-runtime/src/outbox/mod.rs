@@ -2,8 +2,9 @@
 //!
 //! Files beside each other in the config dir, every one opened through [`crate::files`] (no
 //! symlink followed, no FIFO opened, mode 0600, temporary files with unpredictable names):
-//! - `telemetry-outbox.jsonl`: the records, oldest first, and at most one meta line
-//!   `{"dropped_records":N}` counting records dropped and not yet reported;
+//! - `telemetry-outbox.jsonl`: the records, oldest first, and meta lines
+//!   `{"dropped_records":N,"source":"<app>"}` counting each application's records dropped and
+//!   not yet reported;
 //! - `telemetry-outbox.jsonl.lock`: the append lock, held only while a line is appended or
 //!   the file is rewritten (microseconds to a millisecond), never across network I/O;
 //! - `telemetry-outbox.jsonl.send`: the send lock, taken with a try-lock by the one process
@@ -11,14 +12,20 @@
 //! - `telemetry-outbox.jsonl.not-before`: the collector's `Retry-After`, as unix milliseconds.
 //!
 //! Invariants:
+//! - an outbox is shared by the applications of one config dir, and each sends only its own
+//!   records (their `source`) and reports only its own dropped counts; a rewrite keeps the
+//!   others' records and counts for them;
+//! - the file is used only when it is ours alone (owned by this user, not writable by group or
+//!   others: [`files::open_read_private`]); another user's file is neither read nor appended to;
 //! - appends never wait for a sender (only for another append or a rewrite);
 //! - a record leaves the file only after the answer to the request that carried it: each
 //!   rewrite removes exactly the lines sent (by content: every record holds a unique
 //!   `event_id`) and keeps every line appended meanwhile, so a process killed between two
 //!   batches re-sends at most the batch that was in flight;
 //! - the file keeps at most [`MAX_RECORDS`] records and [`MAX_BYTES`] bytes of records, the
-//!   newest; older ones are counted in the meta line. Reads stream the file and keep at most
-//!   the caps, whatever its size.
+//!   newest; older ones are counted in the meta lines. Reads stream the file and keep at most
+//!   the caps, whatever its size; a file far over them is read at its ends only and replaced
+//!   by what is kept at its first rewrite (a snapshot makes one), so it costs once.
 
 mod scan;
 
@@ -30,6 +37,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::files;
 pub use crate::files::OUTBOX_FILE;
+use scan::{Keep, Scan};
 pub use scan::{MAX_BYTES, MAX_RECORDS};
 
 /// Suffix of the append lock file.
@@ -44,9 +52,11 @@ const APPEND_PATIENCE: Duration = Duration::from_secs(1);
 /// Longest "not before" honoured: a later one (a hostile answer, a clock change) is cut here.
 pub(crate) const MAX_NOT_BEFORE: Duration = Duration::from_secs(24 * 3600);
 
-/// The outbox of one config dir.
+/// The outbox of one config dir, as one application (`source`) uses it.
 #[derive(Debug, Clone)]
 pub(crate) struct Outbox {
+    /// The application's name: the `source` of its records.
+    source: String,
     dir: PathBuf,
     path: PathBuf,
     lock_path: PathBuf,
@@ -80,9 +90,10 @@ fn unix_ms(t: SystemTime) -> u64 {
 }
 
 impl Outbox {
-    pub(crate) fn new(config_dir: &Path) -> Self {
+    pub(crate) fn new(config_dir: &Path, source: &str) -> Self {
         let path = config_dir.join(OUTBOX_FILE);
         Self {
+            source: source.to_owned(),
             dir: config_dir.to_path_buf(),
             lock_path: beside(&path, LOCK_SUFFIX),
             send_path: beside(&path, SEND_SUFFIX),
@@ -138,7 +149,7 @@ impl Outbox {
     /// the new lines; only when a cap would be passed is the file rewritten, newest kept.
     pub(crate) fn append(&self, lines: &[String]) -> io::Result<()> {
         let _lock = self.append_lock()?;
-        let mut file = files::open_append(&self.path)?;
+        let mut file = files::open_append_private(&self.path)?;
         let size = usize::try_from(file.metadata()?.len()).unwrap_or(usize::MAX);
         let added: usize = lines.iter().map(|l| l.len() + 1).sum();
         let (count, whole) = if size == 0 {
@@ -146,7 +157,7 @@ impl Outbox {
         } else if size.saturating_add(added) > MAX_BYTES {
             (usize::MAX, true)
         } else {
-            match files::open_read(&self.path)? {
+            match files::open_read_private(&self.path)? {
                 Some(mut f) => scan::count_lines(&mut f)?,
                 None => (0, true),
             }
@@ -172,9 +183,21 @@ impl Outbox {
         self.rewrite(&HashSet::new(), &[], 0, n).map(|_| ())
     }
 
+    /// Scans the file (missing: empty), keeping `keep`'s records.
+    fn scan(&self, exclude: &HashSet<&str>, extra: &[String], keep: Keep<'_>) -> io::Result<Scan> {
+        match files::open_read_private(&self.path)? {
+            Some(mut f) => {
+                let len = f.metadata()?.len();
+                scan::scan(&mut f, len, exclude, extra, keep)
+            }
+            None => scan::scan(&mut io::Cursor::new([]), 0, exclude, extra, keep),
+        }
+    }
+
     /// Under the append lock: rewrites the file without the `sent` lines, with `extra` lines
-    /// appended, `reported` fewer and `more` more dropped records, the caps applied.
-    /// Returns the size of the file written (0: removed).
+    /// appended, `reported` fewer and `more` more dropped records of this application, the
+    /// caps applied; other applications' records and counts stay. Returns the size of the
+    /// file written (0: removed).
     fn rewrite(
         &self,
         sent: &HashSet<&str>,
@@ -182,20 +205,14 @@ impl Outbox {
         reported: u64,
         more: u64,
     ) -> io::Result<u64> {
-        let mut scan = match files::open_read(&self.path)? {
-            Some(mut f) => scan::scan(&mut f, sent, extra, false)?,
-            None => scan::scan(&mut io::empty(), sent, extra, false)?,
-        };
-        scan.meta = scan.meta.saturating_sub(reported);
-        let dropped = scan.dropped().saturating_add(more);
-        if scan.records.is_empty() && dropped == 0 {
+        let mut scan = self.scan(sent, extra, Keep::Every)?;
+        scan.settle(&self.source, reported, more);
+        if scan.records.is_empty() && !scan.has_dropped() {
             files::remove(&self.path)?;
             return Ok(0);
         }
         let mut text = String::new();
-        if dropped > 0 {
-            text.push_str(&format!("{}{dropped}}}\n", scan::META_PREFIX));
-        }
+        scan.meta_lines(&mut text);
         for r in &scan.records {
             text.push_str(r);
             text.push('\n');
@@ -213,14 +230,10 @@ impl Outbox {
             .map_or(0, |m| m.len())
     }
 
-    /// How many records wait (within the caps), without any lock.
+    /// How many of this application's records wait (within the caps), without any lock.
     pub(crate) fn count(&self) -> usize {
-        match files::open_read(&self.path) {
-            Ok(Some(mut f)) => {
-                scan::scan(&mut f, &HashSet::new(), &[], true).map_or(0, |s| s.records.len())
-            }
-            _ => 0,
-        }
+        self.scan(&HashSet::new(), &[], Keep::Of(&self.source))
+            .map_or(0, |s| s.records.len())
     }
 
     /// Takes the send lock if it is free right now; `Ok(None)` when another process sends.
@@ -269,9 +282,10 @@ impl Outbox {
 }
 
 impl Sending<'_> {
-    /// What waits, newest kept within the caps. When the file holds more than the caps, it is
-    /// rewritten first to what is kept (the rest counted), so what is sent is the file.
-    /// Temporary files left by dead writers are removed.
+    /// What of this application's waits, newest kept within the caps. When the file holds
+    /// more than the caps (or is far over them), it is rewritten first to what is kept (the
+    /// rest counted), so what is sent is the file. Temporary files left by dead writers are
+    /// removed.
     pub(crate) fn snapshot(&self) -> io::Result<Snapshot> {
         let ob = self.outbox;
         if let Some(name) = ob.path.file_name().and_then(|n| n.to_str()) {
@@ -280,20 +294,15 @@ impl Sending<'_> {
         // No lock for the read: only appends happen to this file while the send lock is held
         // elsewhere than in a rewrite, and a rewrite renames a new file over it (the handle
         // keeps reading the old one, whole).
-        let mut scan = match files::open_read(&ob.path)? {
-            Some(mut f) => scan::scan(&mut f, &HashSet::new(), &[], true)?,
-            None => return Ok(Snapshot::default()),
-        };
-        if scan.older > 0 {
+        let none = HashSet::new();
+        let mut scan = ob.scan(&none, &[], Keep::Of(&ob.source))?;
+        if scan.older > 0 || scan.cut {
             let _lock = ob.append_lock()?;
-            ob.rewrite(&HashSet::new(), &[], 0, 0)?;
-            scan = match files::open_read(&ob.path)? {
-                Some(mut f) => scan::scan(&mut f, &HashSet::new(), &[], true)?,
-                None => return Ok(Snapshot::default()),
-            };
+            ob.rewrite(&none, &[], 0, 0)?;
+            scan = ob.scan(&none, &[], Keep::Of(&ob.source))?;
         }
         Ok(Snapshot {
-            dropped: scan.dropped(),
+            dropped: scan.dropped_for(&ob.source),
             records: scan.records.into(),
         })
     }
@@ -313,7 +322,7 @@ mod tests {
     use super::*;
 
     fn rec(i: usize) -> String {
-        format!(r#"{{"event":"tool","properties":{{"n":{i}}}}}"#)
+        format!(r#"{{"event":"tool","properties":{{"n":{i}}},"source":"app"}}"#)
     }
 
     fn recs(range: std::ops::Range<usize>) -> Vec<String> {
@@ -323,7 +332,7 @@ mod tests {
     #[test]
     fn appending_to_a_full_outbox_never_passes_the_cap_on_disk() {
         let dir = tempfile::tempdir().unwrap();
-        let ob = Outbox::new(dir.path());
+        let ob = Outbox::new(dir.path(), "app");
         for chunk in recs(0..MAX_RECORDS).chunks(100) {
             ob.append(chunk).unwrap();
         }
@@ -334,14 +343,14 @@ mod tests {
         // The file itself, not a snapshot (which would apply the cap when read).
         let text = fs::read_to_string(ob.path()).unwrap();
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines[0], "{\"dropped_records\":100}");
+        assert_eq!(lines[0], "{\"dropped_records\":100,\"source\":\"app\"}");
         assert_eq!(lines[1..], recs(100..MAX_RECORDS + 100));
     }
 
     #[test]
     fn append_keeps_the_caps_and_the_file_private() {
         let dir = tempfile::tempdir().unwrap();
-        let ob = Outbox::new(dir.path());
+        let ob = Outbox::new(dir.path(), "app");
         for chunk in recs(0..1_500).chunks(100) {
             ob.append(chunk).unwrap();
         }
@@ -351,7 +360,7 @@ mod tests {
             MAX_RECORDS + 1,
             "records and one meta line"
         );
-        assert!(text.starts_with("{\"dropped_records\":500}\n"));
+        assert!(text.starts_with("{\"dropped_records\":500,\"source\":\"app\"}\n"));
         let sending = ob.try_send().unwrap().unwrap();
         let snap = sending.snapshot().unwrap();
         assert_eq!(snap.records, recs(500..1_500));
@@ -367,7 +376,7 @@ mod tests {
     #[test]
     fn remove_takes_exactly_the_sent_lines_and_keeps_later_appends() {
         let dir = tempfile::tempdir().unwrap();
-        let ob = Outbox::new(dir.path());
+        let ob = Outbox::new(dir.path(), "app");
         ob.append(&recs(0..5)).unwrap();
         ob.add_dropped(3).unwrap();
         let sending = ob.try_send().unwrap().unwrap();
@@ -392,8 +401,8 @@ mod tests {
     #[test]
     fn the_send_lock_is_exclusive_and_appends_never_wait_for_it() {
         let dir = tempfile::tempdir().unwrap();
-        let ob = Outbox::new(dir.path());
-        let other = Outbox::new(dir.path());
+        let ob = Outbox::new(dir.path(), "app");
+        let other = Outbox::new(dir.path(), "app");
         let held = ob.try_send().unwrap().unwrap();
         assert!(other.try_send().unwrap().is_none());
         let start = Instant::now();
@@ -407,7 +416,7 @@ mod tests {
     #[test]
     fn not_before_round_trips_and_is_capped() {
         let dir = tempfile::tempdir().unwrap();
-        let ob = Outbox::new(dir.path());
+        let ob = Outbox::new(dir.path(), "app");
         assert!(ob.not_before().is_none());
         let at = SystemTime::now() + Duration::from_secs(60);
         ob.set_not_before(at).unwrap();
@@ -425,7 +434,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let blocker = dir.path().join("file");
         fs::write(&blocker, b"x").unwrap();
-        let ob = Outbox::new(&blocker.join("sub"));
+        let ob = Outbox::new(&blocker.join("sub"), "app");
         assert!(ob.append(&recs(0..1)).is_err());
         assert!(ob.try_send().is_err());
         assert_eq!(ob.count(), 0);
