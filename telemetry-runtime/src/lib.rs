@@ -43,7 +43,7 @@ pub use current::{WithClient, current, global, set_global, with_client, with_cli
 pub use event::{AgentName, Event, SessionId};
 #[doc(hidden)]
 pub use export::BenchEncoder as __BenchEncoder;
-pub use export::Exporter;
+pub use export::{Exporter, MAX_BODY_BYTES, OtlpCompression, OtlpProtocol};
 pub use notice::NoticeOutcome;
 pub use outcome::{Outcome, TrackOutcome};
 pub use scrub::{Scrubber, scrub};

@@ -22,6 +22,8 @@ pub(crate) struct Reply {
     pub(crate) body: Vec<u8>,
     /// A valid `Retry-After` (delta-seconds or HTTP-date), as the time to wait from now.
     pub(crate) retry_after: Option<Duration>,
+    /// The answer's `Content-Type`, when it is readable text.
+    pub(crate) content_type: Option<String>,
 }
 
 /// The most of an answer's body that is kept; a collector's answer is small.
@@ -85,10 +87,12 @@ impl Transport {
     /// POSTs `body` and reads the whole answer, all within `timeout` (connecting, sending,
     /// the answer's head and its body: a body that trickles in fails at `timeout`). `Err`: no
     /// complete answer (refused, DNS, timeout, I/O error), with the reason.
+    /// `content_encoding` (`gzip`) is sent as `Content-Encoding` when the body is compressed.
     pub(crate) fn post(
         &self,
         body: &[u8],
         content_type: &str,
+        content_encoding: Option<&str>,
         timeout: Duration,
     ) -> Result<Reply, String> {
         let mut req = self
@@ -96,6 +100,9 @@ impl Transport {
             .post(&self.endpoint)
             .header("Content-Type", content_type)
             .header("User-Agent", &self.user_agent);
+        if let Some(encoding) = content_encoding {
+            req = req.header("Content-Encoding", encoding);
+        }
         for (name, value) in &self.headers {
             req = req.header(name.as_str(), value.as_str());
         }
@@ -107,6 +114,11 @@ impl Transport {
             .get("retry-after")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| parse_retry_after(v, SystemTime::now()));
+        let content_type = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         // Read to the end, so the connection can be reused; a larger answer is cut off, and
         // anything else that stops the read (the timeout above) means no answer.
         let body = match resp
@@ -123,6 +135,7 @@ impl Transport {
             status,
             body,
             retry_after,
+            content_type,
         })
     }
 }

@@ -13,7 +13,7 @@ use crate::config::{
 };
 use crate::delivery::{self, DEFAULT_SEND_BUDGET, Delivery};
 use crate::diag::{DiagOut, printable};
-use crate::export::{self, Cagent, Exporter, WireFormat};
+use crate::export::{self, Cagent, Exporter, OtlpCompression, OtlpProtocol, Signal, WireFormat};
 use crate::outbox::Outbox;
 use crate::scrub::Scrubber;
 use crate::sink::{DebugSink, Sink};
@@ -45,6 +45,8 @@ pub struct ClientBuilder {
     send_budget: Option<Duration>,
     exporter: Option<Exporter>,
     otel: Option<bool>,
+    otlp_protocol: Option<OtlpProtocol>,
+    otlp_compression: Option<OtlpCompression>,
     sink: Option<Arc<dyn Sink>>,
     otel_sink: Option<Arc<dyn Sink>>,
     diag_writer: Option<Arc<Mutex<dyn Write + Send>>>,
@@ -198,6 +200,44 @@ impl ClientBuilder {
     /// [`testing::capture_otel`](crate::testing::capture_otel) uses it.
     pub fn otel_sink(mut self, sink: impl Sink) -> Self {
         self.otel_sink = Some(Arc::new(sink));
+        self
+    }
+
+    /// How the OTLP exporter encodes records (default [`OtlpProtocol::Protobuf`], the
+    /// OpenTelemetry specification's `http/protobuf`). `OTEL_EXPORTER_OTLP_LOGS_PROTOCOL` or
+    /// `OTEL_EXPORTER_OTLP_PROTOCOL` (`http/protobuf` or `http/json`) overrides it.
+    ///
+    /// ```
+    /// use telemetry_runtime::{Client, Env, Exporter, OtlpProtocol};
+    /// let client = Client::builder()
+    ///     .exporter(Exporter::Otlp)
+    ///     .otlp_protocol(OtlpProtocol::Json)
+    ///     .endpoint("http://127.0.0.1:4318/v1/logs")
+    ///     .env(Env::empty())
+    ///     .build();
+    /// # drop(client);
+    /// ```
+    pub fn otlp_protocol(mut self, protocol: OtlpProtocol) -> Self {
+        self.otlp_protocol = Some(protocol);
+        self
+    }
+
+    /// Whether the OTLP exporter compresses request bodies (default
+    /// [`OtlpCompression::None`]). `OTEL_EXPORTER_OTLP_LOGS_COMPRESSION` or
+    /// `OTEL_EXPORTER_OTLP_COMPRESSION` (`gzip` or `none`) overrides it.
+    ///
+    /// ```
+    /// use telemetry_runtime::{Client, Env, Exporter, OtlpCompression};
+    /// let client = Client::builder()
+    ///     .exporter(Exporter::Otlp)
+    ///     .otlp_compression(OtlpCompression::Gzip)
+    ///     .endpoint("http://127.0.0.1:4318/v1/logs")
+    ///     .env(Env::empty())
+    ///     .build();
+    /// # drop(client);
+    /// ```
+    pub fn otlp_compression(mut self, compression: OtlpCompression) -> Self {
+        self.otlp_compression = Some(compression);
         self
     }
 
@@ -448,7 +488,7 @@ impl ClientBuilder {
         let (endpoint, format): (String, Arc<dyn WireFormat>) = match settings.exporter {
             Exporter::Cagent => (settings.endpoint.clone().ok_or(None)?, Arc::new(Cagent)),
             Exporter::Otlp => {
-                let otlp = otlp_setup(r)?;
+                let otlp = otlp_setup(r, self.otlp_protocol, self.otlp_compression)?;
                 if let Some(otel_headers) = otlp.headers {
                     // An endpoint from OTEL_* gets no key of ours: its headers variables are
                     // how an OpenTelemetry endpoint is authenticated.
@@ -520,7 +560,11 @@ struct OtlpSetup {
 /// The OTLP exporter's setup. `OTEL_*` headers go only to an endpoint from `OTEL_*`: never to
 /// the application's endpoint nor `TELEMETRY_ENDPOINT` (they may hold the user's credentials
 /// for their own backend). `Err(why)`: the `OTEL_*` endpoint cannot be used (one warning).
-fn otlp_setup(r: &Resolved<'_>) -> Result<OtlpSetup, Option<String>> {
+fn otlp_setup(
+    r: &Resolved<'_>,
+    protocol: Option<OtlpProtocol>,
+    compression: Option<OtlpCompression>,
+) -> Result<OtlpSetup, Option<String>> {
     let env = r.env;
     let mut warnings = Vec::new();
     let (endpoint, headers) = match export::otlp_endpoint(env) {
@@ -547,13 +591,18 @@ fn otlp_setup(r: &Resolved<'_>) -> Result<OtlpSetup, Option<String>> {
         }
     };
     let (resource, resource_warnings) = export::otlp_resource(env, r.app, r.version, r.scrubber);
+    let (protocol, protocol_warning) = export::otlp_protocol(env, Signal::Logs, protocol);
+    let (compression, compression_warning) =
+        export::otlp_compression(env, Signal::Logs, compression);
+    warnings.extend(protocol_warning);
+    warnings.extend(compression_warning);
     for w in warnings.iter().chain(&resource_warnings) {
         eprintln!("telemetry: {}", printable(w, false));
     }
     Ok(OtlpSetup {
         endpoint,
         headers,
-        format: export::Otlp::new(&resource),
+        format: export::Otlp::new(&resource, protocol, compression),
     })
 }
 

@@ -145,8 +145,8 @@ impl Delivery {
         self.budget.reserve(left.min(self.timeout))
     }
 
-    /// Sends `records` in batches of at most [`MAX_BATCH`], `dropped` reported by the first
-    /// delivered one. After each answer that takes a batch out of the queue, `settle(batch,
+    /// Sends `records` in batches of at most [`MAX_BATCH`] (fewer when their request would be
+    /// over the exporter's size limit), `dropped` reported by the first delivered one. After each answer that takes a batch out of the queue, `settle(batch,
     /// reported, refused)` removes it. Returns how many records were taken out, and whether
     /// this flush may go on (not past its deadline, no answer that stops this process).
     fn drain(
@@ -157,7 +157,8 @@ impl Delivery {
         settle: &mut Settle<'_>,
     ) -> (usize, bool) {
         let mut done = 0;
-        for batch in records.chunks(MAX_BATCH) {
+        while done < records.len() {
+            let batch = &records[done..records.len().min(done + MAX_BATCH)];
             let Some(timeout) = self.time_for_a_request(deadline) else {
                 self.diag.line(&format!(
                     "telemetry: flush deadline reached (this flush's or the process's); {} \
@@ -169,9 +170,13 @@ impl Delivery {
             let started = Instant::now();
             let answer = self.post(batch, dropped, timeout);
             self.budget.settle(timeout, started.elapsed());
-            let n = batch.len();
+            let n = match &answer {
+                Ok((_, _, taken)) => (*taken).min(batch.len()),
+                Err(_) => batch.len(),
+            };
+            let batch = &batch[..n];
             let removed = match answer {
-                Ok((status, Verdict::Delivered { rejected, message })) => {
+                Ok((status, Verdict::Delivered { rejected, message }, _)) => {
                     self.diag.line(&format!(
                         "telemetry: sent {n} record(s) ({status}){}",
                         if dropped > 0 {
@@ -185,11 +190,11 @@ impl Delivery {
                     dropped = 0;
                     removed
                 }
-                Ok((_, Verdict::Retry { after, why })) => {
+                Ok((_, Verdict::Retry { after, why }, _)) => {
                     self.retry_later(after);
                     return self.halt(done, records.len(), &why);
                 }
-                Ok((_, Verdict::Refused { why })) => {
+                Ok((_, Verdict::Refused { why }, _)) => {
                     self.diag
                         .line(&format!("telemetry: dropped {n} record(s): {why}"));
                     if let Err(e) = settle(batch, 0, n as u64) {

@@ -154,12 +154,12 @@ impl Delivery {
         let answer = self.post(std::slice::from_ref(&line), 0, self.timeout);
         self.budget.spend(started.elapsed());
         match answer {
-            Ok((status, Verdict::Delivered { rejected, message })) => {
+            Ok((status, Verdict::Delivered { rejected, message }, _)) => {
                 self.diag
                     .line(&format!("telemetry: sent 1 record(s) ({status})"));
                 self.rejected(rejected, 1, message);
             }
-            Ok((_, Verdict::Retry { after, why })) => {
+            Ok((_, Verdict::Retry { after, why }, _)) => {
                 self.retry_later(after);
                 self.stop();
                 self.queue(
@@ -167,7 +167,7 @@ impl Delivery {
                     &format!("{why}; no more attempts in this process"),
                 );
             }
-            Ok((_, Verdict::Refused { why })) => {
+            Ok((_, Verdict::Refused { why }, _)) => {
                 self.stop();
                 self.diag.line(&format!(
                     "telemetry: dropped 1 record(s): {why}; no more attempts in this process"
@@ -184,14 +184,18 @@ impl Delivery {
         }
     }
 
-    /// POSTs one batch within `timeout` and judges the answer. `Err`: no answer.
+    /// POSTs the first records of `records` that fit in one request within `timeout` and
+    /// judges the answer: `(status, verdict, taken)`, where `taken` is how many records the
+    /// request accounted for (the others did not fit and wait for the next one). `Err`: no
+    /// answer.
     fn post(
         &self,
         records: &[String],
         dropped: u64,
         timeout: Duration,
-    ) -> Result<(u16, Verdict), String> {
+    ) -> Result<(u16, Verdict, usize), String> {
         let encoded = self.format.encode_counted(records, dropped);
+        let taken = encoded.taken.clamp(1, records.len().max(1));
         if encoded.skipped > 0 {
             self.diag.line(&format!(
                 "telemetry: dropped {} line(s) of the outbox that are not records",
@@ -199,27 +203,39 @@ impl Delivery {
             ));
             self.count_dropped(encoded.skipped as u64);
         }
+        if encoded.too_large > 0 {
+            self.diag.line(&format!(
+                "telemetry: dropped {} record(s) whose request alone would be over {} bytes",
+                encoded.too_large,
+                crate::export::MAX_BODY_BYTES
+            ));
+            self.count_dropped(encoded.too_large as u64);
+        }
         if !encoded.carried_dropped && dropped > 0 {
             // No record to carry the count: it waits for the next batch.
             self.count_dropped(dropped);
         }
-        if encoded.skipped == records.len() {
-            // Nothing to send: the batch leaves the outbox as if delivered.
+        if encoded.skipped + encoded.too_large >= taken {
+            // Nothing to send: the records taken leave the outbox as if delivered.
             let nothing = Verdict::Delivered {
                 rejected: 0,
                 message: None,
             };
-            return Ok((204, nothing));
+            return Ok((204, nothing, taken));
         }
-        let reply = self
-            .transport
-            .post(&encoded.body, self.format.content_type(), timeout)?;
+        let reply = self.transport.post(
+            &encoded.body,
+            self.format.content_type(),
+            encoded.content_encoding,
+            timeout,
+        )?;
         let verdict = self.format.judge(&Answer {
             status: reply.status,
             body: &reply.body,
             retry_after: reply.retry_after,
+            content_type: reply.content_type.as_deref(),
         });
-        Ok((reply.status, verdict))
+        Ok((reply.status, verdict, taken))
     }
 
     /// Counts records refused inside an accepted batch of `batch` records: never more than

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::{Answer, Verdict, WireFormat};
+use super::{Answer, Encoded, MAX_BODY_BYTES, Verdict, WireFormat};
 
 /// The cagent exporter: the body is exactly `{"records":[...]}`, nothing else at the top level.
 #[derive(Debug, Default, Clone, Copy)]
@@ -13,21 +13,44 @@ impl WireFormat for Cagent {
         "application/json"
     }
 
-    fn encode(&self, records: &[String], dropped: u64) -> Vec<u8> {
+    /// Records are copied as they are, as many as fit in [`MAX_BODY_BYTES`]; a record that
+    /// alone would not fit is left out and counted (`too_large`).
+    fn encode_counted(&self, records: &[String], dropped: u64) -> Encoded {
+        const HEAD: &str = "{\"records\":[";
+        const TAIL: &str = "]}";
         let size = records.iter().map(|r| r.len() + 1).sum::<usize>() + 32;
-        let mut body = String::with_capacity(size);
-        body.push_str("{\"records\":[");
-        for (i, r) in records.iter().enumerate() {
-            if i > 0 {
+        let mut body = String::with_capacity(size.min(MAX_BODY_BYTES));
+        body.push_str(HEAD);
+        let (mut written, mut too_large, mut taken) = (0_usize, 0_usize, 0_usize);
+        for r in records {
+            let mark = body.len();
+            if written > 0 {
                 body.push(',');
             }
-            match (i, dropped) {
+            match (written, dropped) {
                 (0, 1..) => body.push_str(&with_dropped(r, dropped)),
                 _ => body.push_str(r),
             }
+            if body.len() + TAIL.len() > MAX_BODY_BYTES {
+                body.truncate(mark);
+                if written > 0 {
+                    break;
+                }
+                too_large += 1;
+            } else {
+                written += 1;
+            }
+            taken += 1;
         }
-        body.push_str("]}");
-        body.into_bytes()
+        body.push_str(TAIL);
+        Encoded {
+            body: body.into_bytes(),
+            content_encoding: None,
+            taken,
+            skipped: 0,
+            too_large,
+            carried_dropped: dropped == 0 || written > 0,
+        }
     }
 
     fn judge(&self, answer: &Answer<'_>) -> Verdict {
@@ -100,6 +123,7 @@ mod tests {
                 status,
                 body: b"",
                 retry_after: None,
+                content_type: None,
             })
         };
         assert!(matches!(judge(200), Verdict::Delivered { rejected: 0, .. }));

@@ -11,16 +11,21 @@
 
 mod cagent;
 mod otlp;
+mod otlp_answer;
 mod otlp_bench;
 #[cfg(test)]
 mod otlp_check;
+mod otlp_common;
 mod otlp_env;
+mod otlp_logs;
 mod otlp_parse;
-mod otlp_record;
+#[cfg(test)]
+mod otlp_protocol_tests;
 #[cfg(test)]
 mod otlp_record_ref;
 #[cfg(test)]
 mod otlp_tests;
+pub(crate) mod otlp_wire;
 
 use std::fmt;
 use std::time::Duration;
@@ -28,7 +33,16 @@ use std::time::Duration;
 pub(crate) use cagent::Cagent;
 pub(crate) use otlp::Otlp;
 pub use otlp_bench::BenchEncoder;
-pub(crate) use otlp_env::{otlp_endpoint, otlp_headers, otlp_resource, otlp_timeout};
+pub(crate) use otlp_env::{
+    Signal, otlp_compression, otlp_endpoint, otlp_headers, otlp_protocol, otlp_resource,
+    otlp_timeout,
+};
+
+/// The largest request body sent, before compression (4 MiB): a batch whose body would be
+/// larger is split, and a record whose body alone would be larger is dropped and counted.
+/// OpenTelemetry receivers refuse larger bodies by default (the Collector's OTLP receiver
+/// and most vendors' intakes take at most 4 MiB or more).
+pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 
 /// Which wire format records are sent in.
 ///
@@ -58,6 +72,73 @@ impl Exporter {
     }
 }
 
+/// How OTLP records are encoded: `OTEL_EXPORTER_OTLP_PROTOCOL` (or the per-signal
+/// `OTEL_EXPORTER_OTLP_LOGS_PROTOCOL`) as `http/protobuf` or `http/json`.
+///
+/// ```
+/// use telemetry_runtime::OtlpProtocol;
+/// assert_eq!(OtlpProtocol::default(), OtlpProtocol::Protobuf);
+/// assert_eq!(OtlpProtocol::Json.as_str(), "http/json");
+/// assert_eq!(OtlpProtocol::Protobuf.content_type(), "application/x-protobuf");
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum OtlpProtocol {
+    /// `http/protobuf`: binary protobuf, `Content-Type: application/x-protobuf` (the
+    /// OpenTelemetry specification's default).
+    #[default]
+    Protobuf,
+    /// `http/json`: OTLP's JSON mapping, `Content-Type: application/json`.
+    Json,
+}
+
+impl OtlpProtocol {
+    /// The name used by `OTEL_EXPORTER_OTLP_PROTOCOL`: `http/protobuf` or `http/json`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Protobuf => "http/protobuf",
+            Self::Json => "http/json",
+        }
+    }
+
+    /// The request's `Content-Type`, exactly (no parameters).
+    #[must_use]
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Self::Protobuf => "application/x-protobuf",
+            Self::Json => "application/json",
+        }
+    }
+}
+
+/// How OTLP request bodies are compressed: `OTEL_EXPORTER_OTLP_COMPRESSION` (or the
+/// per-signal `OTEL_EXPORTER_OTLP_LOGS_COMPRESSION`) as `gzip` or `none`.
+///
+/// ```
+/// use telemetry_runtime::OtlpCompression;
+/// assert_eq!(OtlpCompression::default(), OtlpCompression::None);
+/// assert_eq!(OtlpCompression::Gzip.as_str(), "gzip");
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum OtlpCompression {
+    /// Bodies are sent as they are (the default).
+    #[default]
+    None,
+    /// Bodies are gzip-compressed and sent with `Content-Encoding: gzip`.
+    Gzip,
+}
+
+impl OtlpCompression {
+    /// The name used by `OTEL_EXPORTER_OTLP_COMPRESSION`: `none` or `gzip`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Gzip => "gzip",
+        }
+    }
+}
+
 impl std::str::FromStr for Exporter {
     type Err = String;
 
@@ -79,6 +160,8 @@ pub(crate) struct Answer<'a> {
     pub(crate) status: u16,
     /// The response body (possibly cut at a cap).
     pub(crate) body: &'a [u8],
+    /// The response's `Content-Type`, when it had a readable one.
+    pub(crate) content_type: Option<&'a str>,
     /// `Retry-After`, when the answer carried a valid one.
     pub(crate) retry_after: Option<Duration>,
 }
@@ -114,18 +197,15 @@ pub(crate) trait WireFormat: fmt::Debug + Send + Sync {
     /// The `Content-Type` of the request body.
     fn content_type(&self) -> &'static str;
 
-    /// The body of one request carrying `records` (canonical lines, oldest first). A `dropped`
-    /// count above zero travels as the `dropped_records` property of the first record.
-    fn encode(&self, records: &[String], dropped: u64) -> Vec<u8>;
+    /// The body of one request carrying `records` (canonical lines, oldest first) from the
+    /// first, as many as fit in [`MAX_BODY_BYTES`], saying how many lines it accounts for and
+    /// how many were left out of it. A `dropped` count above zero travels as the
+    /// `dropped_records` property of the first record.
+    fn encode_counted(&self, records: &[String], dropped: u64) -> Encoded;
 
-    /// [`encode`](Self::encode), saying how many lines were left out of the body (lines
-    /// that are not records, for a format that cannot carry them as they are).
-    fn encode_counted(&self, records: &[String], dropped: u64) -> Encoded {
-        Encoded {
-            body: self.encode(records, dropped),
-            skipped: 0,
-            carried_dropped: true,
-        }
+    /// The body of [`encode_counted`](Self::encode_counted) alone.
+    fn encode(&self, records: &[String], dropped: u64) -> Vec<u8> {
+        self.encode_counted(records, dropped).body
     }
 
     /// What the collector's answer means for the batch.
@@ -135,12 +215,21 @@ pub(crate) trait WireFormat: fmt::Debug + Send + Sync {
 /// A request body and what did not make it into it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Encoded {
-    /// The request body.
+    /// The request body (at most [`MAX_BODY_BYTES`] before compression).
     pub(crate) body: Vec<u8>,
+    /// The body's `Content-Encoding` (`gzip`), if compressed.
+    pub(crate) content_encoding: Option<&'static str>,
+    /// How many of the lines given this body accounts for (sent in it or left out): the
+    /// first `taken`. The others did not fit under [`MAX_BODY_BYTES`] and go in a later
+    /// request. At least one whenever lines were given.
+    pub(crate) taken: usize,
     /// Lines left out (not records): the caller counts them as dropped and removes them
-    /// with the batch. When every line was skipped the body carries no record and need not
-    /// be sent.
+    /// with the batch. When every line taken was left out the body carries no record and
+    /// need not be sent.
     pub(crate) skipped: usize,
+    /// Records left out because each alone would take a body over [`MAX_BODY_BYTES`]:
+    /// counted and removed like `skipped`.
+    pub(crate) too_large: usize,
     /// Whether a `dropped` count above zero is in the body (false only when no record was
     /// written to carry it: the caller keeps the count for the next batch).
     pub(crate) carried_dropped: bool,

@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use super::otlp::OtlpResource;
+use super::otlp_common::OtlpResource;
+use super::{OtlpCompression, OtlpProtocol};
 use crate::config::{Env, MAX_TIMEOUT};
 use crate::limits::{MAX_OTLP_HEADER_BYTES, MAX_OTLP_HEADERS, MAX_TAG_VALUE_CHARS, MAX_TAGS};
 use crate::scrub::Scrubber;
@@ -21,6 +22,102 @@ const RESERVED_KEYS: [&str; 6] = [
     "telemetry.sdk.language",
     "telemetry.sdk.version",
 ];
+
+/// An OpenTelemetry signal. Each has its own `OTEL_EXPORTER_OTLP_<SIGNAL>_<SETTING>`
+/// variables, which win over the general `OTEL_EXPORTER_OTLP_<SETTING>` ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(dead_code)] // Traces and metrics are read by the exporters that send them.
+pub(crate) enum Signal {
+    /// Logs (`/v1/logs`).
+    Logs,
+    /// Traces (`/v1/traces`).
+    Traces,
+    /// Metrics (`/v1/metrics`).
+    Metrics,
+}
+
+impl Signal {
+    /// The signal's part of a variable's name: `LOGS`, `TRACES`, `METRICS`.
+    pub(crate) fn var_part(self) -> &'static str {
+        match self {
+            Self::Logs => "LOGS",
+            Self::Traces => "TRACES",
+            Self::Metrics => "METRICS",
+        }
+    }
+
+    /// The variable that decides `setting` (`PROTOCOL`, `COMPRESSION`, ...) for this signal,
+    /// and its trimmed value: `OTEL_EXPORTER_OTLP_<SIGNAL>_<setting>` when set to something,
+    /// else `OTEL_EXPORTER_OTLP_<setting>`. Empty (or blank) values count as unset.
+    pub(crate) fn var<'e>(self, env: &'e Env, setting: &str) -> Option<(String, &'e str)> {
+        [
+            format!("OTEL_EXPORTER_OTLP_{}_{setting}", self.var_part()),
+            format!("OTEL_EXPORTER_OTLP_{setting}"),
+        ]
+        .into_iter()
+        .find_map(|name| {
+            let value = env.non_empty(&name)?.trim();
+            (!value.is_empty()).then_some((name, value))
+        })
+    }
+}
+
+/// The protocol of `signal`: its variable (see [`Signal::var`]) when set, else `app` (the
+/// builder's choice), else `http/protobuf`. `grpc` is not supported: records go over
+/// `http/protobuf`, with a warning; any other value keeps what applies without the variable,
+/// with a warning. Each warning names the variable.
+pub(crate) fn otlp_protocol(
+    env: &Env,
+    signal: Signal,
+    app: Option<OtlpProtocol>,
+) -> (OtlpProtocol, Option<String>) {
+    let fallback = app.unwrap_or_default();
+    let Some((var, raw)) = signal.var(env, "PROTOCOL") else {
+        return (fallback, None);
+    };
+    match raw.to_ascii_lowercase().as_str() {
+        "http/protobuf" => (OtlpProtocol::Protobuf, None),
+        "http/json" => (OtlpProtocol::Json, None),
+        "grpc" => (
+            OtlpProtocol::Protobuf,
+            Some(format!(
+                "{var}=grpc is not supported (only OTLP over HTTP); sending http/protobuf"
+            )),
+        ),
+        _ => (
+            fallback,
+            Some(format!(
+                "ignoring {var}={raw:?}: expected `http/protobuf` or `http/json`; using {}",
+                fallback.as_str()
+            )),
+        ),
+    }
+}
+
+/// The compression of `signal`: its variable (see [`Signal::var`]) when set, else `app`,
+/// else none. Any value but `gzip` or `none` keeps what applies without the variable, with
+/// a warning naming the variable.
+pub(crate) fn otlp_compression(
+    env: &Env,
+    signal: Signal,
+    app: Option<OtlpCompression>,
+) -> (OtlpCompression, Option<String>) {
+    let fallback = app.unwrap_or_default();
+    let Some((var, raw)) = signal.var(env, "COMPRESSION") else {
+        return (fallback, None);
+    };
+    match raw.to_ascii_lowercase().as_str() {
+        "gzip" => (OtlpCompression::Gzip, None),
+        "none" => (OtlpCompression::None, None),
+        _ => (
+            fallback,
+            Some(format!(
+                "ignoring {var}={raw:?}: expected `gzip` or `none`; using {}",
+                fallback.as_str()
+            )),
+        ),
+    }
+}
 
 /// The logs endpoint from the OpenTelemetry variables, per the OTLP exporter specification,
 /// with the variable it came from: `OTEL_EXPORTER_OTLP_LOGS_ENDPOINT` as given; else

@@ -358,7 +358,7 @@ fn key_bit(key: &str) -> u64 {
 /// is `"` or `\` (it is zero after the XOR) or below 0x20; bytes above 0x7f (UTF-8) never
 /// set it. Borrows can only flag bytes above a true hit, so the lowest flag is exact.
 #[inline]
-pub(super) fn find_special(bytes: &[u8], from: usize) -> Option<usize> {
+pub(crate) fn find_special(bytes: &[u8], from: usize) -> Option<usize> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     let mut i = from;

@@ -8,10 +8,11 @@ use std::time::Duration;
 use serde_json::{Map, Value, json};
 use telemetry_test_collector::Collector;
 
-use super::otlp::OtlpResource;
 use super::otlp_check::check_bodies;
+use super::otlp_common::OtlpResource;
 use super::{
-    Answer, Otlp, Verdict, WireFormat, otlp_endpoint, otlp_headers, otlp_resource, otlp_timeout,
+    Answer, Encoded, Otlp, OtlpCompression, OtlpProtocol, Verdict, WireFormat, otlp_endpoint,
+    otlp_headers, otlp_resource, otlp_timeout,
 };
 use crate::config::Env;
 use crate::event::{CommandEvent, EventKind};
@@ -68,6 +69,19 @@ fn resource() -> OtlpResource {
         &[("deployment.environment".into(), "ci".into())],
     )
 }
+
+/// The exporter in OTLP's JSON mapping, uncompressed (what the mapping tests read).
+fn json_otlp() -> Otlp {
+    Otlp::new(&resource(), OtlpProtocol::Json, OtlpCompression::None)
+}
+
+/// Every protocol and compression.
+pub(super) const EVERY_ENCODING: [(OtlpProtocol, OtlpCompression); 4] = [
+    (OtlpProtocol::Protobuf, OtlpCompression::None),
+    (OtlpProtocol::Protobuf, OtlpCompression::Gzip),
+    (OtlpProtocol::Json, OtlpCompression::None),
+    (OtlpProtocol::Json, OtlpCompression::Gzip),
+];
 
 fn body_json(body: &[u8]) -> Value {
     serde_json::from_slice(body).expect("the body is JSON")
@@ -166,7 +180,7 @@ fn expected_attributes(rec: &Value) -> BTreeMap<String, Value> {
 fn every_record_maps_field_by_field() {
     let lines = run_records();
     assert_eq!(lines.len(), 9, "{lines:#?}");
-    let body = body_json(&Otlp::new(&resource()).encode(&lines, 0));
+    let body = body_json(&json_otlp().encode(&lines, 0));
     let logs = log_records(&body);
     assert_eq!(
         logs.len(),
@@ -200,7 +214,7 @@ fn every_record_maps_field_by_field() {
 
 #[test]
 fn semantic_convention_names_spelled_out() {
-    let body = body_json(&Otlp::new(&resource()).encode(&run_records(), 0));
+    let body = body_json(&json_otlp().encode(&run_records(), 0));
     let logs = log_records(&body);
     let by_tool = |t: &str| {
         let log = logs
@@ -246,7 +260,7 @@ fn semantic_convention_names_spelled_out() {
 
 #[test]
 fn the_body_has_one_resource_and_this_crates_scope() {
-    let body = body_json(&Otlp::new(&resource()).encode(&run_records()[..1], 0));
+    let body = body_json(&json_otlp().encode(&run_records()[..1], 0));
     let rl = &body["resourceLogs"];
     assert_eq!(rl.as_array().map(Vec::len), Some(1));
     let res = attributes(&rl[0]["resource"]);
@@ -264,7 +278,7 @@ fn the_body_has_one_resource_and_this_crates_scope() {
     let scope = &rl[0]["scopeLogs"][0]["scope"];
     assert_eq!(scope["name"], "cli-telemetry");
     assert_eq!(scope["version"], env!("CARGO_PKG_VERSION"));
-    assert_eq!(Otlp::new(&resource()).content_type(), "application/json");
+    assert_eq!(json_otlp().content_type(), "application/json");
 }
 
 #[test]
@@ -282,7 +296,7 @@ fn lines_that_are_not_records_are_skipped_and_counted() {
     ]
     .map(str::to_owned)
     .into();
-    let enc = Otlp::new(&resource()).encode_counted(&lines, 4);
+    let enc = json_otlp().encode_counted(&lines, 4);
     assert_eq!(enc.skipped, 7);
     assert!(enc.carried_dropped);
     let body = body_json(&enc.body);
@@ -292,7 +306,7 @@ fn lines_that_are_not_records_are_skipped_and_counted() {
         attributes(&logs[0])["cli_telemetry.dropped_records"],
         json!({"intValue": "4"})
     );
-    let none = Otlp::new(&resource()).encode_counted(&lines[..2], 4);
+    let none = json_otlp().encode_counted(&lines[..2], 4);
     assert_eq!((none.skipped, none.carried_dropped), (2, false));
     assert!(log_records(&body_json(&none.body)).is_empty());
 }
@@ -302,7 +316,7 @@ fn the_dropped_count_travels_on_the_first_record_only_and_replaces_a_property() 
     let mut lines = run_records();
     let odd = lines.pop().unwrap();
     lines.insert(0, odd);
-    let body = body_json(&Otlp::new(&resource()).encode(&lines, 9));
+    let body = body_json(&json_otlp().encode(&lines, 9));
     let logs = log_records(&body);
     assert_eq!(
         attributes(&logs[0])["cli_telemetry.dropped_records"],
@@ -313,31 +327,34 @@ fn the_dropped_count_travels_on_the_first_record_only_and_replaces_a_property() 
             .iter()
             .all(|l| !attributes(l).contains_key("cli_telemetry.dropped_records"))
     );
-    let plain = body_json(&Otlp::new(&resource()).encode(&lines, 0));
+    let plain = body_json(&json_otlp().encode(&lines, 0));
     assert_eq!(
         attributes(&log_records(&plain)[0])["cli_telemetry.dropped_records"],
         json!({"intValue": "3"})
     );
 }
 
-/// Sends each body to a real HTTP server on 127.0.0.1 and returns the bodies it received.
-fn through_loopback(bodies: &[Vec<u8>]) -> Vec<Vec<u8>> {
+/// Sends each body to a real HTTP server on 127.0.0.1 with `otlp`'s headers and returns the
+/// bodies it received, checking the headers it received.
+fn through_loopback(otlp: &Otlp, bodies: &[Encoded]) -> Vec<Vec<u8>> {
     let collector = Collector::start();
     let url = format!("{}/v1/logs", collector.base_url());
     for body in bodies {
-        let answer = ureq::post(&url)
-            .header("Content-Type", Otlp::new(&resource()).content_type())
-            .send(&body[..])
-            .expect("loopback POST");
+        let mut req = ureq::post(&url).header("Content-Type", otlp.content_type());
+        if let Some(encoding) = body.content_encoding {
+            req = req.header("Content-Encoding", encoding);
+        }
+        let answer = req.send(&body.body[..]).expect("loopback POST");
         assert_eq!(answer.status().as_u16(), 200);
     }
     let requests = collector.requests();
     assert_eq!(requests.len(), bodies.len());
-    for r in &requests {
+    for (r, sent) in requests.iter().zip(bodies) {
         assert_eq!(
             (r.path.as_str(), r.header("content-type")),
-            ("/v1/logs", Some("application/json"))
+            ("/v1/logs", Some(otlp.content_type()))
         );
+        assert_eq!(r.header("content-encoding"), sent.content_encoding);
     }
     requests.into_iter().map(|r| r.body).collect()
 }
@@ -358,17 +375,21 @@ fn bodies_sent_over_http_pass_the_opentelemetry_definitions_strictly() {
         "1.2.3",
         &Scrubber::with_identity(None, None),
     );
-    let otlp = Otlp::new(&res);
     let mut junk = lines.clone();
     junk.insert(1, "garbage".into());
-    let sent = [
-        otlp.encode(&lines, 0),
-        otlp.encode(&lines[2..5], 12),
-        otlp.encode(&junk, 0),
-        otlp.encode(&[], 0),
-    ];
-    let received = through_loopback(&sent);
-    assert_eq!(received, sent);
+    let mut received = Vec::new();
+    for (protocol, compression) in EVERY_ENCODING {
+        let otlp = Otlp::new(&res, protocol, compression);
+        let sent = [
+            otlp.encode_counted(&lines, 0),
+            otlp.encode_counted(&lines[2..5], 12),
+            otlp.encode_counted(&junk, 0),
+            otlp.encode_counted(&[], 0),
+        ];
+        let got = through_loopback(&otlp, &sent);
+        assert!(got.iter().zip(&sent).all(|(g, s)| *g == s.body));
+        received.extend(got);
+    }
     let events = [
         "session.start",
         "session.end",
@@ -376,7 +397,7 @@ fn bodies_sent_over_http_pass_the_opentelemetry_definitions_strictly() {
         "cli_telemetry.tool",
         "cli_telemetry.token",
     ];
-    let mut args = vec!["--min-records", "21"];
+    let mut args = vec!["--min-records", "84"];
     for e in events {
         args.extend(["--require-event", e]);
     }
@@ -385,7 +406,10 @@ fn bodies_sent_over_http_pass_the_opentelemetry_definitions_strictly() {
     };
     assert!(result.passed, "{result:?}");
     assert!(
-        result.stdout.contains("\"records\": 21"),
+        result.stdout.contains("\"records\": 84")
+            && result
+                .stdout
+                .contains(r#""encodings": {"protobuf": 8, "gzip": 8, "json": 8}"#),
         "{}",
         result.stdout
     );
@@ -395,7 +419,7 @@ fn bodies_sent_over_http_pass_the_opentelemetry_definitions_strictly() {
 fn the_strict_check_refuses_a_broken_encoding() {
     // The same body with one 64-bit integer written as a JSON number, as a naive encoder
     // would: the check must see it.
-    let body = String::from_utf8(Otlp::new(&resource()).encode(&run_records()[..1], 0)).unwrap();
+    let body = String::from_utf8(json_otlp().encode(&run_records()[..1], 0)).unwrap();
     let broken = body
         .replacen("\"timeUnixNano\":\"", "\"timeUnixNano\":", 1)
         .replacen("000000\",\"observed", "000000,\"observed", 1);
@@ -413,8 +437,9 @@ fn judged(status: u16, body: &str) -> Verdict {
         status,
         body: body.as_bytes(),
         retry_after,
+        content_type: None,
     };
-    Otlp::new(&resource()).judge(&answer)
+    json_otlp().judge(&answer)
 }
 
 #[test]
@@ -645,7 +670,7 @@ fn a_timeout_above_the_cap_is_cut_to_it_with_a_warning() {
 
 #[test]
 fn any_cut_or_corrupted_line_is_skipped_or_encoded_as_valid_json() {
-    let otlp = Otlp::new(&resource());
+    let otlp = json_otlp();
     for line in run_records() {
         let cuts = (0..line.len()).filter(|&i| line.is_char_boundary(i));
         let mut variants: Vec<String> = cuts.map(|i| line[..i].to_owned()).collect();

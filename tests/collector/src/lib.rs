@@ -77,6 +77,9 @@ pub enum Reply {
     /// e.g. a hostile `Retry-After`) and this body instead of the small JSON one (none for
     /// `1xx`, `204` and `304`): a collector that says anything.
     Raw(u16, &'static str, &'static str),
+    /// Answer with this status, this `Content-Type` and this body (e.g. an OTLP partial
+    /// success in protobuf).
+    Body(u16, &'static str, &'static [u8]),
 }
 
 /// Length of the body of a [`Reply::Trickle`] answer.
@@ -529,7 +532,8 @@ fn serve_connection(stream: TcpStream, shared: &Shared) {
                 | Reply::RetryAfterDate(s, _)
                 | Reply::Redirect(s, _)
                 | Reply::Trickle(s)
-                | Reply::Raw(s, _, _) => Some(s),
+                | Reply::Raw(s, _, _)
+                | Reply::Body(s, _, _) => Some(s),
                 Reply::Stall | Reply::Close => None,
             };
             state.requests.push(request);
@@ -560,6 +564,26 @@ fn serve_connection(stream: TcpStream, shared: &Shared) {
                 if write_response(&mut conn.stream, status, keep_alive, &extra, body).is_err()
                     || !keep_alive
                 {
+                    let _ = conn.stream.shutdown(Shutdown::Both);
+                    return;
+                }
+            }
+            Reply::Body(status, content_type, body) => {
+                let head = format!(
+                    "HTTP/1.1 {status} {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n{}\r\n",
+                    reason(status),
+                    body.len(),
+                    if keep_alive {
+                        ""
+                    } else {
+                        "Connection: close\r\n"
+                    }
+                );
+                let written = conn
+                    .stream
+                    .write_all(&[head.as_bytes(), body].concat())
+                    .and_then(|()| conn.stream.flush());
+                if written.is_err() || !keep_alive {
                     let _ = conn.stream.shutdown(Shutdown::Both);
                     return;
                 }
