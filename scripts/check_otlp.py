@@ -1,13 +1,18 @@
 #!/usr/bin/env python3
-"""Strict check of OTLP/HTTP JSON log request bodies (ExportLogsServiceRequest).
+"""Strict check of OTLP/HTTP log request bodies (ExportLogsServiceRequest), in protobuf or
+in OTLP's JSON mapping, gzip-compressed or not.
 
-Usage: check_otlp.py [--require-event NAME]... [--min-records N] BODY_FILE...
+Usage: check_otlp.py [--require-event NAME]... [--min-records N] [--pairs] [--print-json]
+                     [--definitions-only] BODY_FILE...
        check_otlp.py --response BODY_FILE...
+
+Each BODY_FILE holds one request body. A body starting with the gzip magic is decompressed
+first; then a body whose first non-blank byte is `{` is JSON, any other is protobuf.
 
 With --response each file is a collector's answer (ExportLogsServiceResponse, e.g. a partial
 success), checked by rules 1 to 3 only.
 
-Each BODY_FILE holds one request body. A body passes when:
+A JSON body passes when:
   1. it is JSON without duplicate object keys;
   2. the OpenTelemetry project's own definitions (the `opentelemetry-proto` package, through
      protobuf's json_format.Parse with ignore_unknown_fields=False) accept it: unknown
@@ -15,24 +20,39 @@ Each BODY_FILE holds one request body. A body passes when:
   3. it is written in OTLP's JSON mapping exactly: every key and value of the body appears in
      the canonical rendering of the parsed message (lowerCamelCase keys, 64-bit integers as
      decimal strings, enums as integers);
+A protobuf body passes when:
+  1. the same definitions parse it (ParseFromString: cut or malformed bytes, a bad wire
+     type or invalid UTF-8 in a string fail);
+  2. no field anywhere in it is unknown to the definitions (a wrong field number or wire
+     type shows up as an unknown field);
+  3. it is exactly as long as the parsed message serialized again: no field written twice,
+     no padded length or varint, no default value written outside a oneof;
+And every body, whatever its encoding:
   4. the semantic rules of the mapping (OTLP_MAPPING.md) hold, which the proto parser cannot
      see: one resource with service.name and telemetry.sdk.*, scope `cli-telemetry`,
      unique attribute keys, timeUnixNano == observedTimeUnixNano as a decimal string of
      whole milliseconds, severityNumber 9/INFO or 17/ERROR, an eventName, log.record.uid.
 
-Prints one JSON summary line ({"requests", "records", "events"}) on success.
+With --definitions-only, rule 4 is not checked (for bodies of deliberately corrupted records).
+With --pairs the files go by two (A1 B1 A2 B2 ...) and each A must decode to a message equal
+to its B's (e.g. the JSON and the protobuf encoding of the same records).
+With --print-json the summary line is followed by one line: a JSON array holding, for each
+body, the canonical JSON rendering of its parsed message (so a test can read a protobuf body).
+
+Prints one JSON summary line ({"requests", "records", "events", "encodings"}) on success.
 Exit status: 0 all bodies pass; 1 a body fails (each failure printed); 2 usage or I/O error;
 3 the `opentelemetry-proto` package is missing (a line starting with SKIP says so).
 """
 
 import argparse
+import gzip
 import json
 import math
 import re
 import sys
 
 try:
-    from google.protobuf import json_format
+    from google.protobuf import json_format, message as pb_message, unknown_fields
     from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 except ImportError as e:  # pragma: no cover - depends on the machine
     print(
@@ -127,8 +147,8 @@ def attributes(items, where):
 
 def check_record(rec, where):
     t, o = rec.get("timeUnixNano"), rec.get("observedTimeUnixNano")
-    if not isinstance(t, str) or not DECIMAL.match(t) or int(t) % 1_000_000:
-        raise Failure(f"{where}: timeUnixNano {t!r} is not a decimal string of whole ms")
+    if not isinstance(t, str) or not DECIMAL.match(t) or int(t) % 1_000_000 or t == "0":
+        raise Failure(f"{where}: timeUnixNano {t!r} is not a decimal string of whole ms above 0")
     if o != t:
         raise Failure(f"{where}: observedTimeUnixNano {o!r} differs from timeUnixNano {t!r}")
     sev = rec.get("severityNumber")
@@ -153,14 +173,70 @@ def check_record(rec, where):
     return name
 
 
-def check_body(text, where):
-    data = json.loads(text, object_pairs_hook=no_duplicates)
-    message = logs_service_pb2.ExportLogsServiceRequest()
+def decode(raw):
+    """(encoding names, the body's text or bytes, whether it is JSON)."""
+    names = []
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError) as e:
+            raise Failure(f"a gzip body that does not decompress: {e}") from None
+        names.append("gzip")
+    if raw.lstrip()[:1] == b"{":
+        try:
+            return names + ["json"], raw.decode("utf-8"), True
+        except UnicodeDecodeError as e:
+            raise Failure(f"JSON body is not UTF-8: {e}") from None
+    return names + ["protobuf"], raw, False
+
+
+def no_unknown_fields(message, path):
+    """Fails on any unknown field in `message` or the messages inside it."""
+    if len(unknown_fields.UnknownFieldSet(message)):
+        raise Failure(f"{path}: fields unknown to opentelemetry-proto (wrong number or wire type)")
+    for field, value in message.ListFields():
+        if field.type != field.TYPE_MESSAGE:
+            continue
+        repeated = getattr(field, "is_repeated", None)
+        if repeated is None:  # protobuf < 5.29
+            repeated = field.label == field.LABEL_REPEATED
+        items = value if repeated else [value]
+        for i, item in enumerate(items):
+            no_unknown_fields(item, f"{path}.{field.json_name}[{i}]")
+
+
+def parse(body, is_json, message):
+    """Parses `body` into `message` strictly (rules 1 to 3 of its encoding)."""
+    if is_json:
+        data = json.loads(body, object_pairs_hook=no_duplicates)
+        try:
+            json_format.Parse(body, message, ignore_unknown_fields=False)
+        except json_format.ParseError as e:
+            raise Failure(f"opentelemetry-proto refuses it: {e}") from None
+        subset(data, canonical(message), "$")
+        return
     try:
-        json_format.Parse(text, message, ignore_unknown_fields=False)
-    except json_format.ParseError as e:
-        raise Failure(f"opentelemetry-proto refuses it: {e}") from None
-    subset(data, canonical(message), "$")
+        message.ParseFromString(body)
+    except pb_message.DecodeError as e:
+        raise Failure(f"opentelemetry-proto refuses the protobuf: {e}") from None
+    no_unknown_fields(message, "$")
+    again = len(message.SerializeToString())
+    if again != len(body):
+        raise Failure(
+            f"protobuf body of {len(body)} bytes re-encodes to {again}: a field written twice, "
+            "a padded length or a default value written"
+        )
+
+
+def check_body(body, is_json, where, mapping=True):
+    message = logs_service_pb2.ExportLogsServiceRequest()
+    parse(body, is_json, message)
+    if not mapping:
+        count = sum(
+            len(sl.log_records) for rl in message.resource_logs for sl in rl.scope_logs
+        )
+        return ["(any)"] * count, message
+    data = canonical(message)
     resources = data.get("resourceLogs", [])
     if len(resources) != 1:
         raise Failure(f"{len(resources)} resourceLogs (expected exactly one)")
@@ -172,18 +248,14 @@ def check_body(text, where):
     if len(scopes) != 1 or scopes[0].get("scope", {}).get("name") != "cli-telemetry":
         raise Failure("expected one scopeLogs with scope name cli-telemetry")
     records = scopes[0].get("logRecords", [])
-    return [check_record(r, f"{where} logRecords[{i}]") for i, r in enumerate(records)]
+    names = [check_record(r, f"{where} logRecords[{i}]") for i, r in enumerate(records)]
+    return names, message
 
 
-def check_response(text):
-    data = json.loads(text, object_pairs_hook=no_duplicates)
+def check_response(body, is_json):
     message = logs_service_pb2.ExportLogsServiceResponse()
-    try:
-        json_format.Parse(text, message, ignore_unknown_fields=False)
-    except json_format.ParseError as e:
-        raise Failure(f"opentelemetry-proto refuses it: {e}") from None
-    subset(data, canonical(message), "$")
-    return []
+    parse(body, is_json, message)
+    return [], message
 
 
 def main():
@@ -195,21 +267,47 @@ def main():
                     help="the files are ExportLogsServiceResponse bodies")
     ap.add_argument("--min-records", type=int, default=0, metavar="N",
                     help="fail with fewer log records than N in all")
+    ap.add_argument("--pairs", action="store_true",
+                    help="files go by two; each pair must decode to equal messages")
+    ap.add_argument("--definitions-only", action="store_true",
+                    help="check rules 1 to 3 only, not the mapping's rules")
+    ap.add_argument("--print-json", action="store_true",
+                    help="print each body's parsed message as canonical JSON (one array)")
     args = ap.parse_args()
-    events, failures = {}, []
+    if args.pairs and len(args.bodies) % 2:
+        print("--pairs needs an even number of files", file=sys.stderr)
+        return 2
+    events, failures, encodings, messages = {}, [], {}, []
     for path in args.bodies:
         try:
-            with open(path, encoding="utf-8") as f:
-                text = f.read()
+            with open(path, "rb") as f:
+                raw = f.read()
         except OSError as e:
             print(f"{path}: {e}", file=sys.stderr)
             return 2
+        message = None
         try:
-            names = check_response(text) if args.response else check_body(text, path)
+            kinds, body, is_json = decode(raw)
+            for kind in kinds:
+                encodings[kind] = encodings.get(kind, 0) + 1
+            if args.response:
+                names, message = check_response(body, is_json)
+            else:
+                names, message = check_body(body, is_json, path, not args.definitions_only)
             for name in names:
                 events[name] = events.get(name, 0) + 1
         except (Failure, ValueError) as e:
             failures.append(f"{path}: {e}")
+        messages.append(message)
+    if args.pairs:
+        for i in range(0, len(messages), 2):
+            a, b = messages[i], messages[i + 1]
+            if a is not None and b is not None and a != b:
+                failures.append(
+                    f"{args.bodies[i]} and {args.bodies[i + 1]} decode to different messages:\n"
+                    f"{json.dumps(canonical(a), sort_keys=True)}\n"
+                    f"{json.dumps(canonical(b), sort_keys=True)}"
+                )
     missing = [e for e in args.require_event if e not in events]
     if missing:
         failures.append(f"no log record with eventName {missing} (seen: {sorted(events)})")
@@ -220,7 +318,12 @@ def main():
         print(f"FAIL: {f}", file=sys.stderr)
     if failures:
         return 1
-    print(json.dumps({"requests": len(args.bodies), "records": total, "events": events}))
+    print(json.dumps({
+        "requests": len(args.bodies), "records": total, "events": events,
+        "encodings": encodings,
+    }))
+    if args.print_json:
+        print(json.dumps([canonical(m) for m in messages]))
     return 0
 
 
