@@ -6,7 +6,9 @@
 //!
 //! - `cagent`: the body `{"records":[...]}`, records copied as they are.
 //! - `otlp`: an `ExportLogsServiceRequest` in OTLP's JSON mapping, each record read and
-//!   written as a `LogRecord` (`TELEMETRY_EXPORTER=otlp`).
+//!   written as a `LogRecord` (`TELEMETRY_EXPORTER=otlp`, `OTEL_EXPORTER_OTLP_PROTOCOL=http/json`).
+//! - `otlp_protobuf`: the same request in protobuf (`http/protobuf`, the default protocol).
+//! - `otlp_protobuf_gzip`: the same, gzip-compressed (`OTEL_EXPORTER_OTLP_COMPRESSION=gzip`).
 //! - `serde_value`: a reference, not an exporter: each record parsed into a
 //!   `serde_json::Value` and written back, the cost of any encoder that re-reads records
 //!   through a generic JSON tree.
@@ -28,7 +30,7 @@ use std::time::Duration;
 
 use cli_telemetry::event::CommandEvent;
 use cli_telemetry::testing::Records;
-use cli_telemetry::{__BenchEncoder, Client, Env, Outcome, testing};
+use cli_telemetry::{__BenchEncoder, Client, Env, OtlpCompression, OtlpProtocol, Outcome, testing};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 /// A capturing client: records are made by the real client and kept in memory.
@@ -77,6 +79,22 @@ fn routine_otlp(enc: &__BenchEncoder, records: &[String]) -> Vec<u8> {
     body
 }
 
+/// (b) The OTLP encoder alone, in protobuf.
+#[inline(never)]
+fn routine_otlp_protobuf(enc: &__BenchEncoder, records: &[String]) -> Vec<u8> {
+    let body = enc.encode(records);
+    assert!(body.starts_with(PROTOBUF_START));
+    body
+}
+
+/// (b) The OTLP encoder alone, in protobuf, gzip-compressed.
+#[inline(never)]
+fn routine_otlp_protobuf_gzip(enc: &__BenchEncoder, records: &[String]) -> Vec<u8> {
+    let body = enc.encode(records);
+    assert!(body.starts_with(GZIP_START));
+    body
+}
+
 /// (c) 100 records made through the client, then encoded by `enc` (cagent).
 #[inline(never)]
 fn routine_made_cagent(enc: &__BenchEncoder, client: &Client, records: &Records) -> Vec<u8> {
@@ -95,6 +113,31 @@ fn routine_made_otlp(enc: &__BenchEncoder, client: &Client, records: &Records) -
 
 const CAGENT_START: &[u8] = b"{\"records\":[";
 const OTLP_START: &[u8] = b"{\"resourceLogs\":[";
+/// Field 1 (`resource_logs`), length-delimited.
+const PROTOBUF_START: &[u8] = b"\x0a";
+const GZIP_START: &[u8] = b"\x1f\x8b";
+
+/// The encoders measured.
+struct Encoders {
+    cagent: __BenchEncoder,
+    otlp: __BenchEncoder,
+    protobuf: __BenchEncoder,
+    protobuf_gzip: __BenchEncoder,
+    json_gzip: __BenchEncoder,
+}
+
+impl Encoders {
+    fn new() -> Self {
+        let otlp = |p, c| __BenchEncoder::otlp_with("cagent", "1.2.3", p, c);
+        Self {
+            cagent: __BenchEncoder::cagent(),
+            otlp: __BenchEncoder::otlp("cagent", "1.2.3"),
+            protobuf: otlp(OtlpProtocol::Protobuf, OtlpCompression::None),
+            protobuf_gzip: otlp(OtlpProtocol::Protobuf, OtlpCompression::Gzip),
+            json_gzip: otlp(OtlpProtocol::Json, OtlpCompression::Gzip),
+        }
+    }
+}
 
 fn serde_value(records: &[String]) -> Vec<u8> {
     let mut body = b"{\"records\":[".to_vec();
@@ -112,24 +155,30 @@ fn serde_value(records: &[String]) -> Vec<u8> {
 fn encoding(c: &mut Criterion) {
     let (client, captured) = capturing_client();
     let records = make_batch(&client, &captured);
-    let cagent = __BenchEncoder::cagent();
-    let otlp = __BenchEncoder::otlp("cagent", "1.2.3");
+    let encoders = Encoders::new();
+    let (cagent, otlp) = (&encoders.cagent, &encoders.otlp);
     let mut group = c.benchmark_group("encode_100_records");
     group.throughput(Throughput::Elements(records.len() as u64));
     group.bench_function("cagent", |b| {
-        b.iter(|| routine_cagent(&cagent, black_box(&records)))
+        b.iter(|| routine_cagent(cagent, black_box(&records)))
     });
     group.bench_function("otlp", |b| {
-        b.iter(|| routine_otlp(&otlp, black_box(&records)))
+        b.iter(|| routine_otlp(otlp, black_box(&records)))
+    });
+    group.bench_function("otlp_protobuf", |b| {
+        b.iter(|| routine_otlp_protobuf(&encoders.protobuf, black_box(&records)))
+    });
+    group.bench_function("otlp_protobuf_gzip", |b| {
+        b.iter(|| routine_otlp_protobuf_gzip(&encoders.protobuf_gzip, black_box(&records)))
     });
     group.bench_function("serde_value", |b| {
         b.iter(|| serde_value(black_box(&records)))
     });
     group.bench_function("made_and_cagent", |b| {
-        b.iter(|| routine_made_cagent(&cagent, &client, &captured))
+        b.iter(|| routine_made_cagent(cagent, &client, &captured))
     });
     group.bench_function("made_and_otlp", |b| {
-        b.iter(|| routine_made_otlp(&otlp, &client, &captured))
+        b.iter(|| routine_made_otlp(otlp, &client, &captured))
     });
     group.finish();
     if common::measuring() {
@@ -137,7 +186,7 @@ fn encoding(c: &mut Criterion) {
             client: &client,
             records: &captured,
         };
-        summary(&records, &cagent, &otlp, &made);
+        summary(&records, &encoders, &made);
     }
 }
 
@@ -148,8 +197,10 @@ struct Made<'a> {
 }
 
 /// Paired rounds: ns per record of each routine, and the OTLP/cagent ratios round by round.
-fn summary(records: &[String], cagent: &__BenchEncoder, otlp: &__BenchEncoder, made: &Made<'_>) {
+fn summary(records: &[String], encoders: &Encoders, made: &Made<'_>) {
     const ROUNDS: usize = 31;
+    let (cagent, otlp) = (&encoders.cagent, &encoders.otlp);
+    let (protobuf, protobuf_gzip) = (&encoders.protobuf, &encoders.protobuf_gzip);
     const BATCHES: u64 = 100;
     let mut run_cagent = |n: u64| {
         for _ in 0..n {
@@ -159,6 +210,19 @@ fn summary(records: &[String], cagent: &__BenchEncoder, otlp: &__BenchEncoder, m
     let mut run_otlp = |n: u64| {
         for _ in 0..n {
             black_box(routine_otlp(otlp, black_box(records)));
+        }
+    };
+    let mut run_protobuf = |n: u64| {
+        for _ in 0..n {
+            black_box(routine_otlp_protobuf(protobuf, black_box(records)));
+        }
+    };
+    let mut run_protobuf_gzip = |n: u64| {
+        for _ in 0..n {
+            black_box(routine_otlp_protobuf_gzip(
+                protobuf_gzip,
+                black_box(records),
+            ));
         }
     };
     let mut run_serde = |n: u64| {
@@ -185,6 +249,8 @@ fn summary(records: &[String], cagent: &__BenchEncoder, otlp: &__BenchEncoder, m
             &mut run_serde,
             &mut run_made_cagent,
             &mut run_made_otlp,
+            &mut run_protobuf,
+            &mut run_protobuf_gzip,
         ],
     );
     let per_record = |v: &Vec<f64>| {
@@ -192,7 +258,7 @@ fn summary(records: &[String], cagent: &__BenchEncoder, otlp: &__BenchEncoder, m
             .map(|ns| ns / records.len() as f64)
             .collect::<Vec<_>>()
     };
-    let [c, o, s, mc, mo] = [0, 1, 2, 3, 4].map(|i| per_record(&t[i]));
+    let [c, o, s, mc, mo, p, pg] = [0, 1, 2, 3, 4, 5, 6].map(|i| per_record(&t[i]));
     let ratio = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(a, b)| a / b).collect::<Vec<_>>();
     let med = |v: &[f64]| common::median_of(v.to_vec()).unwrap_or(f64::NAN);
     let bytes = |body: Vec<u8>| body.len() / records.len();
@@ -213,6 +279,27 @@ fn summary(records: &[String], cagent: &__BenchEncoder, otlp: &__BenchEncoder, m
     println!(
         "      serde_value        {:>8.1} ns/record (reference)",
         med(&s)
+    );
+    println!(
+        "  (b) otlp protobuf      {:>8.1} ns/record, {} bytes/record",
+        med(&p),
+        bytes(protobuf.encode(records))
+    );
+    println!(
+        "  (b) otlp protobuf+gzip {:>8.1} ns/record, {} bytes/record",
+        med(&pg),
+        bytes(protobuf_gzip.encode(records))
+    );
+    println!(
+        "      gzip on the wire: cagent {} (not sent so), otlp json {}, otlp protobuf {} bytes/record",
+        bytes(__BenchEncoder::gzip(&cagent.encode(records))),
+        bytes(encoders.json_gzip.encode(records)),
+        bytes(protobuf_gzip.encode(records))
+    );
+    println!(
+        "  protobuf / json encoder {:.2}x; protobuf / cagent {:.1}x",
+        med(&ratio(&p, &o)),
+        med(&ratio(&p, &c))
     );
     println!("  (c) made + cagent      {:>8.1} ns/record", med(&mc));
     println!("  (c) made + otlp        {:>8.1} ns/record", med(&mo));

@@ -90,6 +90,8 @@ fn run_cagent_otlp(s: &Setup) -> Output {
             ("TELEMETRY_EXPORTER", "otlp"),
             ("OTEL_EXPORTER_OTLP_ENDPOINT", &base),
             ("OTEL_EXPORTER_OTLP_HEADERS", &headers),
+            // The collector's /v1/logs takes OTLP/JSON.
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
         ],
     )
 }

@@ -1,7 +1,9 @@
 //! End-to-end tests of the OTLP exporter: the built `cagent` binary with
-//! `TELEMETRY_EXPORTER=otlp` against the loopback test collector on 127.0.0.1. Every request
-//! body goes through the strict checker (`scripts/check_otlp.py`, the OpenTelemetry project's
-//! own definitions) and through the assertions here on the mapping (OTLP_MAPPING.md).
+//! `TELEMETRY_EXPORTER=otlp` against the loopback test collector on 127.0.0.1, in protobuf
+//! (the default) and in JSON, with and without gzip. Every request body goes through the
+//! strict checker (`scripts/check_otlp.py`, the OpenTelemetry project's own definitions),
+//! which also gives back each body's message in OTLP's JSON mapping for the assertions here
+//! on the mapping (OTLP_MAPPING.md).
 //!
 //! Every child process gets a clean environment (only `PATH`), its own temporary config dir,
 //! and the first-run notice hidden.
@@ -103,17 +105,19 @@ impl Sandbox {
 }
 
 /// Runs the strict checker on every body, requiring each event of the scenario and at least
-/// `min_records` log records in all. Passes (with a loud SKIP) where it cannot run outside CI.
-fn strict_check(requests: &[Request], min_records: usize) {
+/// `min_records` log records in all, and returns each body's message in OTLP's JSON mapping
+/// (whatever its encoding). `None` (with a loud SKIP) where it cannot run outside CI.
+fn strict_check(requests: &[Request], min_records: usize) -> Option<Vec<Value>> {
     let bodies: Vec<Vec<u8>> = requests.iter().map(|r| r.body.clone()).collect();
     let min = min_records.to_string();
-    let mut args = vec!["--min-records", min.as_str()];
+    let mut args = vec!["--print-json", "--min-records", min.as_str()];
     for event in SCENARIO {
         args.extend(["--require-event", event]);
     }
-    if let Some(result) = otlp_check::check_bodies(&bodies, &args) {
-        assert!(result.passed, "strict OTLP check failed: {result:?}");
-    }
+    let result = otlp_check::check_bodies(&bodies, &args)?;
+    assert!(result.passed, "strict OTLP check failed: {result:?}");
+    let messages = result.stdout.lines().nth(1).expect("the messages");
+    Some(serde_json::from_str(messages).expect("JSON"))
 }
 
 /// An attribute list (`[{"key", "value": {"stringValue": ...}}]`) as `key -> AnyValue`.
@@ -136,9 +140,8 @@ fn string_attr(list: &[(String, Value)], key: &str) -> Option<String> {
     attr(list, key).and_then(|v| v["stringValue"].as_str().map(str::to_owned))
 }
 
-/// The one resource of a request body, and its log records.
-fn resource_and_records(req: &Request) -> (Vec<(String, Value)>, Vec<Value>) {
-    let body = req.json();
+/// The one resource of a request body (its message in the JSON mapping), and its log records.
+fn resource_and_records(body: &Value) -> (Vec<(String, Value)>, Vec<Value>) {
     let resources = body["resourceLogs"].as_array().unwrap();
     assert_eq!(resources.len(), 1, "{body:#}");
     let resource = attrs(&resources[0]["resource"]["attributes"]);
@@ -149,11 +152,11 @@ fn resource_and_records(req: &Request) -> (Vec<(String, Value)>, Vec<Value>) {
     (resource, records)
 }
 
-/// Every log record of every request, in arrival order.
-fn all_records(requests: &[Request]) -> Vec<Value> {
-    requests
+/// Every log record of every body, in arrival order.
+fn all_records(bodies: &[Value]) -> Vec<Value> {
+    bodies
         .iter()
-        .flat_map(|r| resource_and_records(r).1)
+        .flat_map(|b| resource_and_records(b).1)
         .collect()
 }
 
@@ -164,14 +167,29 @@ fn event_names(records: &[Value]) -> Vec<String> {
         .collect()
 }
 
-/// What every request of a run must be: a 2xx-answered POST to `path` in OTLP/HTTP JSON.
-fn assert_otlp_requests(requests: &[Request], path: &str, service: &str) {
+/// How a run's requests are encoded: `Content-Type` and `Content-Encoding`.
+type Encoding = (&'static str, Option<&'static str>);
+const PROTOBUF: Encoding = ("application/x-protobuf", None);
+const JSON_GZIP: Encoding = ("application/json", Some("gzip"));
+const JSON: Encoding = ("application/json", None);
+
+/// What every request of a run must be: a 2xx-answered POST to `path` in OTLP/HTTP, encoded
+/// as `encoding` says; `bodies` are their messages (from [`strict_check`]).
+fn assert_otlp_requests(
+    requests: &[Request],
+    bodies: &[Value],
+    path: &str,
+    service: &str,
+    encoding: Encoding,
+) {
     assert!(!requests.is_empty(), "no request reached the collector");
-    for req in requests {
+    assert_eq!(requests.len(), bodies.len());
+    for (req, body) in requests.iter().zip(bodies) {
         assert_eq!((req.method.as_str(), req.path.as_str()), ("POST", path));
-        assert_eq!(req.header("content-type"), Some("application/json"));
+        assert_eq!(req.header("content-type"), Some(encoding.0));
+        assert_eq!(req.header("content-encoding"), encoding.1);
         assert!(req.is_accepted());
-        let (resource, _) = resource_and_records(req);
+        let (resource, _) = resource_and_records(body);
         assert_eq!(
             string_attr(&resource, "service.name").as_deref(),
             Some(service)
@@ -202,8 +220,10 @@ fn a_cagent_run_over_otlp_is_strict_otlp() {
         ),
     ]);
     let requests = collector.requests();
-    strict_check(&requests, SCENARIO.len());
-    assert_otlp_requests(&requests, "/v1/logs", "cagent");
+    let Some(bodies) = strict_check(&requests, SCENARIO.len()) else {
+        return;
+    };
+    assert_otlp_requests(&requests, &bodies, "/v1/logs", "cagent", PROTOBUF);
     for req in &requests {
         assert_eq!(req.header("x-otel-token"), Some("otel-secret"));
         assert_eq!(req.header("x-tenant"), Some("acme corp"));
@@ -216,7 +236,7 @@ fn a_cagent_run_over_otlp_is_strict_otlp() {
         }
     }
 
-    let records = all_records(&requests);
+    let records = all_records(&bodies);
     assert_eq!(event_names(&records), SCENARIO, "{records:#?}");
     let uuid = sb.user_uuid();
     let mut uids = HashSet::new();
@@ -266,7 +286,8 @@ fn a_cagent_run_over_otlp_is_strict_otlp() {
         "{command:?}"
     );
 
-    // OTEL_SERVICE_NAME overrides the app's name; a logs endpoint is used exactly as given.
+    // OTEL_SERVICE_NAME overrides the app's name; a logs endpoint is used exactly as given;
+    // JSON and gzip on request.
     let renamed = Collector::start();
     let logs_endpoint = format!("{}/custom/logs", renamed.base_url());
     sb.run(&[
@@ -274,11 +295,21 @@ fn a_cagent_run_over_otlp_is_strict_otlp() {
         ("OTEL_SERVICE_NAME", "my-agent-service"),
         ("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", &logs_endpoint),
         ("OTEL_EXPORTER_OTLP_ENDPOINT", &collector.base_url()),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+        ("OTEL_EXPORTER_OTLP_LOGS_COMPRESSION", "gzip"),
     ]);
     let again = renamed.requests();
-    strict_check(&again, SCENARIO.len());
-    assert_otlp_requests(&again, "/custom/logs", "my-agent-service");
-    assert_eq!(event_names(&all_records(&again)), SCENARIO);
+    let Some(bodies) = strict_check(&again, SCENARIO.len()) else {
+        return;
+    };
+    assert_otlp_requests(
+        &again,
+        &bodies,
+        "/custom/logs",
+        "my-agent-service",
+        JSON_GZIP,
+    );
+    assert_eq!(event_names(&all_records(&bodies)), SCENARIO);
     assert_eq!(collector.requests().len(), requests.len());
 }
 
@@ -296,8 +327,10 @@ fn the_telemetry_api_key_goes_with_otlp_to_the_telemetry_endpoint() {
         ("OTEL_EXPORTER_OTLP_HEADERS", "x-otel-token=otel-secret"),
     ]);
     let requests = collector.requests();
-    strict_check(&requests, SCENARIO.len());
-    assert_otlp_requests(&requests, "/v1/logs", "cagent");
+    let Some(bodies) = strict_check(&requests, SCENARIO.len()) else {
+        return;
+    };
+    assert_otlp_requests(&requests, &bodies, "/v1/logs", "cagent", PROTOBUF);
     for req in &requests {
         assert_eq!(req.header("x-api-key"), Some(CAGENT_KEY));
         assert_eq!(req.header("x-otel-token"), None);
@@ -329,11 +362,14 @@ fn switching_exporters_loses_nothing() {
     sb.run(&[
         ("TELEMETRY_EXPORTER", "otlp"),
         ("TELEMETRY_ENDPOINT", &collector.url()),
+        ("OTEL_EXPORTER_OTLP_LOGS_PROTOCOL", "http/json"),
     ]);
     let requests = collector.requests();
-    strict_check(&requests, 2 * SCENARIO.len());
-    assert_otlp_requests(&requests, "/v1/records", "cagent");
-    let records = all_records(&requests);
+    let Some(bodies) = strict_check(&requests, 2 * SCENARIO.len()) else {
+        return;
+    };
+    assert_otlp_requests(&requests, &bodies, "/v1/records", "cagent", JSON);
+    let records = all_records(&bodies);
     let names = event_names(&records);
     assert_eq!(names.len(), 2 * SCENARIO.len(), "{names:?}");
     for event in SCENARIO {
