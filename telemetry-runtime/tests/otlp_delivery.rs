@@ -252,7 +252,7 @@ fn protobuf_answers_are_read_counted_and_shown_cleaned() {
     one_command(&client);
     let text = out.text();
     assert!(
-        text.contains("collector refused them (400: bad field [2J)"),
+        text.contains("collector refused them (400: bad field[2J)"),
         "{text}"
     );
     assert!(

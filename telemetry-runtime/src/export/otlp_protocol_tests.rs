@@ -387,7 +387,7 @@ fn protobuf_answers_are_decoded_as_the_json_ones() {
     let controls = proto_partial(1, "bad\x1b[31m red\r\nline\x07");
     assert_eq!(
         judged(OtlpProtocol::Protobuf, 200, pb, &controls),
-        delivered(1, Some("bad [31m red  line"))
+        delivered(1, Some("bad[31m red  line"))
     );
     // Bodies that cannot be decoded never fail a 2xx.
     for garbage in [
