@@ -244,10 +244,12 @@ fn an_endless_retry_after_is_cut_to_a_day() {
     }
 }
 
-/// An OTLP client of `endpoint` with verbose output into `out`, no direct sends.
+/// An OTLP client of `endpoint` with verbose output into `out`, no direct sends; in JSON,
+/// so the tests read the bodies as they are.
 fn otlp_client(endpoint: &str, dir: &Path, out: &DebugBuffer) -> Client {
     common::builder(endpoint, dir)
         .exporter(Exporter::Otlp)
+        .otlp_protocol(telemetry_runtime::OtlpProtocol::Json)
         .send_budget(Duration::ZERO)
         .verbose(true)
         .debug_output(out.writer())
