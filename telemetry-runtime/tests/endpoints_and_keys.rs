@@ -167,6 +167,7 @@ fn framing_headers_from_the_environment_are_refused() {
         dir.path(),
     )
     .exporter(Exporter::Otlp)
+    .otlp_protocol(telemetry_runtime::OtlpProtocol::Json)
     .build();
     let reqs = one_record(&c, &collector);
     assert_eq!(reqs.len(), 1);

@@ -118,6 +118,7 @@ fn resource_attribute_keys_the_scrubber_would_change_never_leave_and_warn_once()
     let dir = tempfile::tempdir().unwrap();
     let client = common::builder(&collector.url(), dir.path())
         .exporter(Exporter::Otlp)
+        .otlp_protocol(telemetry_runtime::OtlpProtocol::Json)
         .env(env())
         .build();
     client.track_command("run", Vec::<String>::new());
