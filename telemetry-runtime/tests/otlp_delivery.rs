@@ -170,10 +170,10 @@ fn the_builder_chooses_in_code_and_the_environment_wins() {
     }
 }
 
-/// A record line of about 60 KiB whose JSON encoding is about ten times larger: an array of
-/// empty objects.
+/// A record line just under the outbox's 8 KiB line cap whose JSON encoding is about ten
+/// times larger: an array of empty objects.
 fn bulky_line(i: usize) -> String {
-    let items = vec!["{}"; 20_000].join(",");
+    let items = vec!["{}"; 2_600].join(",");
     format!(
         r#"{{"event":"tool","event_timestamp":1700000000000,"source":"testapp","properties":{{"event_id":"bulk-{i}","bulk":[{items}]}}}}"#
     )
@@ -183,7 +183,12 @@ fn bulky_line(i: usize) -> String {
 fn a_flush_whose_body_would_pass_4_mib_goes_in_several_requests() {
     let collector = Collector::start();
     let dir = tempfile::tempdir().unwrap();
-    let lines: Vec<String> = (0..15).map(bulky_line).collect();
+    let lines: Vec<String> = (0..100).map(bulky_line).collect();
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.len() < telemetry_runtime::limits::MAX_RECORD_BYTES)
+    );
     std::fs::write(dir.path().join(OUTBOX_FILE), lines.join("\n") + "\n").unwrap();
     let client = otlp_builder(&collector, dir.path(), &[])
         .otlp_protocol(OtlpProtocol::Json)
@@ -208,7 +213,7 @@ fn a_flush_whose_body_would_pass_4_mib_goes_in_several_requests() {
             uids.push(uid["value"]["stringValue"].as_str().unwrap().to_owned());
         }
     }
-    let expected: Vec<String> = (0..15).map(|i| format!("bulk-{i}")).collect();
+    let expected: Vec<String> = (0..100).map(|i| format!("bulk-{i}")).collect();
     assert_eq!(uids, expected, "every record once, in order");
     assert!(
         common::outbox_records(dir.path()).is_empty(),
@@ -239,7 +244,7 @@ fn protobuf_answers_are_read_counted_and_shown_cleaned() {
         "{text}"
     );
     let outbox = std::fs::read_to_string(dir.path().join(OUTBOX_FILE)).unwrap_or_default();
-    assert!(outbox.contains(r#"{"dropped_records":1}"#), "{outbox:?}");
+    assert!(outbox.contains(r#"{"dropped_records":1,"#), "{outbox:?}");
 
     let collector =
         Collector::with_script(vec![Reply::Body(400, "application/x-protobuf", STATUS)]);
