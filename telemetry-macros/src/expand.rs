@@ -124,15 +124,12 @@ mod tests {
                 "",
                 &format!("fn f<'a>(&'a self) -> {ret} {{ Box::pin(async move {{ 1 }}) }}"),
             );
-            assert!(
-                out.contains(":: std :: boxed :: Box :: pin (async move"),
-                "{out}"
-            );
+            assert!(out.contains("__private :: BoxedFuture :: tracked"), "{out}");
         }
         let out = expand_str(Kind::Command, "", "fn f() -> Pin<Box<u8>> { todo!() }");
-        assert!(!out.contains(":: std :: boxed :: Box :: pin"), "{out}");
+        assert!(!out.contains("BoxedFuture"), "{out}");
         let out = expand_str(Kind::Command, "future", "fn f() -> Job { todo!() }");
-        assert!(out.contains(":: std :: boxed :: Box :: pin"), "{out}");
+        assert!(out.contains("__private :: BoxedFuture :: tracked"), "{out}");
     }
 
     #[test]

@@ -179,9 +179,11 @@ fn impl_future(parts: &Parts<'_>, ret_ty: &TokenStream) -> TokenStream {
     }
 }
 
-/// A boxed future (what `#[async_trait]` makes of an `async fn`): when enabled, boxes a
-/// future that awaits the body's and records, so the duration covers the awaited work; the
-/// call's span is current while the body makes its future and during each of its polls.
+/// A boxed future (what `#[async_trait]` makes of an `async fn`): when enabled,
+/// `BoxedFuture::tracked` boxes a future that awaits the body's and records, so the duration
+/// covers the awaited work; the call's span is current while the body makes its future and
+/// during each of its polls. Only that trait needs the type to be a boxed future: a function
+/// returning something else gets that one error.
 fn boxed_future(parts: &Parts<'_>, ret_ty: &TokenStream) -> TokenStream {
     let Parts {
         p, prelude, body, ..
@@ -191,18 +193,16 @@ fn boxed_future(parts: &Parts<'_>, ret_ty: &TokenStream) -> TokenStream {
         ident("__telemetry_ret"),
         ident("__telemetry_frame"),
     );
-    let outcome = classify(parts, &quote!(&#ret));
+    let outcome = classify(parts, &quote!(#ret));
     quote! {
         #prelude
         let #frame = #p::frame_of(&#guard);
         let #ret = #p::once_in::<#ret_ty, _>(#frame, move || #body);
         match #guard {
             ::core::option::Option::None => #ret,
-            ::core::option::Option::Some(#guard) => ::std::boxed::Box::pin(async move {
-                let #ret = #p::in_span(#frame, #ret).await;
-                #guard.finish(#outcome);
-                #ret
-            }),
+            ::core::option::Option::Some(#guard) => {
+                #p::BoxedFuture::tracked(#ret, #guard, #frame, move |#ret| #outcome)
+            }
         }
     }
 }

@@ -58,6 +58,10 @@ pub(crate) fn classify(sig: &Signature, future: Option<Span>) -> syn::Result<Sha
             None => Ok(Shape::Sync { ret }),
         };
     };
+    if future.is_some() && is_no_future(ty) {
+        let ty = spelled(ty);
+        return flag_error(&format!("this one returns `{ty}`, which is not a future"));
+    }
     Ok(if is_impl_future(ty) {
         Shape::ImplFuture { ret }
     } else if future.is_some() || is_boxed_future(ty) {
@@ -65,6 +69,54 @@ pub(crate) fn classify(sig: &Signature, future: Option<Span>) -> syn::Result<Sha
     } else {
         Shape::Sync { ret }
     })
+}
+
+/// The names of types that are never futures, whatever path leads to them: the primitive
+/// types and the standard library's most returned ones.
+const NO_FUTURES: [&str; 21] = [
+    "bool", "char", "str", "u8", "u16", "u32", "u64", "u128", "usize", "i8", "i16", "i32", "i64",
+    "i128", "isize", "f32", "f64", "String", "Vec", "Option", "Result",
+];
+
+/// Whether `ty` is, by its spelling alone, no future: a tuple, array, slice, shared reference,
+/// pointer or function pointer, an `impl Trait` without a `Future` bound, or a path ending in
+/// one of [`NO_FUTURES`]. Anything else (an alias, a type of the user's) may be one.
+fn is_no_future(ty: &Type) -> bool {
+    match ty {
+        Type::Tuple(_)
+        | Type::Array(_)
+        | Type::Slice(_)
+        | Type::Ptr(_)
+        | Type::FnPtr(_)
+        | Type::Never(_) => true,
+        Type::Reference(r) => r.mutability.is_none(),
+        Type::ImplTrait(it) => !has_future_bound(it.bounds.iter()),
+        Type::Paren(p) => is_no_future(&p.elem),
+        Type::Group(g) => is_no_future(&g.elem),
+        Type::Path(p) => {
+            p.qself.is_none()
+                && p.path
+                    .segments
+                    .last()
+                    .is_some_and(|s| NO_FUTURES.iter().any(|n| s.ident == n))
+        }
+        _ => false,
+    }
+}
+
+/// `ty` as written in source, near enough for a message (`std::io::Result<String>`).
+fn spelled(ty: &Type) -> String {
+    let mut text = ty.to_token_stream().to_string();
+    for (from, to) in [
+        (" :: ", "::"),
+        (":: ", "::"),
+        (" <", "<"),
+        ("< ", "<"),
+        (" >", ">"),
+    ] {
+        text = text.replace(from, to);
+    }
+    text.replace(" ,", ",").replace("& ", "&")
 }
 
 /// `ty` with every `impl Trait` replaced by `_`.
@@ -182,6 +234,13 @@ mod tests {
                 "boxed future",
             ),
             ("fn f() -> MyFut<u8>", true, "boxed future"),
+            ("fn f() -> u8", true, "error"),
+            ("fn f() -> io::Result<()>", true, "error"),
+            ("fn f() -> (u8, u8)", true, "error"),
+            ("fn f() -> &'static str", true, "error"),
+            ("fn f() -> impl Display", true, "error"),
+            ("fn f() -> impl Future<Output = u8>", true, "impl future"),
+            ("fn f() -> &mut MyFut", true, "boxed future"),
             ("fn f() -> MyFut<u8>", false, "sync"),
             ("fn f() -> Pin<Box<u8>>", false, "sync"),
             ("fn f() -> Result<impl Display, E>", false, "sync"),
@@ -195,6 +254,18 @@ mod tests {
                 expected,
                 "{sig} (future: {future})"
             );
+        }
+    }
+
+    #[test]
+    fn types_are_spelled_as_written() {
+        for ty in [
+            "std::io::Result<String>",
+            "&'static str",
+            "(u8, Vec<u8>)",
+            "::core::primitive::u8",
+        ] {
+            assert_eq!(spelled(&syn::parse_str(ty).unwrap()), ty);
         }
     }
 

@@ -99,6 +99,14 @@ pub trait Finish {
     /// Records the call with its outcome.
     fn finish(self, outcome: Outcome);
 
+    /// Records the call with its outcome from async code: queued, never sent from here.
+    fn finish_queued(self, outcome: Outcome)
+    where
+        Self: Sized,
+    {
+        crate::delivery::queue_only(|| self.finish(outcome));
+    }
+
     /// The call's span as its body sees it (the current span while the body runs).
     fn frame(&self) -> SpanFrame {
         SpanFrame(None)
@@ -415,7 +423,10 @@ pub fn outcome_with<R: ?Sized, F: FnOnce(&R) -> Outcome>(classify: F, ret: &R) -
     classify(ret)
 }
 
+mod boxed;
 mod opaque;
+
+pub use boxed::BoxedFuture;
 
 #[cfg(test)]
 mod tests {
