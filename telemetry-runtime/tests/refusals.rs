@@ -11,7 +11,7 @@ use std::time::Duration;
 use common::outbox_records;
 use serde_json::Value;
 use telemetry_runtime::files::OUTBOX_FILE;
-use telemetry_runtime::{Client, Env};
+use telemetry_runtime::{Client, Env, Exporter, OtlpProtocol};
 use telemetry_test_collector::{Collector, Reply, dead_endpoint};
 
 /// Every 4xx a collector may answer that is not "try later" (429).
@@ -110,4 +110,60 @@ fn a_refused_batch_from_the_outbox_is_dropped_counted_and_never_retried() {
         drop(c);
         later_runs_report(dir.path(), 3, status);
     }
+}
+
+/// The `cli_telemetry.dropped_records` attribute of the first log record of an OTLP/JSON body.
+fn otlp_dropped(body: &Value) -> Option<Value> {
+    body["resourceLogs"][0]["scopeLogs"][0]["logRecords"][0]["attributes"]
+        .as_array()?
+        .iter()
+        .find(|a| a["key"] == "cli_telemetry.dropped_records")
+        .map(|a| a["value"].clone())
+}
+
+/// Records an OTLP collector rejects inside an accepted batch (a partial success) are
+/// dropped, never re-sent, and counted: the next batch reports them.
+#[test]
+fn records_rejected_in_a_partial_success_are_counted_by_the_next_batch() {
+    let partial = r#"{"partialSuccess":{"rejectedLogRecords":"2","errorMessage":"too old"}}"#;
+    let collector = Collector::with_script(vec![Reply::Raw(200, "", partial)]);
+    let dir = tempfile::tempdir().unwrap();
+    let c = Client::builder()
+        .app("refusal-test", "1.0.0")
+        .env(Env::empty())
+        .endpoint(collector.url())
+        .config_dir(dir.path())
+        .exporter(Exporter::Otlp)
+        .otlp_protocol(OtlpProtocol::Json)
+        .send_budget(Duration::ZERO)
+        .build();
+    for i in 0..3 {
+        c.track_command(&format!("b{i}"), Vec::<String>::new());
+    }
+    c.flush();
+    c.track_command("next", Vec::<String>::new());
+    c.flush();
+    let requests = collector.requests();
+    assert_eq!(requests.len(), 2, "the accepted batch is not sent again");
+    let first = requests[0].json();
+    assert_eq!(
+        first["resourceLogs"][0]["scopeLogs"][0]["logRecords"]
+            .as_array()
+            .map(Vec::len),
+        Some(3)
+    );
+    assert_eq!(otlp_dropped(&first), None);
+    let second = requests[1].json();
+    assert_eq!(
+        second["resourceLogs"][0]["scopeLogs"][0]["logRecords"]
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+    assert_eq!(
+        otlp_dropped(&second),
+        Some(serde_json::json!({"intValue": "2"})),
+        "{second}"
+    );
+    assert!(outbox_records(dir.path()).is_empty());
 }
