@@ -13,8 +13,9 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use serde_json::json;
 use telemetry_collector::record::to_row;
-use telemetry_collector::store::{Writer, now_ms};
-use telemetry_collector::summary::summarize_file;
+use telemetry_collector::store::now_ms;
+use telemetry_collector::store::sqlite::Writer;
+use telemetry_collector::store::sqlite::read::summarize_file;
 use telemetry_collector::{BackgroundServer, Config};
 
 const BATCH: u64 = 100;

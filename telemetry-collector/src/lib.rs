@@ -1,9 +1,10 @@
 //! `telemetry-collector`: a small receiver for cli-telemetry records that one machine can run.
 //!
 //! It takes cagent-format batches on `POST /events/v1/track` and OTLP/JSON logs on
-//! `POST /v1/logs`, stores each record once in SQLite (WAL, one transaction per batch), and
-//! shows a report at `GET /` (HTML with inline SVG charts) and `GET /api/summary` (JSON).
-//! See the crate README for the API, durability and security.
+//! `POST /v1/logs`, stores each record once in SQLite (WAL, one transaction per batch) or,
+//! for several replicas behind a load balancer, in PostgreSQL (`store`), and shows a report
+//! at `GET /` (HTML with inline SVG charts) and `GET /api/summary` (JSON). See the crate
+//! README for the API, durability and security.
 //!
 //! ```
 //! use telemetry_collector::{BackgroundServer, Config};
@@ -15,15 +16,12 @@
 
 pub mod auth;
 pub mod cardinality;
-pub mod dbfile;
-pub mod dedupe;
 pub mod health;
 pub mod html;
 pub mod limits;
 pub mod listen;
 pub mod login;
 pub mod otlp;
-pub mod postgres;
 pub mod record;
 pub mod rollup;
 pub mod server;
@@ -32,11 +30,9 @@ pub mod store;
 pub mod summary;
 pub mod text;
 pub mod validate;
-pub mod writer;
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -54,8 +50,8 @@ pub const MIN_ADMIN_TOKEN_CHARS: usize = 16;
 /// How the server runs (the `serve` flags).
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// The SQLite file (created if missing).
-    pub db: PathBuf,
+    /// The database: a SQLite file (created if missing) or a PostgreSQL URL.
+    pub db: store::Db,
     /// Where to listen; port 0 picks a free port.
     pub listen: SocketAddr,
     /// Keys that may ingest; empty means anyone may.
@@ -76,15 +72,16 @@ pub struct Config {
 }
 
 impl Config {
-    /// Defaults around a database path: `127.0.0.1:0`, no keys, 1 MiB bodies, keep forever.
+    /// Defaults around a database (a SQLite path or a PostgreSQL URL): `127.0.0.1:0`, no
+    /// keys, 1 MiB bodies, keep forever.
     ///
     /// ```
-    /// let c = telemetry_collector::Config::new("t.db".into());
+    /// let c = telemetry_collector::Config::new("t.db");
     /// assert_eq!(c.max_body, telemetry_collector::DEFAULT_MAX_BODY);
     /// ```
-    pub fn new(db: PathBuf) -> Self {
+    pub fn new(db: impl Into<store::Db>) -> Self {
         Self {
-            db,
+            db: db.into(),
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             api_keys: Vec::new(),
             admin_token: None,
@@ -99,7 +96,7 @@ impl Config {
     /// Refuses settings that would expose the report or mix up keys, with a one-line reason.
     ///
     /// ```
-    /// let mut c = telemetry_collector::Config::new("t.db".into());
+    /// let mut c = telemetry_collector::Config::new("t.db");
     /// c.listen = "0.0.0.0:8787".parse().unwrap();
     /// assert!(c.check().is_err());
     /// c.admin_token = Some("short".into());
@@ -144,13 +141,13 @@ impl Ready {
     /// refused), opens it for writing and runs retention once.
     pub async fn open(config: Config) -> Result<Self, String> {
         config.check()?;
-        let writer = store::Writer::start_with(&config.db, config.limits.max_names_per_day)?;
+        let store = store::Store::open(&config.db, config.limits.max_names_per_day).await?;
         if let Some(days) = config.retain_days {
-            writer.retain(days).await?;
+            store.retain(days).await?;
         }
         let max_connections = config.limits.fitted_connections();
         let shed = Arc::new(ShedLog::new(&config.limits, max_connections));
-        let state = Arc::new(server::AppState::new(config, writer, shed));
+        let state = Arc::new(server::AppState::new(config, store, shed));
         Ok(Self {
             state,
             max_connections,
@@ -184,13 +181,13 @@ impl Ready {
                 let mut every = tokio::time::interval_at(tokio::time::Instant::now() + hour, hour);
                 loop {
                     every.tick().await;
-                    if let Err(e) = st.writer.retain(days).await {
+                    if let Err(e) = st.store.retain(days).await {
                         eprintln!("retention: {e}");
                     }
                 }
             })
         });
-        let health = Arc::clone(state.writer.health());
+        let health = Arc::clone(state.store.health());
         let watch = Arc::clone(&health);
         let stop = async move {
             tokio::select! {
@@ -205,8 +202,13 @@ impl Ready {
             task.abort();
             let _ = task.await;
         }
-        // Joining the writer thread blocks: do it off the async workers.
-        let _ = tokio::task::spawn_blocking(move || drop(state)).await;
+        // Nothing else holds the state once the server and retention ended.
+        match Arc::try_unwrap(state) {
+            Ok(state) => state.store.stop().await,
+            Err(state) => {
+                let _ = tokio::task::spawn_blocking(move || drop(state)).await;
+            }
+        }
         // The writer thread has ended now, so a failure of it is recorded.
         match health.stopped() {
             Some(why) => Err(format!("the writer stopped: {why}")),

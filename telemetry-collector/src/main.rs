@@ -1,16 +1,16 @@
 //! The `telemetry-collector` binary: `serve` and `report`.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::builder::TypedValueParser as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use telemetry_collector::limits::{self, Limits};
+use telemetry_collector::store::{self, Db};
 use telemetry_collector::{Config, DEFAULT_MAX_BODY, Ready, summary, text};
 
-/// A small receiver for cli-telemetry records: SQLite storage and a report page.
+/// A small receiver for cli-telemetry records: SQLite or PostgreSQL storage and a report page.
 #[derive(Parser)]
 #[command(version, about)]
 struct Cli {
@@ -22,9 +22,10 @@ struct Cli {
 enum Command {
     /// Receive records over HTTP and serve the report.
     Serve {
-        /// The SQLite database file (created if missing).
-        #[arg(long, env = "TELEMETRY_COLLECTOR_DB")]
-        db: PathBuf,
+        /// The SQLite database file (created if missing), or a PostgreSQL URL
+        /// (postgres://USER@HOST:PORT/DB; the password from the URL or PGPASSWORD).
+        #[arg(long, env = "TELEMETRY_COLLECTOR_DB", hide_env_values = true, value_parser = db_arg)]
+        db: Db,
         /// The address to listen on; port 0 picks a free one.
         #[arg(
             long,
@@ -60,9 +61,9 @@ enum Command {
     },
     /// Print the summary of a database.
     Report {
-        /// The SQLite database file.
-        #[arg(long, env = "TELEMETRY_COLLECTOR_DB")]
-        db: PathBuf,
+        /// The SQLite database file, or a PostgreSQL URL.
+        #[arg(long, env = "TELEMETRY_COLLECTOR_DB", hide_env_values = true, value_parser = db_arg)]
+        db: Db,
         /// The window, in days (today included).
         #[arg(long, default_value_t = 30)]
         days: u32,
@@ -116,6 +117,12 @@ impl From<LimitFlags> for Limits {
             max_names_per_day: f.max_names_per_day,
         }
     }
+}
+
+/// `--db`: a PostgreSQL URL (an invalid one is refused without printing its password),
+/// else a SQLite path.
+fn db_arg(text: &str) -> Result<Db, String> {
+    Db::parse(text)
 }
 
 /// Seconds, whole or decimal (`0.5`), more than 0 and at most a day.
@@ -221,8 +228,12 @@ async fn shutdown_signal() {
     }
 }
 
-fn report(db: &std::path::Path, days: u32, top: usize, format: Format) -> Result<(), String> {
-    let s = summary::summarize_file(db, days, top)?;
+fn report(db: &Db, days: u32, top: usize, format: Format) -> Result<(), String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start a runtime: {e}"))?;
+    let s = runtime.block_on(store::summarize(db, days, top))?;
     match format {
         Format::Json => {
             println!(

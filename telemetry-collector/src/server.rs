@@ -24,15 +24,15 @@ use crate::limits::{BODY_SLOT_WAIT, Limits};
 use crate::login::Login;
 use crate::record::{Rejection, Row, to_row};
 use crate::shed::{Shed, ShedLog};
-use crate::store::{Writer, now_ms};
+use crate::store::{Store, now_ms};
 use crate::{Config, auth, html, otlp, summary};
 
 /// Shared by every request.
 pub struct AppState {
     /// The settings the server runs with.
     pub config: Config,
-    /// The single writer.
-    pub writer: Writer,
+    /// Where records go (SQLite or PostgreSQL: the routes do not know which).
+    pub store: Store,
     /// Counts and logs what the limits shed.
     pub shed: Arc<ShedLog>,
     /// One permit per ingest body being read (`--max-concurrent-bodies`).
@@ -42,13 +42,13 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// The state of a server over a started writer.
-    pub fn new(config: Config, writer: Writer, shed: Arc<ShedLog>) -> Self {
+    /// The state of a server over an open store.
+    pub fn new(config: Config, store: Store, shed: Arc<ShedLog>) -> Self {
         Self {
             bodies: Semaphore::new(config.limits.max_concurrent_bodies),
             login: Login::new(config.session_ttl),
             config,
-            writer,
+            store,
             shed,
         }
     }
@@ -79,11 +79,11 @@ async fn nosniff(mut resp: Response) -> Response {
     resp
 }
 
-/// 200 with the health report when the writer runs and the database is the one opened,
-/// else 503 with the same report.
+/// 200 with the health report when the writer runs and the database can be written (the
+/// SQLite file is the one opened; PostgreSQL answers), else 503 with the same report.
 async fn healthz(State(st): State<Arc<AppState>>) -> Response {
-    let _ = st.writer.check_file();
-    let report = st.writer.health().report(st.shed.counts());
+    let _ = st.store.check().await;
+    let report = st.store.health().report(st.shed.counts());
     let status = if report.status == "ok" {
         StatusCode::OK
     } else {
@@ -203,7 +203,7 @@ async fn ingest(st: &AppState, headers: &HeaderMap, body: Body, format: Format) 
     let counts = if rows.is_empty() {
         Default::default()
     } else {
-        match st.writer.insert(rows).await {
+        match st.store.insert(rows).await {
             Ok(c) => c,
             Err(e) => return reason(StatusCode::SERVICE_UNAVAILABLE, e),
         }
@@ -332,14 +332,10 @@ async fn load_summary(
     st: &AppState,
     (days, top): (u32, usize),
 ) -> Result<summary::Summary, Response> {
-    let path = st.writer.path().to_owned();
-    let result =
-        tokio::task::spawn_blocking(move || summary::summarize_file(&path, days, top)).await;
-    match result {
-        Ok(Ok(s)) => Ok(s),
-        Ok(Err(e)) => Err(reason(StatusCode::INTERNAL_SERVER_ERROR, e)),
-        Err(e) => Err(reason(StatusCode::INTERNAL_SERVER_ERROR, e)),
-    }
+    st.store
+        .summary(days, top)
+        .await
+        .map_err(|e| reason(StatusCode::INTERNAL_SERVER_ERROR, e))
 }
 
 /// 429 with `Retry-After` in whole seconds (at least 1).

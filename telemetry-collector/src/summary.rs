@@ -1,21 +1,19 @@
-//! The report's numbers for a window of days, read from the daily rollups (see
-//! `rollup.rs`): the JSON of `GET /api/summary` and `report --format json`.
+//! The report's numbers for a window of days: the JSON of `GET /api/summary` and `report
+//! --format json`. A store reads its rollups into [`Totals`] (`store::sqlite::read`,
+//! `store::postgres::read`); [`build`] turns them into the [`Summary`], the same way for
+//! both, so the two stores answer alike field by field.
 //!
 //! The window is the last `days` UTC days up to today: nothing dated after today counts.
 //! Every list holds at most `top` entries, most called first; what it leaves out is summed in
 //! [`Summary::more`]. Every sum saturates instead of overflowing, so the summary always
 //! answers.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
-use std::path::Path;
-
-use rusqlite::Connection;
-use rusqlite::types::ValueRef;
 use serde::{Deserialize, Serialize};
 
-use crate::rollup::{add_hist, decode_hist, finite_sum, int_at, real_at};
-use crate::store::{MS_PER_DAY, now_ms, open_read};
+use crate::rollup::{Daily, add_hist, day_of, finite_sum};
+use crate::store::now_ms;
 
 /// Everything the report shows, for the last `days` UTC days (today included).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -171,168 +169,142 @@ pub const DEFAULT_TOP: usize = 25;
 /// The longest list that may be asked for.
 pub const MAX_TOP: usize = 200;
 
-/// The summary of the last `days` days (at least 1, today included, nothing after now),
-/// with at most `top` entries per list.
-///
-/// ```
-/// let dir = tempfile::tempdir().unwrap();
-/// let conn = telemetry_collector::store::open_write(&dir.path().join("t.db")).unwrap();
-/// let s = telemetry_collector::summary::summarize(&conn, 7, 10).unwrap();
-/// assert_eq!((s.records, s.installs_per_day.len(), s.top), (0, 7, 10));
-/// ```
-pub fn summarize(conn: &Connection, days: u32, top: usize) -> rusqlite::Result<Summary> {
-    let (first, today, mut s) = window(days, top);
-    installs(conn, first, today, &mut s)?;
-    rest(conn, first, today, &mut s)?;
-    Ok(s)
+/// The window of a summary: the last `days` UTC days up to today, at most `top` per list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    /// Days in the window (at least 1).
+    pub days: u32,
+    /// The longest list (1 to [`MAX_TOP`]).
+    pub top: usize,
+    /// The first UTC day (days since 1970-01-01).
+    pub first: i64,
+    /// Today (UTC), the last day.
+    pub today: i64,
 }
 
-/// [`summarize`] over a database file, the install scan and the other queries on two
-/// threads with a read-only connection each.
-///
-/// ```
-/// let dir = tempfile::tempdir().unwrap();
-/// let path = dir.path().join("t.db");
-/// drop(telemetry_collector::store::open_write(&path).unwrap());
-/// let s = telemetry_collector::summary::summarize_file(&path, 3, 5).unwrap();
-/// assert_eq!(s.days, 3);
-/// ```
-pub fn summarize_file(path: &Path, days: u32, top: usize) -> Result<Summary, String> {
-    let (first, today, s) = window(days, top);
-    let (a, b) = (open_read(path)?, open_read(path)?);
-    let err = |e: rusqlite::Error| format!("cannot read {}: {e}", path.display());
-    let mut other = Summary {
-        top: s.top,
-        ..Summary::default()
-    };
-    let (scan, queries) = std::thread::scope(|scope| {
-        let t = scope.spawn(move || {
-            let mut s = s;
-            installs(&a, first, today, &mut s).map(|()| s)
-        });
-        let queries = rest(&b, first, today, &mut other);
-        (t.join(), queries)
-    });
-    let mut s = scan
-        .map_err(|_| "the summary thread panicked".to_owned())?
-        .map_err(err)?;
-    queries.map_err(err)?;
-    s.records = other.records;
-    s.commands_per_day = other.commands_per_day;
-    s.commands = other.commands;
-    s.tools = other.tools;
-    s.models = other.models;
-    s.sessions = other.sessions;
-    s.errors = other.errors;
-    s.dropped_records = other.dropped_records;
-    s.more.commands = other.more.commands;
-    s.more.tools = other.more.tools;
-    s.more.models = other.more.models;
-    s.more.errors = other.more.errors;
-    Ok(s)
-}
-
-fn window(days: u32, top: usize) -> (i64, i64, Summary) {
-    let days = days.max(1);
-    let today = now_ms().div_euclid(MS_PER_DAY);
-    let first = today - i64::from(days) + 1;
-    let s = Summary {
-        days,
-        top: top.clamp(1, MAX_TOP),
-        from: date(first),
-        to: date(today),
-        ..Summary::default()
-    };
-    (first, today, s)
+impl Window {
+    /// The last `days` days up to now, `top` clamped to 1..=[`MAX_TOP`].
+    ///
+    /// ```
+    /// let w = telemetry_collector::summary::Window::new(0, 1000);
+    /// assert_eq!((w.days, w.top, w.first), (1, 200, w.today));
+    /// ```
+    pub fn new(days: u32, top: usize) -> Self {
+        let days = days.max(1);
+        let today = day_of(now_ms());
+        Self {
+            days,
+            top: top.clamp(1, MAX_TOP),
+            first: today - i64::from(days) + 1,
+            today,
+        }
+    }
 }
 
 /// Calls, failures and the merged duration histogram of one command or tool.
-#[derive(Default)]
-struct Calls {
-    calls: i64,
-    failures: i64,
-    hist: BTreeMap<i64, u64>,
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Calls {
+    /// Records.
+    pub calls: i64,
+    /// Failed records.
+    pub failures: i64,
+    /// Duration histogram: bucket → count.
+    pub hist: BTreeMap<i64, u64>,
 }
 
 /// Token sums of one model.
-#[derive(Default)]
-struct Tokens {
-    calls: i64,
-    input: i64,
-    output: i64,
-    cost: f64,
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Tokens {
+    /// Records.
+    pub calls: i64,
+    /// Sum of `input_tokens`.
+    pub input: i64,
+    /// Sum of `output_tokens`.
+    pub output: i64,
+    /// Sum of `cost`.
+    pub cost: f64,
 }
 
-/// Everything but the install scan: one pass over the window's `daily` rows, then the
-/// error texts. Every sum saturates (see `rollup::int_at` for values an older collector
-/// may have stored).
-fn rest(conn: &Connection, first: i64, today: i64, s: &mut Summary) -> rusqlite::Result<()> {
-    let mut stmt = conn.prepare(
-        "SELECT day, kind, name, calls, failures, input_tokens, output_tokens, cost, ends,
-         end_failures, tool_calls, error_count, dropped, hist FROM daily
-         WHERE day BETWEEN ?1 AND ?2",
-    )?;
-    let mut rows = stmt.query([first, today])?;
-    let (mut records, mut dropped) = (0i64, 0i64);
-    let mut per_day: BTreeMap<i64, u64> = BTreeMap::new();
-    let mut commands: HashMap<String, Calls> = HashMap::new();
-    let mut tools: HashMap<String, Calls> = HashMap::new();
-    let mut models: HashMap<String, Tokens> = HashMap::new();
-    let mut sessions = [0i64; 4];
-    while let Some(r) = rows.next()? {
-        let calls = int_at(r, 3)?;
-        records = records.saturating_add(calls);
-        dropped = dropped.saturating_add(int_at(r, 12)?);
-        let kind = r.get_ref(1)?.as_str()?;
-        let name = r.get_ref(2)?.as_str()?;
+/// What a store reads from its rollups for a [`Window`]: the summary's numbers before they
+/// are sorted, capped and turned into percentiles. Every sum saturates.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Totals {
+    /// Records.
+    pub records: i64,
+    /// Sum of `dropped_records`.
+    pub dropped: i64,
+    /// Command records per day.
+    pub commands_per_day: BTreeMap<i64, u64>,
+    /// Per command.
+    pub commands: HashMap<String, Calls>,
+    /// Per tool.
+    pub tools: HashMap<String, Calls>,
+    /// Per model.
+    pub models: HashMap<String, Tokens>,
+    /// Session ends, failed ends, their `tool_calls` and their `error_count`.
+    pub session_ends: [i64; 4],
+    /// Distinct session ids.
+    pub session_count: u64,
+    /// Occurrences per error text.
+    pub errors: HashMap<String, i64>,
+    /// Distinct installs.
+    pub installs: u64,
+    /// Distinct installs per day.
+    pub installs_per_day: BTreeMap<i64, u64>,
+    /// Distinct installs per version.
+    pub versions: HashMap<String, u64>,
+    /// Distinct installs per OS.
+    pub os: HashMap<String, u64>,
+}
+
+impl Totals {
+    /// Adds the rollup of one (day, kind, name).
+    pub fn add_daily(&mut self, day: i64, kind: &str, name: &str, d: &Daily) {
+        self.records = self.records.saturating_add(d.calls);
+        self.dropped = self.dropped.saturating_add(d.dropped);
         match kind {
             "command" | "tool" => {
-                let map = if kind == "tool" {
-                    &mut tools
-                } else {
-                    &mut commands
-                };
                 if kind == "command" {
-                    let d = per_day.entry(int_at(r, 0)?).or_default();
-                    *d = d.saturating_add(calls.max(0) as u64);
+                    let n = self.commands_per_day.entry(day).or_default();
+                    *n = n.saturating_add(d.calls.max(0) as u64);
                 }
-                let c = entry(map, name);
-                c.calls = c.calls.saturating_add(calls);
-                c.failures = c.failures.saturating_add(int_at(r, 4)?);
-                if let ValueRef::Blob(b) = r.get_ref(13)? {
-                    add_hist(&mut c.hist, decode_hist(b));
-                }
+                let c = self.calls_of(kind, name);
+                c.calls = c.calls.saturating_add(d.calls);
+                c.failures = c.failures.saturating_add(d.failures);
+                add_hist(&mut c.hist, d.hist.iter().map(|(&b, &n)| (b, n)));
             }
             "token" => {
-                let t = entry(&mut models, name);
-                t.calls = t.calls.saturating_add(calls);
-                t.input = t.input.saturating_add(int_at(r, 5)?);
-                t.output = t.output.saturating_add(int_at(r, 6)?);
-                t.cost = finite_sum(t.cost, real_at(r, 7)?);
+                let t = entry(&mut self.models, name);
+                t.calls = t.calls.saturating_add(d.calls);
+                t.input = t.input.saturating_add(d.input_tokens);
+                t.output = t.output.saturating_add(d.output_tokens);
+                t.cost = finite_sum(t.cost, d.cost);
             }
             "session" => {
-                for (i, col) in [8, 9, 10, 11].into_iter().enumerate() {
-                    sessions[i] = sessions[i].saturating_add(int_at(r, col)?);
+                let add = [d.ends, d.end_failures, d.tool_calls, d.error_count];
+                for (sum, n) in self.session_ends.iter_mut().zip(add) {
+                    *sum = sum.saturating_add(n);
                 }
             }
             _ => {}
         }
     }
-    s.records = records.max(0) as u64;
-    s.dropped_records = dropped.max(0) as u64;
-    s.commands_per_day = fill_days(&per_day, first, today);
-    (s.commands, s.more.commands) = name_stats(commands, s.top);
-    (s.tools, s.more.tools) = name_stats(tools, s.top);
-    (s.models, s.more.models) = model_stats(models, s.top);
-    s.sessions = Sessions {
-        count: session_count(conn, first, today)?,
-        ended: sessions[0].max(0) as u64,
-        failed: sessions[1].max(0) as u64,
-        tool_calls: sessions[2],
-        errors: sessions[3],
-    };
-    (s.errors, s.more.errors) = errors(conn, first, today, s.top)?;
-    Ok(())
+
+    /// The totals of a command (`kind` "command") or a tool (any other kind).
+    pub fn calls_of(&mut self, kind: &str, name: &str) -> &mut Calls {
+        let map = if kind == "command" {
+            &mut self.commands
+        } else {
+            &mut self.tools
+        };
+        entry(map, name)
+    }
+
+    /// Adds `n` occurrences of an error text.
+    pub fn add_error(&mut self, text: &str, n: i64) {
+        let e = entry(&mut self.errors, text);
+        *e = e.saturating_add(n);
+    }
 }
 
 fn entry<'m, T: Default>(map: &'m mut HashMap<String, T>, name: &str) -> &'m mut T {
@@ -342,69 +314,41 @@ fn entry<'m, T: Default>(map: &'m mut HashMap<String, T>, name: &str) -> &'m mut
     map.get_mut(name).expect("inserted above")
 }
 
-/// Distinct installs, installs per day, per version and per OS: one ordered scan of
-/// `daily_installs`. Rows repeat users a lot; only changes do any hashing.
-fn installs(conn: &Connection, first: i64, today: i64, s: &mut Summary) -> rusqlite::Result<()> {
-    let mut stmt = conn.prepare(
-        "SELECT day, user_id, version, os FROM daily_installs WHERE day BETWEEN ?1 AND ?2
-         ORDER BY day, user_id",
-    )?;
-    let mut rows = stmt.query([first, today])?;
-    let mut users: HashMap<String, usize> = HashMap::new();
-    let mut per_day: BTreeMap<i64, u64> = BTreeMap::new();
-    let mut versions: HashMap<String, HashSet<usize>> = HashMap::new();
-    let mut oses: HashMap<String, HashSet<usize>> = HashMap::new();
-    let (mut last_day, mut last_user, mut uid) = (i64::MIN, String::new(), 0usize);
-    while let Some(row) = rows.next()? {
-        let day = row.get_ref(0)?.as_i64()?;
-        let user = row.get_ref(1)?.as_str()?;
-        if day != last_day || user != last_user {
-            let next = users.len();
-            uid = match users.get(user) {
-                Some(&id) => id,
-                None => *users.entry(user.to_owned()).or_insert(next),
-            };
-            *per_day.entry(day).or_default() += 1;
-            last_day = day;
-            last_user.clear();
-            last_user.push_str(user);
-        }
-        // An absent version or OS is stored as "".
-        let version = row.get_ref(2)?.as_str()?;
-        if !version.is_empty() {
-            add_share(&mut versions, version, uid);
-        }
-        let os = row.get_ref(3)?.as_str()?;
-        if !os.is_empty() {
-            add_share(&mut oses, os, uid);
-        }
-    }
-    s.installs = users.len() as u64;
-    s.installs_per_day = fill_days(&per_day, first, today);
-    (s.versions, s.more.versions) = shares(versions, s.top);
-    (s.os, s.more.os) = shares(oses, s.top);
-    Ok(())
-}
-
-fn add_share(map: &mut HashMap<String, HashSet<usize>>, value: &str, uid: usize) {
-    match map.get_mut(value) {
-        Some(ids) => {
-            ids.insert(uid);
-        }
-        None => {
-            map.insert(value.to_owned(), HashSet::from([uid]));
-        }
-    }
+/// The summary of `w` from a store's [`Totals`].
+pub fn build(t: Totals, w: &Window) -> Summary {
+    let mut s = Summary {
+        days: w.days,
+        top: w.top,
+        from: date(w.first),
+        to: date(w.today),
+        records: t.records.max(0) as u64,
+        installs: t.installs,
+        dropped_records: t.dropped.max(0) as u64,
+        installs_per_day: fill_days(&t.installs_per_day, w.first, w.today),
+        commands_per_day: fill_days(&t.commands_per_day, w.first, w.today),
+        sessions: Sessions {
+            count: t.session_count,
+            ended: t.session_ends[0].max(0) as u64,
+            failed: t.session_ends[1].max(0) as u64,
+            tool_calls: t.session_ends[2],
+            errors: t.session_ends[3],
+        },
+        ..Summary::default()
+    };
+    (s.commands, s.more.commands) = name_stats(t.commands, w.top);
+    (s.tools, s.more.tools) = name_stats(t.tools, w.top);
+    (s.models, s.more.models) = model_stats(t.models, w.top);
+    (s.errors, s.more.errors) = errors(t.errors, w.top);
+    (s.versions, s.more.versions) = shares(t.versions, w.top);
+    (s.os, s.more.os) = shares(t.os, w.top);
+    s
 }
 
 /// The `top` values with most installs, and how many more there are.
-fn shares(map: HashMap<String, HashSet<usize>>, top: usize) -> (Vec<Share>, Rest) {
+fn shares(map: HashMap<String, u64>, top: usize) -> (Vec<Share>, Rest) {
     let mut out: Vec<Share> = map
         .into_iter()
-        .map(|(name, ids)| Share {
-            name,
-            installs: ids.len() as u64,
-        })
+        .map(|(name, installs)| Share { name, installs })
         .collect();
     out.sort_by(|a, b| {
         b.installs
@@ -417,6 +361,25 @@ fn shares(map: HashMap<String, HashSet<usize>>, top: usize) -> (Vec<Share>, Rest
     };
     out.truncate(top);
     (out, rest)
+}
+
+/// The `top` most frequent error texts, and the rest summed (`records`: their occurrences).
+fn errors(counts: HashMap<String, i64>, top: usize) -> (Vec<ErrorCount>, Rest) {
+    let mut all: Vec<ErrorCount> = counts
+        .into_iter()
+        .map(|(text, n)| ErrorCount {
+            text,
+            count: n.max(0) as u64,
+        })
+        .collect();
+    all.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.text.cmp(&b.text)));
+    let mut rest = Rest::default();
+    for e in all.iter().skip(top) {
+        rest.entries += 1;
+        rest.records = rest.records.saturating_add(e.count);
+    }
+    all.truncate(top);
+    (all, rest)
 }
 
 fn fill_days(counts: &BTreeMap<i64, u64>, first: i64, today: i64) -> Vec<DayCount> {
@@ -510,47 +473,6 @@ fn model_stats(totals: HashMap<String, Tokens>, top: usize) -> (Vec<ModelStats>,
     }
     out.truncate(top);
     (out, rest)
-}
-
-fn session_count(conn: &Connection, first: i64, today: i64) -> rusqlite::Result<u64> {
-    conn.query_row(
-        "SELECT COUNT(DISTINCT session_id) FROM daily_sessions WHERE day BETWEEN ?1 AND ?2",
-        [first, today],
-        |r| r.get::<_, i64>(0),
-    )
-    .map(|n| n.max(0) as u64)
-}
-
-/// The `top` most frequent error texts, and the rest summed (`records`: their occurrences).
-fn errors(
-    conn: &Connection,
-    first: i64,
-    today: i64,
-    top: usize,
-) -> rusqlite::Result<(Vec<ErrorCount>, Rest)> {
-    let mut stmt =
-        conn.prepare("SELECT text, count FROM daily_errors WHERE day BETWEEN ?1 AND ?2")?;
-    let mut rows = stmt.query([first, today])?;
-    let mut counts: HashMap<String, i64> = HashMap::new();
-    while let Some(r) = rows.next()? {
-        let n = entry(&mut counts, r.get_ref(0)?.as_str()?);
-        *n = n.saturating_add(int_at(r, 1)?);
-    }
-    let mut all: Vec<ErrorCount> = counts
-        .into_iter()
-        .map(|(text, n)| ErrorCount {
-            text,
-            count: n.max(0) as u64,
-        })
-        .collect();
-    all.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.text.cmp(&b.text)));
-    let mut rest = Rest::default();
-    for e in all.iter().skip(top) {
-        rest.entries += 1;
-        rest.records = rest.records.saturating_add(e.count);
-    }
-    all.truncate(top);
-    Ok((all, rest))
 }
 
 /// `YYYY-MM-DD` of a day number since 1970-01-01 (proleptic Gregorian, UTC).

@@ -223,7 +223,7 @@ fn long_strings_are_capped_and_odd_types_do_not_break_anything() {
         tool["name"].as_str().unwrap().chars().count(),
         telemetry_collector::record::MAX_STRING_CHARS
     );
-    let conn = telemetry_collector::store::open_read(&h.db()).unwrap();
+    let conn = telemetry_collector::store::sqlite::open_read(&h.db()).unwrap();
     let err: String = conn
         .query_row("SELECT error FROM events WHERE event_id = 'l1'", [], |r| {
             r.get(0)

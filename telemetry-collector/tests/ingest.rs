@@ -283,7 +283,7 @@ fn otlp_logs_map_back_to_the_same_rows() {
 
 /// The stored JSON of one record, read from the file the server committed to.
 fn stored(h: &Harness, id: &str) -> Value {
-    let conn = telemetry_collector::store::open_read(&h.db()).unwrap();
+    let conn = telemetry_collector::store::sqlite::open_read(&h.db()).unwrap();
     let json: String = conn
         .query_row("SELECT json FROM events WHERE event_id = ?1", [id], |r| {
             r.get(0)

@@ -124,7 +124,7 @@ fn retention_deletes_old_records_at_start() {
     assert_eq!(h.summary(60)["records"], 3, "kept until the next sweep");
     h.restart();
     assert_eq!(h.summary(60)["records"], 2);
-    let conn = telemetry_collector::store::open_read(&h.db()).unwrap();
+    let conn = telemetry_collector::store::sqlite::open_read(&h.db()).unwrap();
     let gone: i64 = conn
         .query_row(
             "SELECT COUNT(*) FROM events WHERE event_id = 'old'",
@@ -182,7 +182,7 @@ fn sigterm_stops_gracefully_without_losing_an_acknowledged_batch() {
         s.join().unwrap();
     }
     let acked = acked.lock().unwrap();
-    let conn = telemetry_collector::store::open_read(&db).unwrap();
+    let conn = telemetry_collector::store::sqlite::open_read(&db).unwrap();
     let mut stmt = conn
         .prepare("SELECT 1 FROM events WHERE event_id = ?1")
         .unwrap();

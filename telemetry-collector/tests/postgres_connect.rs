@@ -10,7 +10,7 @@ use std::process::Command;
 use std::sync::{Arc, Barrier};
 
 use pg::{PASSWORD, Postgres};
-use telemetry_collector::postgres::{self, PgUrl, schema};
+use telemetry_collector::store::postgres::{self, PgUrl, schema};
 
 fn block_on<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()

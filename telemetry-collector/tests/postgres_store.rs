@@ -7,9 +7,9 @@ mod pg;
 
 use pg::Postgres;
 use serde_json::{Value, json};
-use telemetry_collector::postgres::schema::RETENTION_LOCK;
-use telemetry_collector::postgres::{PgStore, PgUrl};
 use telemetry_collector::record::{Row, to_row};
+use telemetry_collector::store::postgres::schema::RETENTION_LOCK;
+use telemetry_collector::store::postgres::{PgStore, PgUrl};
 use telemetry_collector::store::{Counts, now_ms};
 
 const DAY_MS: i64 = 86_400_000;

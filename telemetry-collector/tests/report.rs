@@ -126,7 +126,7 @@ fn the_summary_has_the_documented_keys() {
 
 #[test]
 fn the_admin_token_must_differ_from_ingest_keys() {
-    let mut config = telemetry_collector::Config::new("unused.db".into());
+    let mut config = telemetry_collector::Config::new("unused.db");
     config.api_keys = vec!["same".into()];
     config.admin_token = Some("same".into());
     assert!(telemetry_collector::BackgroundServer::start(config).is_err());

@@ -41,7 +41,10 @@ impl Harness {
     }
 
     pub fn db(&self) -> PathBuf {
-        self.config.db.clone()
+        match &self.config.db {
+            telemetry_collector::store::Db::Sqlite(p) => p.clone(),
+            other => panic!("not a SQLite harness: {other}"),
+        }
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -14,13 +14,10 @@ use std::collections::{HashMap, HashSet};
 
 use deadpool_postgres::GenericClient;
 
-use super::ingest::Contribution;
-use super::writer::{contribution, day_of};
+use super::ingest::pg_day;
+use crate::limits::OTHER;
 use crate::record::Row;
-use crate::rollup::NO_NAME;
-
-/// The row every name past the bound is folded into.
-pub const OTHER: &str = "(other)";
+use crate::rollup::{Contribution, NO_NAME, contribution};
 
 /// The advisory lock under which new names are admitted.
 pub const NAMES_LOCK: i64 = 0x7465_6c65_6d03;
@@ -195,4 +192,9 @@ async fn load(
         }
     };
     Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+/// A row's day as the names' keys hold it.
+fn day_of(r: &Row) -> i32 {
+    pg_day(crate::rollup::day_of(r.ts_ms))
 }

@@ -12,14 +12,17 @@
 
 use std::collections::{HashMap, HashSet};
 
+use std::sync::Arc;
+
 use deadpool_postgres::Pool;
 use tokio::sync::{mpsc, oneshot};
 
-use super::ingest::{self, Contribution};
+use super::ingest;
 use super::names::{NAMES_LOCK, Names};
 use super::schema::describe;
+use crate::health::Health;
 use crate::record::Row;
-use crate::store::{Counts, MS_PER_DAY, now_ms};
+use crate::store::{Counts, now_ms};
 
 /// At most this many rows share one statement (more wait for the next one).
 const GROUP_ROWS: usize = 5_000;
@@ -37,11 +40,10 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer task on the current tokio runtime.
-    pub fn start(pool: Pool, max_names_per_day: usize) -> Self {
+    /// Starts the writer task on the current tokio runtime; failures go to `health`.
+    pub fn start(pool: Pool, max_names_per_day: usize, health: Arc<Health>) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
-        let names = Names::new(max_names_per_day);
-        let task = tokio::spawn(run(pool, rx, names));
+        let task = tokio::spawn(run(pool, rx, max_names_per_day, health));
         Self {
             tx,
             task: Some(task),
@@ -70,7 +72,15 @@ impl Writer {
     }
 }
 
-async fn run(pool: Pool, mut rx: mpsc::UnboundedReceiver<(Vec<Row>, Reply)>, mut names: Names) {
+/// Groups what waits and commits it. Each group runs as its own task: a panic fails only
+/// that group's batches (503), is recorded in the health, and the next group is stored.
+async fn run(
+    pool: Pool,
+    mut rx: mpsc::UnboundedReceiver<(Vec<Row>, Reply)>,
+    max_names_per_day: usize,
+    health: Arc<Health>,
+) {
+    let mut names = Names::new(max_names_per_day);
     while let Some(first) = rx.recv().await {
         let mut rows = first.0.len();
         let mut group = vec![first];
@@ -83,12 +93,28 @@ async fn run(pool: Pool, mut rx: mpsc::UnboundedReceiver<(Vec<Row>, Reply)>, mut
                 Err(_) => break,
             }
         }
-        commit_group(&pool, group, &mut names).await;
+        let (pool, health_) = (pool.clone(), Arc::clone(&health));
+        let task = tokio::spawn(async move {
+            commit_group(&pool, group, &mut names, &health_).await;
+            names
+        });
+        names = match task.await {
+            Ok(n) => n,
+            Err(e) => {
+                health.recovered(&format!("a commit panicked: {e}"));
+                Names::new(max_names_per_day)
+            }
+        };
     }
 }
 
 /// Stores a group in one statement; on failure, each batch on its own.
-async fn commit_group(pool: &Pool, group: Vec<(Vec<Row>, Reply)>, names: &mut Names) {
+async fn commit_group(
+    pool: &Pool,
+    group: Vec<(Vec<Row>, Reply)>,
+    names: &mut Names,
+    health: &Health,
+) {
     let batches: Vec<&[Row]> = group.iter().map(|(rows, _)| rows.as_slice()).collect();
     let result = match commit(pool, &batches, names).await {
         Err(_) if group.len() > 1 => None,
@@ -96,11 +122,11 @@ async fn commit_group(pool: &Pool, group: Vec<(Vec<Row>, Reply)>, names: &mut Na
     };
     let Some(result) = result else {
         for (rows, reply) in group {
-            let _ = reply.send(
-                commit(pool, &[rows.as_slice()], names)
-                    .await
-                    .map(|mut c| c.remove(0)),
-            );
+            let one = commit(pool, &[rows.as_slice()], names).await;
+            if let Err(e) = &one {
+                health.commit_failed(e);
+            }
+            let _ = reply.send(one.map(|mut c| c.remove(0)));
         }
         return;
     };
@@ -111,6 +137,7 @@ async fn commit_group(pool: &Pool, group: Vec<(Vec<Row>, Reply)>, names: &mut Na
             }
         }
         Err(e) => {
+            health.commit_failed(&e);
             for (_, reply) in group {
                 let _ = reply.send(Err(e.clone()));
             }
@@ -193,43 +220,5 @@ fn retryable(e: &tokio_postgres::Error) -> bool {
             *c == SqlState::T_R_DEADLOCK_DETECTED || *c == SqlState::T_R_SERIALIZATION_FAILURE
         }
         None => e.is_closed() || e.as_db_error().is_none(),
-    }
-}
-
-/// A row's UTC day, as stored.
-pub(crate) fn day_of(r: &Row) -> i32 {
-    i32::try_from(r.ts_ms.div_euclid(MS_PER_DAY)).unwrap_or(i32::MAX)
-}
-
-/// What `row` adds to the rollups with the given folded names.
-pub(crate) fn contribution<'a>(
-    r: &'a Row,
-    kind: &'a str,
-    name: &'a str,
-    error: Option<&'a str>,
-    install: Option<(&'a str, &'a str, &'a str)>,
-) -> Contribution<'a> {
-    let failed = r.is_success == Some(false);
-    let end = r.action.as_deref() == Some("end");
-    Contribution {
-        day: day_of(r),
-        kind,
-        name,
-        failed: i32::from(failed),
-        end: i32::from(end),
-        end_failed: i32::from(end && failed),
-        input_tokens: r.input_tokens.unwrap_or(0),
-        output_tokens: r.output_tokens.unwrap_or(0),
-        cost: r.cost.unwrap_or(0.0),
-        tool_calls: if end { r.tool_calls.unwrap_or(0) } else { 0 },
-        error_count: if end { r.error_count.unwrap_or(0) } else { 0 },
-        dropped: r.dropped_records.unwrap_or(0),
-        bucket: r.duration_ms.map(crate::rollup::bucket),
-        error,
-        install,
-        session: match (r.session_id.as_deref(), r.kind.as_str()) {
-            (Some(s), "session") => Some(s),
-            _ => None,
-        },
     }
 }

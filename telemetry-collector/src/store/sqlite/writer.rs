@@ -19,13 +19,14 @@ use std::thread::JoinHandle;
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
+use super::dbfile::DbFile;
+use super::rollups::{Deltas, Seen};
+use super::{delete_old, insert_rows, open_write};
 use crate::cardinality::NameCaps;
-use crate::dbfile::DbFile;
 use crate::health::Health;
 use crate::limits::DEFAULT_MAX_NAMES_PER_DAY;
 use crate::record::Row;
-use crate::rollup::{Deltas, Seen};
-use crate::store::{Counts, delete_old, insert_rows, open_write};
+use crate::store::Counts;
 
 type Reply<T> = oneshot::Sender<Result<T, String>>;
 
@@ -59,8 +60,8 @@ impl Writer {
     /// ```
     /// let dir = tempfile::tempdir().unwrap();
     /// let path = dir.path().join("t.db");
-    /// let writer = telemetry_collector::store::Writer::start(&path).unwrap();
-    /// assert!(telemetry_collector::store::Writer::start(&path).is_err(), "one writer per file");
+    /// let writer = telemetry_collector::store::sqlite::Writer::start(&path).unwrap();
+    /// assert!(telemetry_collector::store::sqlite::Writer::start(&path).is_err(), "one writer per file");
     /// writer.stop();
     /// ```
     pub fn start(path: &Path) -> Result<Self, String> {
@@ -392,7 +393,7 @@ mod tests {
         );
         assert_eq!(answers.last(), Some(&503));
         server.stop().unwrap();
-        let conn = crate::store::open_read(&dir.path().join("p.db")).unwrap();
+        let conn = crate::store::sqlite::open_read(&dir.path().join("p.db")).unwrap();
         let stored: i64 = conn
             .query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))
             .unwrap();

@@ -6,6 +6,7 @@
 
 pub mod ingest;
 pub mod names;
+pub mod read;
 pub mod retention;
 pub mod schema;
 pub mod tls;
@@ -16,8 +17,13 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 
 pub use url::PgUrl;
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::health::Health;
 use crate::record::Row;
 use crate::store::Counts;
+use crate::summary::{Summary, Window, build};
 
 /// Connections one replica opens at most: the writer's, retention's, and the summaries'.
 pub const POOL_SIZE: usize = 8;
@@ -27,6 +33,7 @@ pub struct PgStore {
     url: PgUrl,
     pool: Pool,
     writer: writer::Writer,
+    health: Arc<Health>,
 }
 
 impl PgStore {
@@ -39,11 +46,13 @@ impl PgStore {
             .await
             .map_err(|e| format!("{url}: {e}"))?;
         drop(client);
-        let writer = writer::Writer::start(pool.clone(), max_names_per_day);
+        let health = Arc::new(Health::default());
+        let writer = writer::Writer::start(pool.clone(), max_names_per_day, Arc::clone(&health));
         Ok(Self {
             url: url.clone(),
             pool,
             writer,
+            health,
         })
     }
 
@@ -60,6 +69,32 @@ impl PgStore {
     /// Stores a batch; returns once it is committed.
     pub async fn insert(&self, rows: Vec<Row>) -> Result<Counts, String> {
         self.writer.insert(rows).await
+    }
+
+    /// The writer's and the database's state.
+    pub fn health(&self) -> &Arc<Health> {
+        &self.health
+    }
+
+    /// Whether the database answers (`SELECT 1` within 5 s), recorded in the health.
+    pub async fn check(&self) -> Result<(), String> {
+        let probe = async {
+            let c = self
+                .pool
+                .get()
+                .await
+                .map_err(|e| connect_error(&self.url, &e))?;
+            c.simple_query("SELECT 1")
+                .await
+                .map(drop)
+                .map_err(|e| format!("{}: {}", self.url, schema::describe(&e)))
+        };
+        let state = match tokio::time::timeout(Duration::from_secs(5), probe).await {
+            Ok(r) => r,
+            Err(_) => Err(format!("{}: no answer within 5 s", self.url)),
+        };
+        self.health.set_storage(state.clone().err());
+        state
     }
 
     /// Retention: `None` when another replica is running it.
@@ -111,4 +146,21 @@ pub fn connect_error(url: &PgUrl, e: &deadpool_postgres::PoolError) -> String {
         other => other.to_string(),
     };
     format!("cannot connect to {url}: {why}")
+}
+
+/// The summary of the database at `url` without serving it (`report`): no migration; a
+/// schema older or newer than this collector's is refused.
+pub async fn summarize(url: &PgUrl, days: u32, top: usize) -> Result<Summary, String> {
+    let pool = pool(url, 5)?;
+    let client = pool.get().await.map_err(|e| connect_error(url, &e))?;
+    schema::check_current(&client)
+        .await
+        .map_err(|e| format!("{url}: {e}"))?;
+    drop(client);
+    let w = Window::new(days, top);
+    let totals = read::totals(&pool, &w)
+        .await
+        .map_err(|e| format!("{url}: {e}"))?;
+    pool.close();
+    Ok(build(totals, &w))
 }

@@ -87,7 +87,7 @@ pub struct PgUrl {
 /// Whether `--db` names a PostgreSQL database rather than a SQLite file.
 ///
 /// ```
-/// use telemetry_collector::postgres::url::is_postgres_url;
+/// use telemetry_collector::store::postgres::url::is_postgres_url;
 /// assert!(is_postgres_url("postgres://u@h/db") && is_postgres_url("PostgreSQL://u@h/db"));
 /// assert!(!is_postgres_url("./postgres.db"));
 /// ```
@@ -115,7 +115,7 @@ impl PgUrl {
     /// contain the password.
     ///
     /// ```
-    /// use telemetry_collector::postgres::url::{PgUrl, SslMode};
+    /// use telemetry_collector::store::postgres::url::{PgUrl, SslMode};
     /// let env = |k: &str| (k == "PGPASSWORD").then(|| "s3cret".to_owned());
     /// let url = PgUrl::parse_with("postgres://collector@db.internal/telemetry?sslmode=require", env).unwrap();
     /// assert_eq!((url.port, url.sslmode), (5432, SslMode::Require));

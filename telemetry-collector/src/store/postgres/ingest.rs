@@ -10,49 +10,13 @@
 //! - each table is written in key order (`ORDER BY` before every insert), so two replicas
 //!   writing overlapping keys lock them in the same order and cannot deadlock each other;
 //! - what a row adds to the rollups (which name, failure, session end, bucket) is decided
-//!   in Rust ([`Contribution`]); the SQL only sums.
+//!   in Rust (`rollup::contribution`, as for SQLite); the SQL only sums.
 
 use deadpool_postgres::GenericClient;
 use tokio_postgres::types::ToSql;
 
 use crate::record::Row;
-
-/// What one stored row adds to the rollups.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Contribution<'a> {
-    /// UTC day of the record.
-    pub day: i32,
-    /// The `daily` row's kind and name (after folding past the day's cap).
-    pub kind: &'a str,
-    /// See `kind`.
-    pub name: &'a str,
-    /// 1 when `is_success` is false.
-    pub failed: i32,
-    /// 1 for a session end.
-    pub end: i32,
-    /// 1 for a failed session end.
-    pub end_failed: i32,
-    /// Summed into `daily`.
-    pub input_tokens: i64,
-    /// Summed into `daily`.
-    pub output_tokens: i64,
-    /// Summed into `daily`.
-    pub cost: f64,
-    /// Summed into `daily` (session ends only).
-    pub tool_calls: i64,
-    /// Summed into `daily` (session ends only).
-    pub error_count: i64,
-    /// Summed into `daily`.
-    pub dropped: i64,
-    /// The duration's histogram bucket.
-    pub bucket: Option<i64>,
-    /// The error text (after folding).
-    pub error: Option<&'a str>,
-    /// (user, version, os) of the install (version and os after folding, `""` when absent).
-    pub install: Option<(&'a str, &'a str, &'a str)>,
-    /// The session id of a session record.
-    pub session: Option<&'a str>,
-}
+use crate::rollup::Contribution;
 
 /// The statement: `$1..$20` the `events` columns, `$21` the receive time, `$22` the JSON,
 /// `$23..$39` the contributions. Returns the `event_id`s it stored.
@@ -142,7 +106,7 @@ pub async fn store(
     let int = |f: fn(&Row) -> Option<i64>| rows.iter().map(|r| f(r)).collect::<Vec<_>>();
     let event_id: Vec<&str> = rows.iter().map(|r| r.event_id.as_str()).collect();
     let ts_ms: Vec<i64> = rows.iter().map(|r| r.ts_ms).collect();
-    let day: Vec<i32> = adds.iter().map(|a| a.day).collect();
+    let day: Vec<i32> = adds.iter().map(|a| pg_day(a.day)).collect();
     let kind: Vec<&str> = rows.iter().map(|r| r.kind.as_str()).collect();
     let is_success: Vec<Option<bool>> = rows.iter().map(|r| r.is_success).collect();
     let cost: Vec<Option<f64>> = rows.iter().map(|r| r.cost).collect();
@@ -243,9 +207,9 @@ impl<'a> Columns<'a> {
         for a in adds {
             c.kind.push(a.kind);
             c.name.push(a.name);
-            c.failed.push(a.failed);
-            c.end.push(a.end);
-            c.end_failed.push(a.end_failed);
+            c.failed.push(i32::from(a.failed));
+            c.end.push(i32::from(a.end));
+            c.end_failed.push(i32::from(a.end_failed));
             c.input.push(a.input_tokens);
             c.output.push(a.output_tokens);
             c.cost.push(a.cost);
@@ -261,4 +225,10 @@ impl<'a> Columns<'a> {
         }
         c
     }
+}
+
+/// A day as PostgreSQL's `INTEGER` column holds it (days since 1970 fit until the year
+/// 5.8 million; validation keeps records within a day of now).
+pub fn pg_day(day: i64) -> i32 {
+    i32::try_from(day).unwrap_or(if day < 0 { i32::MIN } else { i32::MAX })
 }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 /// The lock file of a database: its path with `.lock` appended.
 ///
 /// ```
-/// let p = telemetry_collector::dbfile::lock_path("data/t.db".as_ref());
+/// let p = telemetry_collector::store::sqlite::dbfile::lock_path("data/t.db".as_ref());
 /// assert_eq!(p, std::path::PathBuf::from("data/t.db.lock"));
 /// ```
 pub fn lock_path(db: &Path) -> PathBuf {

@@ -70,7 +70,7 @@ pub fn migrate_v3(tx: &Transaction<'_>) -> rusqlite::Result<()> {
 /// The 64-bit key of an `event_id`: the first 8 bytes of its SHA-256 (stable across builds).
 ///
 /// ```
-/// use telemetry_collector::dedupe::key;
+/// use telemetry_collector::store::sqlite::dedupe::key;
 /// assert_eq!(key("e1"), key("e1"));
 /// assert_ne!(key("e1"), key("e2"));
 /// ```

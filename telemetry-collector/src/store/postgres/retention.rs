@@ -7,7 +7,8 @@
 use deadpool_postgres::Pool;
 
 use super::schema::{DAY_TABLES, RETENTION_LOCK, describe};
-use crate::store::{MS_PER_DAY, now_ms};
+use crate::rollup::day_of;
+use crate::store::now_ms;
 
 /// Records deleted per transaction.
 const CHUNK: i64 = 10_000;
@@ -28,8 +29,7 @@ pub async fn retain(pool: &Pool, days: u32) -> Result<Option<u64>, String> {
     if !locked {
         return Ok(None);
     }
-    let cutoff =
-        i32::try_from(now_ms().div_euclid(MS_PER_DAY) - i64::from(days)).unwrap_or(i32::MIN);
+    let cutoff = super::ingest::pg_day(day_of(now_ms()) - i64::from(days));
     let result = delete_before(&mut client, cutoff).await.map_err(err);
     // Unlocked before the connection goes back to the pool (a broken one frees it anyway).
     let _ = client

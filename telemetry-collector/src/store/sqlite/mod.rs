@@ -1,5 +1,7 @@
-//! SQLite storage: the schema and its migrations, storing a batch's rows, retention. The
-//! single writer thread that calls them is in `writer.rs`.
+//! SQLite storage, the embedded default: the schema and its migrations, storing a batch's
+//! rows, retention. The single writer thread that calls them is in `writer.rs`, the rollups'
+//! tables and SQL in `rollups.rs`, exactly-once keys in `dedupe.rs`, the file's lock in
+//! `dbfile.rs`, the summary's reads in `read.rs`.
 //!
 //! Durability: the database runs in WAL mode with `synchronous=NORMAL`. A batch is one
 //! transaction and is acknowledged only after its `COMMIT` returned, so an acknowledged batch
@@ -11,11 +13,19 @@ use std::path::Path;
 
 use rusqlite::{Connection, OpenFlags, params};
 
+pub mod dbfile;
+pub mod dedupe;
+pub mod read;
+pub mod rollups;
+pub mod writer;
+
 use crate::cardinality::NameCaps;
-use crate::dedupe::{self, Claim};
 use crate::record::Row;
-use crate::rollup::{self, Deltas, Seen};
-pub use crate::writer::Writer;
+use crate::rollup::MS_PER_DAY;
+use crate::store::{Counts, now_ms};
+use dedupe::Claim;
+use rollups::{Deltas, Seen};
+pub use writer::Writer;
 
 /// One schema step.
 enum Step {
@@ -65,29 +75,17 @@ CREATE INDEX events_sessions ON events (day, action, session_id, tool_calls, err
 ",
     ),
     Step::Rust(|tx| {
-        tx.execute_batch(rollup::SCHEMA)?;
-        rollup::backfill(tx)
+        tx.execute_batch(rollups::SCHEMA)?;
+        rollups::backfill(tx)
     }),
     Step::Rust(dedupe::migrate_v3),
 ];
-
-/// Milliseconds in a UTC day; `day` = `ts_ms / MS_PER_DAY`.
-pub const MS_PER_DAY: i64 = 86_400_000;
-
-/// What one batch did: new rows and rows whose `event_id` was already stored.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Counts {
-    /// Rows stored by this batch.
-    pub accepted: usize,
-    /// Rows skipped because their `event_id` was already stored.
-    pub duplicates: usize,
-}
 
 /// Opens (creating if needed) the database for writing and brings its schema up to date.
 ///
 /// ```
 /// let dir = tempfile::tempdir().unwrap();
-/// let conn = telemetry_collector::store::open_write(&dir.path().join("t.db")).unwrap();
+/// let conn = telemetry_collector::store::sqlite::open_write(&dir.path().join("t.db")).unwrap();
 /// let v: i64 = conn.query_row("SELECT version FROM schema_version", [], |r| r.get(0)).unwrap();
 /// assert!(v >= 1);
 /// ```
@@ -222,7 +220,7 @@ pub(crate) fn insert_rows<'a>(
     let mut counts = Counts::default();
     for r in rows {
         #[cfg(test)]
-        crate::writer::failpoints::on_insert(&r.event_id);
+        writer::failpoints::on_insert(&r.event_id);
         let key = dedupe::key(&r.event_id);
         if dedupe::claim(tx, key, &r.event_id, next_row, any_listed)? == Claim::Duplicate {
             counts.duplicates += 1;
@@ -265,7 +263,7 @@ pub(crate) fn insert_rows<'a>(
 pub(crate) fn delete_old(conn: &Connection, days: u32) -> rusqlite::Result<usize> {
     let cutoff = now_ms().div_euclid(MS_PER_DAY) - i64::from(days);
     let tx = conn.unchecked_transaction()?;
-    for table in rollup::TABLES {
+    for table in rollups::TABLES {
         tx.execute(&format!("DELETE FROM {table} WHERE day < ?1"), [cutoff])?;
     }
     tx.commit()?;
@@ -288,13 +286,6 @@ pub(crate) fn delete_old(conn: &Connection, days: u32) -> rusqlite::Result<usize
             return Ok(total);
         }
     }
-}
-
-/// Milliseconds since the Unix epoch (0 if the clock is before it).
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 #[cfg(test)]
@@ -452,7 +443,8 @@ mod tests {
         v1_database(&path);
         let conn = open_write(&path).unwrap();
         assert_eq!(schema_version(&conn).unwrap(), MIGRATIONS.len() as i64);
-        let s = crate::summary::summarize(&conn, 7, 25).unwrap();
+        let w = crate::summary::Window::new(7, 25);
+        let s = crate::summary::build(read::totals(&conn, &w).unwrap(), &w);
         assert_eq!((s.records, s.installs), (4, 2));
         let run = &s.commands[0];
         assert_eq!(
@@ -483,7 +475,7 @@ mod tests {
         drop(conn);
         // Opening again runs nothing twice.
         let again = open_write(&path).unwrap();
-        let s2 = crate::summary::summarize(&again, 7, 25).unwrap();
+        let s2 = crate::summary::build(read::totals(&again, &w).unwrap(), &w);
         assert_eq!(s2.records, 4);
     }
 }
