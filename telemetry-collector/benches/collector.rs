@@ -5,21 +5,40 @@
 //!    throughput in records/s, and the p99 batch latency printed after the group.
 //! 2. `summary/1m_records`: the report summary (30-day window) over 1,000,000 stored records
 //!    of a realistic mix, read from the SQLite file; the file's size is printed.
+//! 3. `ingest_pg_1_replica`, `ingest_pg_2_replicas`: the same ingest into PostgreSQL (a
+//!    server the run starts with PostgreSQL's durable defaults), through one server, then
+//!    two servers on one database (one client thread each); PostgreSQL's CPU is printed.
+//! 4. `summary_pg/1m_records`: the same 1,000,000 records in PostgreSQL; bytes per record.
+//!
+//! Without PostgreSQL's binaries, 3 and 4 print why they skipped.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+#[path = "../tests/common/pg.rs"]
+mod pg;
+
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use pg::Postgres;
 use serde_json::json;
 use telemetry_collector::record::to_row;
-use telemetry_collector::store::now_ms;
+use telemetry_collector::store::postgres::{PgStore, PgUrl};
 use telemetry_collector::store::sqlite::Writer;
 use telemetry_collector::store::sqlite::read::summarize_file;
+use telemetry_collector::store::{Db, now_ms, summarize};
 use telemetry_collector::{BackgroundServer, Config};
 
 const BATCH: u64 = 100;
-const CLIENTS: u64 = 2;
+/// Client threads (`COLLECTOR_BENCH_CLIENTS`, default 2), each over one keep-alive
+/// connection and waiting for each answer before sending the next batch.
+fn clients() -> u64 {
+    std::env::var("COLLECTOR_BENCH_CLIENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(2)
+}
 
 /// One batch of fresh records (ids from a shared counter), as cagent sends it.
 fn batch_body(next: &AtomicU64, now: i64) -> String {
@@ -73,10 +92,17 @@ fn event_id(n: u64) -> String {
 fn ingest(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let server = BackgroundServer::start(Config::new(dir.path().join("bench.db"))).unwrap();
-    let url = server.url("/events/v1/track");
+    run_ingest(c, "ingest", &[server.url("/events/v1/track")]);
+    drop(server);
+}
+
+/// Criterion group `name`: batches POSTed by [`clients`] threads, thread `i` to
+/// `urls[i % urls.len()]`; then the per-wall-second, CPU and latency figures.
+fn run_ingest(c: &mut Criterion, name: &str, urls: &[String]) {
     let next = Arc::new(AtomicU64::new(0));
     let latencies = Arc::new(Mutex::new(Vec::<Duration>::new()));
-    let agents: Vec<ureq::Agent> = (0..CLIENTS)
+    let n_clients = clients();
+    let agents: Vec<ureq::Agent> = (0..n_clients)
         .map(|_| {
             ureq::Agent::config_builder()
                 .http_status_as_error(false)
@@ -85,9 +111,9 @@ fn ingest(c: &mut Criterion) {
         })
         .collect();
     let cpu_before = process_cpu_seconds();
-    let writer_before = writer_cpu();
+    let (writer_before, pg_before) = (writer_cpu(), postgres_cpu());
     let wall_before = Instant::now();
-    let mut group = c.benchmark_group("ingest");
+    let mut group = c.benchmark_group(name);
     group.throughput(Throughput::Elements(BATCH));
     group
         .sample_size(20)
@@ -97,8 +123,8 @@ fn ingest(c: &mut Criterion) {
             let start = Instant::now();
             std::thread::scope(|scope| {
                 for (i, agent) in agents.iter().enumerate() {
-                    let (next, latencies, url) = (&next, &latencies, &url);
-                    let share = iters / CLIENTS + u64::from((i as u64) < iters % CLIENTS);
+                    let (next, latencies, url) = (&next, &latencies, &urls[i % urls.len()]);
+                    let share = iters / n_clients + u64::from((i as u64) < iters % n_clients);
                     scope.spawn(move || {
                         let mut mine = Vec::with_capacity(share as usize);
                         for _ in 0..share {
@@ -123,33 +149,47 @@ fn ingest(c: &mut Criterion) {
     group.finish();
     let cpu_after = process_cpu_seconds();
     let writer_used = writer_cpu() - writer_before;
+    let pg_used = postgres_cpu() - pg_before;
     let (cpu, server_cpu) = (cpu_after.0 - cpu_before.0, cpu_after.1 - cpu_before.1);
     let wall = wall_before.elapsed().as_secs_f64();
     let mut l = latencies.lock().unwrap().clone();
+    if l.is_empty() {
+        return; // filtered out
+    }
     let records = l.len() as f64 * BATCH as f64;
     eprintln!(
-        "ingest/batch_100: {records} records; {:.0} records per wall second with {:.2} cores busy \
-         on average; {:.0} records per CPU second of the server's threads ({:.0} per CPU second \
-         of server and clients together)",
+        "{name}/batch_100: {records} records; {:.0} records per wall second with {:.2} cores \
+         busy on average in this process; {:.0} records per CPU second of the server's threads \
+         ({:.0} per CPU second of server and clients together)",
         records / wall,
         cpu / wall,
         records / server_cpu,
         records / cpu
     );
-    eprintln!(
-        "ingest/batch_100: {:.0} records per CPU second of the writer thread alone",
-        records / writer_used
-    );
+    if writer_used > 0.0 {
+        eprintln!(
+            "{name}/batch_100: {:.0} records per CPU second of the writer thread alone",
+            records / writer_used
+        );
+    }
+    if pg_used > 0.0 {
+        eprintln!(
+            "{name}/batch_100: PostgreSQL's processes used {:.2} cores on average ({:.0} \
+             records per CPU second of PostgreSQL; {:.0} per CPU second of everything)",
+            pg_used / wall,
+            records / pg_used,
+            records / (cpu + pg_used)
+        );
+    }
     l.sort();
     let pick = |p: usize| l[(p * l.len()).div_ceil(100).max(1) - 1];
     eprintln!(
-        "ingest/batch_100 latency over {} batches: p50 {:?}, p99 {:?}, max {:?}",
+        "{name}/batch_100 latency over {} batches: p50 {:?}, p99 {:?}, max {:?}",
         l.len(),
         pick(50),
         pick(99),
         l[l.len() - 1]
     );
-    drop(server);
 }
 
 /// User plus system CPU seconds of one /proc stat file, and the thread's name.
@@ -192,6 +232,20 @@ fn process_cpu_seconds() -> (f64, f64) {
     (total, server)
 }
 
+/// CPU seconds of every `postgres` process on the machine (the benchmark's own server: the
+/// harness starts the only one).
+fn postgres_cpu() -> f64 {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+        .map(|stat| cpu_of(&stat))
+        .filter(|(name, _)| name == "postgres")
+        .map(|(_, cpu)| cpu)
+        .sum()
+}
+
 /// The writer thread's CPU seconds at the last `process_cpu_seconds` call.
 static WRITER_CPU: AtomicU64 = AtomicU64::new(0);
 
@@ -206,6 +260,14 @@ fn fill(path: &std::path::Path, total: u64) {
         .build()
         .unwrap();
     let writer = Writer::start(path).unwrap();
+    fill_rows(total, |rows| {
+        runtime.block_on(writer.insert(rows)).unwrap();
+    });
+    writer.stop();
+}
+
+/// The rows of [`fill`], handed over 10,000 at a time.
+fn fill_rows(total: u64, mut store: impl FnMut(Vec<telemetry_collector::record::Row>)) {
     let now = now_ms();
     let mut rows = Vec::with_capacity(10_000);
     for n in 0..total {
@@ -253,13 +315,10 @@ fn fill(path: &std::path::Path, total: u64) {
             json!({"event": event, "event_timestamp": ts, "source": "bench", "properties": p});
         rows.push(to_row(rec, now).unwrap());
         if rows.len() == 10_000 {
-            runtime
-                .block_on(writer.insert(std::mem::take(&mut rows)))
-                .unwrap();
+            store(std::mem::take(&mut rows));
         }
     }
-    runtime.block_on(writer.insert(rows)).unwrap();
-    writer.stop();
+    store(rows);
 }
 
 fn summary(c: &mut Criterion) {
@@ -298,5 +357,85 @@ fn summary(c: &mut Criterion) {
     );
 }
 
-criterion_group!(benches, ingest, summary);
+/// Ingest into PostgreSQL (a server started for the run with PostgreSQL's durable defaults):
+/// one replica, then two replicas on one database with one client thread each.
+fn ingest_postgres(c: &mut Criterion) {
+    let Some(pg) = Postgres::start_durable("ingest_postgres") else {
+        return;
+    };
+    let one = BackgroundServer::start(Config::new(pg.create_db("ingest1").as_str())).unwrap();
+    run_ingest(c, "ingest_pg_1_replica", &[one.url("/events/v1/track")]);
+    drop(one);
+    let url = pg.create_db("ingest2");
+    let (a, b) = (
+        BackgroundServer::start(Config::new(url.as_str())).unwrap(),
+        BackgroundServer::start(Config::new(url.as_str())).unwrap(),
+    );
+    let urls = [a.url("/events/v1/track"), b.url("/events/v1/track")];
+    run_ingest(c, "ingest_pg_2_replicas", &urls);
+}
+
+/// The summary over the same 1,000,000 records in PostgreSQL, and its bytes per record.
+fn summary_postgres(c: &mut Criterion) {
+    let Some(pg) = Postgres::start_durable("summary_postgres") else {
+        return;
+    };
+    let url = pg.create_db("million");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let pg_url = PgUrl::parse(&url).unwrap();
+    let t = Instant::now();
+    let store = runtime.block_on(PgStore::open(&pg_url, 1000)).unwrap();
+    fill_rows(1_000_000, |rows| {
+        runtime.block_on(store.insert(rows)).unwrap();
+    });
+    runtime.block_on(store.stop());
+    eprintln!(
+        "filled 1,000,000 records into PostgreSQL in {:?}",
+        t.elapsed()
+    );
+    pg.psql("million", "VACUUM ANALYZE");
+    let sizes = pg.psql(
+        "million",
+        "SELECT pg_database_size(current_database()), pg_total_relation_size('events'),
+         (SELECT SUM(pg_total_relation_size(c)) FROM unnest(ARRAY['daily', 'daily_durations',
+          'daily_errors', 'daily_installs', 'daily_sessions']) AS c)",
+    );
+    let sizes: Vec<f64> = sizes.split('|').map(|v| v.parse().unwrap()).collect();
+    eprintln!(
+        "PostgreSQL: database {:.1} MiB ({:.0} bytes per record), events with its indexes \
+         {:.1} MiB ({:.0} bytes per record), rollups {:.2} MiB",
+        sizes[0] / 1048576.0,
+        sizes[0] / 1e6,
+        sizes[1] / 1048576.0,
+        sizes[1] / 1e6,
+        sizes[2] / 1048576.0
+    );
+    let db = Db::Postgres(pg_url);
+    let s = runtime.block_on(summarize(&db, 30, 25)).unwrap();
+    assert_eq!(s.records, 1_000_000);
+    let mut group = c.benchmark_group("summary_pg");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(15));
+    group.bench_function("1m_records", |b| {
+        b.iter(|| runtime.block_on(summarize(&db, 30, 25)).unwrap())
+    });
+    group.finish();
+    let (pg0, wall0) = (postgres_cpu(), Instant::now());
+    for _ in 0..5 {
+        runtime.block_on(summarize(&db, 30, 25)).unwrap();
+    }
+    eprintln!(
+        "summary_pg/1m_records: {:.3} s wall and {:.3} CPU seconds of PostgreSQL per summary \
+         (mean of 5)",
+        wall0.elapsed().as_secs_f64() / 5.0,
+        (postgres_cpu() - pg0) / 5.0
+    );
+}
+
+criterion_group!(benches, ingest, ingest_postgres, summary, summary_postgres);
 criterion_main!(benches);

@@ -281,3 +281,25 @@ fn sslmode_is_honoured_against_a_server_with_a_certificate() {
     assert!(try_mode(&format!("sslmode=require&sslrootcert={other}")).is_err());
     assert!(try_mode("sslmode=verify-ca").is_err());
 }
+
+#[test]
+fn url_options_set_the_sessions_server_settings() {
+    let Some(pg) = Postgres::start("url_options_set_the_sessions_server_settings") else {
+        return;
+    };
+    let url = pg.url("postgres") + "&options=-c%20synchronous_commit%3Doff&application_name=c1";
+    let url = PgUrl::parse_with(&url, |_| None).unwrap();
+    let got: (String, String) = block_on(async {
+        let pool = postgres::pool(&url, 1).unwrap();
+        let c = pool.get().await.unwrap();
+        let row = c
+            .query_one(
+                "SELECT current_setting('synchronous_commit'), current_setting('application_name')",
+                &[],
+            )
+            .await
+            .unwrap();
+        (row.get(0), row.get(1))
+    });
+    assert_eq!(got, ("off".to_owned(), "c1".to_owned()));
+}

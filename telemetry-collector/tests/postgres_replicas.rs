@@ -94,10 +94,18 @@ impl Replica {
     }
 
     fn healthy(&self) -> bool {
-        self.agent
-            .get(&format!("{}/healthz", self.base))
-            .call()
-            .is_ok_and(|r| r.status() == 200)
+        self.health().0 == 200
+    }
+
+    /// `/healthz`: the status (0 when the connection failed) and the body.
+    fn health(&self) -> (u16, String) {
+        match self.agent.get(&format!("{}/healthz", self.base)).call() {
+            Ok(mut r) => (
+                r.status().as_u16(),
+                r.body_mut().read_to_string().unwrap_or_default(),
+            ),
+            Err(_) => (0, String::new()),
+        }
     }
 }
 
@@ -324,6 +332,38 @@ fn a_replica_killed_during_ingest_loses_no_acknowledged_record_and_the_other_ser
         b.summary()["records"].as_u64().unwrap().to_string(),
         pg.psql("kill", "SELECT COUNT(*) FROM events")
     );
+}
+
+#[test]
+fn while_postgresql_is_down_ingest_and_healthz_answer_503_then_serve_again() {
+    let Some(pg) = Postgres::start("while_postgresql_is_down") else {
+        return;
+    };
+    let r = Replica::start(&pg.create_db("outage"));
+    assert_eq!(r.track(&[record(1)]).1["accepted"], 1);
+    pg.stop_server();
+    let (status, answer) = r.track(&[record(2)]);
+    assert_eq!(status, 503, "{answer}");
+    let (status, body) = r.health();
+    assert_eq!(status, 503, "{body}");
+    let health: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(health["status"], "failing");
+    assert!(
+        health["database"]
+            .as_str()
+            .unwrap()
+            .contains("postgres://collector:***@"),
+        "{body}"
+    );
+    assert!(!body.contains(PASSWORD), "{body}");
+    pg.start_server();
+    let started = Instant::now();
+    while !r.healthy() && started.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(r.healthy(), "{}", r.health().1);
+    assert_eq!(r.track(&[record(2)]).1["accepted"], 1);
+    assert_eq!(r.track(&[record(1)]).1["duplicates"], 1);
 }
 
 #[test]

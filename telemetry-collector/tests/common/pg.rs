@@ -21,6 +21,7 @@ pub struct Postgres {
     bin: PathBuf,
     port: u16,
     as_postgres: bool,
+    extra: Vec<String>,
 }
 
 fn find_bin() -> Option<PathBuf> {
@@ -119,6 +120,7 @@ impl Postgres {
             bin,
             port: 0,
             as_postgres,
+            extra: extra.iter().map(|o| (*o).to_owned()).collect(),
         };
         if as_postgres {
             pg.ok(Command::new("chown")
@@ -146,20 +148,20 @@ impl Postgres {
         pg.ok_as(initdb);
         for _ in 0..5 {
             pg.port = free_port();
-            if pg.try_start(extra) {
+            if pg.try_start() {
                 return Some(pg);
             }
         }
         panic!("PostgreSQL did not start:\n{}", pg.log());
     }
 
-    fn try_start(&self, extra: &[&str]) -> bool {
+    fn try_start(&self) -> bool {
         let mut opts = format!(
             "-p {} -k {} -c listen_addresses=127.0.0.1 -c max_connections=200",
             self.port,
             self.dir.path().display()
         );
-        for o in extra {
+        for o in &self.extra {
             opts.push(' ');
             opts.push_str(o);
         }
@@ -214,6 +216,25 @@ impl Postgres {
             "{desc}: {}{}",
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Stops the server (fast shutdown: sessions are disconnected); the data stays.
+    pub fn stop_server(&self) {
+        let data = self.data();
+        let stop = self.cmd(
+            "pg_ctl",
+            &["-D", &data, "-m", "fast", "-w", "-t", "30", "stop"],
+        );
+        self.ok_as(stop);
+    }
+
+    /// Starts the stopped server again on the same port.
+    pub fn start_server(&self) {
+        assert!(
+            self.try_start(),
+            "PostgreSQL did not start again:\n{}",
+            self.log()
         );
     }
 

@@ -5,8 +5,9 @@
 //! `PGSSLMODE`, else `prefer` (libpq's default). Parameters understood: `sslmode`
 //! (`disable`, `allow`, `prefer`, `require`, `verify-ca`, `verify-full`), `sslrootcert`
 //! (a PEM file of trusted roots), `connect_timeout` (seconds), `application_name`, `host`
-//! (overrides the URL's host, e.g. a Unix socket directory). Anything else is refused, so a
-//! misspelt `sslmode` never silently means "no TLS".
+//! (overrides the URL's host, e.g. a Unix socket directory), `options` (server settings for
+//! the collector's sessions, as libpq: `-c synchronous_commit=off`). Anything else is
+//! refused, so a misspelt `sslmode` never silently means "no TLS".
 
 use std::fmt;
 use std::path::PathBuf;
@@ -82,6 +83,8 @@ pub struct PgUrl {
     pub connect_timeout: Duration,
     /// Shown in `pg_stat_activity`.
     pub application_name: String,
+    /// Server settings for every session (`-c name=value ...`).
+    pub options: Option<String>,
 }
 
 /// Whether `--db` names a PostgreSQL database rather than a SQLite file.
@@ -165,6 +168,7 @@ impl PgUrl {
             sslrootcert: None,
             connect_timeout: Duration::from_secs(10),
             application_name: "telemetry-collector".into(),
+            options: None,
             user,
         };
         let mut sslmode = None;
@@ -182,10 +186,11 @@ impl PgUrl {
                 }
                 "application_name" => url.application_name = v,
                 "host" => url.host = v,
+                "options" => url.options = Some(v).filter(|o| !o.is_empty()),
                 other => {
                     return Err(format!(
                         "unknown URL parameter {other:?} (known: sslmode, sslrootcert, \
-                         connect_timeout, application_name, host)"
+                         connect_timeout, application_name, host, options)"
                     ));
                 }
             }
@@ -235,6 +240,9 @@ impl PgUrl {
         }
         if let Some(p) = &self.password {
             c.password(p);
+        }
+        if let Some(o) = &self.options {
+            c.options(o);
         }
         c
     }

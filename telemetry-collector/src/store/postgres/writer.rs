@@ -33,21 +33,30 @@ const ATTEMPTS: usize = 3;
 
 type Reply = oneshot::Sender<Result<Counts, String>>;
 
-/// The handle the routes use; the task stops when it is dropped, after the queued batches.
+/// Groups one replica commits at the same time, each on its own connection: while one
+/// waits for its commit's WAL flush, the next is already being sent and executed.
+pub const WRITERS: usize = 2;
+
+type Queue = Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<(Vec<Row>, Reply)>>>;
+
+/// The handle the routes use; the tasks stop when it is dropped, after the queued batches.
 pub struct Writer {
     tx: mpsc::UnboundedSender<(Vec<Row>, Reply)>,
-    task: Option<tokio::task::JoinHandle<()>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Writer {
-    /// Starts the writer task on the current tokio runtime; failures go to `health`.
+    /// Starts [`WRITERS`] writer tasks on the current tokio runtime; failures go to `health`.
     pub fn start(pool: Pool, max_names_per_day: usize, health: Arc<Health>) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
-        let task = tokio::spawn(run(pool, rx, max_names_per_day, health));
-        Self {
-            tx,
-            task: Some(task),
-        }
+        let queue: Queue = Arc::new(tokio::sync::Mutex::new(rx));
+        let tasks = (0..WRITERS)
+            .map(|_| {
+                let (pool, queue, health) = (pool.clone(), Arc::clone(&queue), Arc::clone(&health));
+                tokio::spawn(run(pool, queue, max_names_per_day, health))
+            })
+            .collect();
+        Self { tx, tasks }
     }
 
     /// Stores a batch; returns once it is committed.
@@ -62,37 +71,41 @@ impl Writer {
         answer.await.map_err(|_| "the writer stopped".to_owned())?
     }
 
-    /// Lets the queued batches commit, then ends the task.
-    pub async fn stop(mut self) {
-        let task = self.task.take();
-        drop(self);
-        if let Some(t) = task {
+    /// Lets the queued batches commit, then ends the tasks.
+    pub async fn stop(self) {
+        let Self { tx, tasks } = self;
+        drop(tx);
+        for t in tasks {
             let _ = t.await;
         }
     }
 }
 
-/// Groups what waits and commits it. Each group runs as its own task: a panic fails only
-/// that group's batches (503), is recorded in the health, and the next group is stored.
-async fn run(
-    pool: Pool,
-    mut rx: mpsc::UnboundedReceiver<(Vec<Row>, Reply)>,
-    max_names_per_day: usize,
-    health: Arc<Health>,
-) {
+/// Takes what waits in the queue as one group and commits it. Each group runs as its own
+/// task: a panic fails only that group's batches (503), is recorded in the health, and the
+/// next group is stored. Each writer keeps its own names (the database arbitrates between
+/// writers as between replicas).
+async fn run(pool: Pool, queue: Queue, max_names_per_day: usize, health: Arc<Health>) {
     let mut names = Names::new(max_names_per_day);
-    while let Some(first) = rx.recv().await {
-        let mut rows = first.0.len();
-        let mut group = vec![first];
-        while rows < GROUP_ROWS {
-            match rx.try_recv() {
-                Ok(job) => {
-                    rows += job.0.len();
-                    group.push(job);
+    loop {
+        let group = {
+            let mut rx = queue.lock().await;
+            let Some(first) = rx.recv().await else {
+                return;
+            };
+            let mut rows = first.0.len();
+            let mut group = vec![first];
+            while rows < GROUP_ROWS {
+                match rx.try_recv() {
+                    Ok(job) => {
+                        rows += job.0.len();
+                        group.push(job);
+                    }
+                    Err(_) => break,
                 }
-                Err(_) => break,
             }
-        }
+            group
+        };
         let (pool, health_) = (pool.clone(), Arc::clone(&health));
         let task = tokio::spawn(async move {
             commit_group(&pool, group, &mut names, &health_).await;
