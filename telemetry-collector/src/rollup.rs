@@ -19,6 +19,13 @@ use crate::record::Row;
 /// Milliseconds in a UTC day; a record's day is `ts_ms / MS_PER_DAY` (rounded down).
 pub const MS_PER_DAY: i64 = 86_400_000;
 
+/// Milliseconds since the Unix epoch (0 if the clock is before it).
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
 /// The UTC day (days since 1970-01-01) of a time in milliseconds since the epoch.
 ///
 /// ```

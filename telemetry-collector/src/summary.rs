@@ -12,8 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
-use crate::rollup::{Daily, add_hist, day_of, finite_sum};
-use crate::store::now_ms;
+use crate::rollup::{Daily, add_hist, day_of, finite_sum, now_ms};
 
 /// Everything the report shows, for the last `days` UTC days (today included).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -24,12 +24,7 @@ pub struct Counts {
     pub duplicates: usize,
 }
 
-/// Milliseconds since the Unix epoch (0 if the clock is before it).
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
+pub use crate::rollup::now_ms;
 
 /// Where records are kept: the `--db` value. Shown without a password.
 #[derive(Clone, PartialEq, Eq)]
