@@ -1,5 +1,5 @@
-//! The HTTP routes: ingest (cagent format and OTLP/JSON), the report, login and logout,
-//! health. Every answer carries `X-Content-Type-Options: nosniff`.
+//! The HTTP routes: ingest (cagent format and OTLP logs in protobuf or JSON, see
+//! `otlp::body`), the report, login and logout, health. Every answer carries `X-Content-Type-Options: nosniff`.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -22,6 +22,7 @@ use tokio::sync::Semaphore;
 use crate::auth::Access;
 use crate::limits::{BODY_SLOT_WAIT, Limits};
 use crate::login::Login;
+use crate::otlp::body::{Compression, Encoding, Refusal};
 use crate::record::{Rejection, Row, to_row};
 use crate::shed::{Shed, ShedLog};
 use crate::store::{Store, now_ms};
@@ -158,7 +159,7 @@ async fn read_body(st: &AppState, body: Body, limit: usize) -> Result<Bytes, Res
 
 async fn ingest(st: &AppState, headers: &HeaderMap, body: Body, format: Format) -> Response {
     let refused = if auth::ingest_allowed(&st.config.api_keys, headers) {
-        check_headers(headers, st.config.max_body).err()
+        check_headers(headers, st.config.max_body, format).err()
     } else {
         Some(reason(
             StatusCode::UNAUTHORIZED,
@@ -179,17 +180,20 @@ async fn ingest(st: &AppState, headers: &HeaderMap, body: Body, format: Format) 
         Ok(b) => b,
         Err(resp) => return resp,
     };
-    let value: Value = match serde_json::from_slice(&bytes) {
-        Ok(v) => v,
-        Err(e) => return reason(StatusCode::BAD_REQUEST, format!("malformed JSON: {e}")),
-    };
+    // Checked before the body was read: only a supported type and encoding get here.
+    let (otlp_encoding, compression) =
+        otlp::body::negotiate(headers).unwrap_or((Encoding::Json, Compression::Identity));
     let records = match format {
-        Format::Cagent => cagent_records(value),
-        Format::Otlp => otlp::records(&value),
+        Format::Cagent => match serde_json::from_slice::<Value>(&bytes) {
+            Ok(value) => cagent_records(value).map_err(Refusal::Malformed),
+            Err(e) => Err(Refusal::Malformed(format!("malformed JSON: {e}"))),
+        },
+        Format::Otlp => otlp::body::decode(&bytes, otlp_encoding, compression, st.config.max_body),
     };
     let records = match records {
         Ok(r) => r,
-        Err(e) => return reason(StatusCode::BAD_REQUEST, e),
+        Err(Refusal::TooLarge) => return too_large(st.config.max_body),
+        Err(Refusal::Malformed(e)) => return reason(StatusCode::BAD_REQUEST, e),
     };
     let now = now_ms();
     let mut rows: Vec<Row> = Vec::with_capacity(records.len());
@@ -214,10 +218,13 @@ async fn ingest(st: &AppState, headers: &HeaderMap, body: Body, format: Format) 
             "accepted": counts.accepted, "duplicates": counts.duplicates, "rejected": 0}),
         Format::Cagent => json!({"accepted": counts.accepted, "duplicates": counts.duplicates,
             "rejected": rejected.len(), "error": first_reason}),
-        Format::Otlp if rejected.is_empty() => json!({}),
-        Format::Otlp => json!({"partialSuccess": {
-            "rejectedLogRecords": rejected.len().to_string(),
-            "errorMessage": format!("{} log record(s) skipped; first: {first_reason}", rejected.len())}}),
+        Format::Otlp => {
+            let message = format!(
+                "{} log record(s) skipped; first: {first_reason}",
+                rejected.len()
+            );
+            return otlp::body::answer(otlp_encoding, rejected.len(), &message);
+        }
     };
     (StatusCode::OK, axum::Json(answer)).into_response()
 }
@@ -245,9 +252,15 @@ fn cagent_records(value: Value) -> Result<Vec<Result<Value, Rejection>>, String>
     }
 }
 
-/// 415 for anything but uncompressed JSON; 413 when the declared length is over the limit.
+/// 415 for a body `format` does not take (cagent: anything but uncompressed JSON; OTLP: see
+/// `otlp::body::negotiate`); 413 when the declared length is over the limit.
 #[allow(clippy::result_large_err)]
-fn check_headers(headers: &HeaderMap, max_body: usize) -> Result<(), Response> {
+fn check_headers(headers: &HeaderMap, max_body: usize, format: Format) -> Result<(), Response> {
+    if format == Format::Otlp {
+        otlp::body::negotiate(headers)
+            .map_err(|why| reason(StatusCode::UNSUPPORTED_MEDIA_TYPE, why))?;
+        return check_length(headers, max_body);
+    }
     let ctype = headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -268,6 +281,12 @@ fn check_headers(headers: &HeaderMap, max_body: usize) -> Result<(), Response> {
             format!("Content-Encoding {enc} is not supported; send uncompressed JSON"),
         ));
     }
+    check_length(headers, max_body)
+}
+
+/// 413 when the declared length is over the limit.
+#[allow(clippy::result_large_err)]
+fn check_length(headers: &HeaderMap, max_body: usize) -> Result<(), Response> {
     let declared = headers
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())

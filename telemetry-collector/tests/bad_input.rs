@@ -109,7 +109,9 @@ fn wrong_content_type_is_415() {
         let (status, text) = h.post("/events/v1/track", ctype, &body, &[]);
         assert_eq!(status, 415, "{ctype}");
         one_line(&text);
-        assert_eq!(h.post("/v1/logs", ctype, "{}", &[]).0, 415);
+        if ctype != "application/x-protobuf" {
+            assert_eq!(h.post("/v1/logs", ctype, "{}", &[]).0, 415);
+        }
     }
     let gz = h.post(
         "/events/v1/track",

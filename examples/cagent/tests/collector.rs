@@ -79,21 +79,33 @@ fn run_cagent_with(s: &Setup, vars: &[(&str, &str)]) -> Output {
     out
 }
 
-/// Runs cagent with the OTLP exporter: `OTEL_EXPORTER_OTLP_ENDPOINT` is the collector's base
-/// URL (so records go to `/v1/logs`), the ingest key in `OTEL_EXPORTER_OTLP_HEADERS`.
+/// Every OTLP protocol and compression: `OTEL_EXPORTER_OTLP_PROTOCOL`,
+/// `OTEL_EXPORTER_OTLP_COMPRESSION`.
+const EVERY_ENCODING: [(&str, &str); 4] = [
+    ("http/protobuf", "none"),
+    ("http/protobuf", "gzip"),
+    ("http/json", "none"),
+    ("http/json", "gzip"),
+];
+
+/// Runs cagent with the OTLP exporter (its default protocol, protobuf): the collector's base
+/// URL in `OTEL_EXPORTER_OTLP_ENDPOINT` (so records go to `/v1/logs`), the ingest key in
+/// `OTEL_EXPORTER_OTLP_HEADERS`.
 fn run_cagent_otlp(s: &Setup) -> Output {
+    run_cagent_otlp_as(s, &[])
+}
+
+/// [`run_cagent_otlp`] with more variables (a protocol, a compression).
+fn run_cagent_otlp_as(s: &Setup, more: &[(&str, &str)]) -> Output {
     let base = s.server.url("");
     let headers = format!("x-api-key={API_KEY}");
-    run_cagent_with(
-        s,
-        &[
-            ("TELEMETRY_EXPORTER", "otlp"),
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", &base),
-            ("OTEL_EXPORTER_OTLP_HEADERS", &headers),
-            // The collector's /v1/logs takes OTLP/JSON.
-            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
-        ],
-    )
+    let mut vars = vec![
+        ("TELEMETRY_EXPORTER", "otlp"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", base.as_str()),
+        ("OTEL_EXPORTER_OTLP_HEADERS", headers.as_str()),
+    ];
+    vars.extend_from_slice(more);
+    run_cagent_with(s, &vars)
 }
 
 /// `GET /api/summary?days=2` with the admin token, over a plain HTTP/1.1 connection.
@@ -186,6 +198,25 @@ fn a_cagent_run_over_otlp_lands_in_the_collector_summary() {
     let s = setup();
     run_cagent_otlp(&s);
     assert_one_scenario(&summary(&s));
+}
+
+#[test]
+fn cagent_runs_in_every_otlp_protocol_and_compression_give_the_same_summary() {
+    let cagent = setup();
+    run_cagent(&cagent, API_KEY);
+    let expected = comparable(&summary(&cagent));
+    for (protocol, compression) in EVERY_ENCODING {
+        let s = setup();
+        run_cagent_otlp_as(
+            &s,
+            &[
+                ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol),
+                ("OTEL_EXPORTER_OTLP_COMPRESSION", compression),
+            ],
+        );
+        let got = comparable(&summary(&s));
+        assert_eq!(expected, got, "{protocol}, {compression}:\n{got:#}");
+    }
 }
 
 /// The parts of a summary that do not depend on timing: durations become "measured or not",

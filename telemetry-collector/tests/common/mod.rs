@@ -77,6 +77,33 @@ impl Harness {
         (status, resp.body_mut().read_to_string().unwrap_or_default())
     }
 
+    /// POSTs a body of bytes; returns the status, the answer's `Content-Type` and its body.
+    pub fn post_bytes(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> (u16, Option<String>, Vec<u8>) {
+        let mut req = self.agent.post(&self.url(path));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let mut resp = req.send(body).expect("the server answers");
+        let status = resp.status().as_u16();
+        let ctype = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = resp
+            .body_mut()
+            .with_config()
+            .limit(64 * 1024 * 1024)
+            .read_to_vec()
+            .unwrap_or_default();
+        (status, ctype, body)
+    }
+
     pub fn track(&self, records: &[Value]) -> (u16, Value) {
         let body = json!({ "records": records }).to_string();
         let (status, text) = self.post("/events/v1/track", JSON, &body, &[]);

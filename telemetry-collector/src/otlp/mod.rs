@@ -1,9 +1,17 @@
-//! OTLP/JSON logs (`ExportLogsServiceRequest`) mapped back to canonical records, per the
-//! mapping the runtime's OTLP exporter follows (see the crate README).
+//! OTLP logs (`ExportLogsServiceRequest`, in OTLP/JSON or in protobuf) mapped back to
+//! canonical records, per the mapping the runtime's OTLP exporter follows (see the crate
+//! README). Each encoding is read into the same [`LogIn`]s (`records` for JSON, `proto` for
+//! protobuf); [`log_record`] is the one mapping from there. `body` is the HTTP side: content
+//! types, gzip within the body limit, answers in the request's encoding.
+
+pub mod body;
+mod proto;
 
 use serde_json::{Map, Value, json};
 
 use crate::record::Rejection;
+
+pub use proto::records_protobuf;
 
 /// Attributes with a semantic-convention name and their canonical property.
 const SEMCONV: &[(&str, &str)] = &[
@@ -44,17 +52,56 @@ pub fn records(body: &Value) -> Result<Vec<Result<Value, Rejection>>, String> {
         let resource = attributes(&rl["resource"]["attributes"]);
         for sl in rl["scopeLogs"].as_array().into_iter().flatten() {
             for lr in sl["logRecords"].as_array().into_iter().flatten() {
-                out.push(log_record(lr, &resource));
+                out.push(log_record(json_log(lr), &resource));
             }
         }
     }
     Ok(out)
 }
 
-fn log_record(lr: &Value, resource: &Map<String, Value>) -> Result<Value, Rejection> {
-    let attrs = attributes(&lr["attributes"]);
-    let event_name = lr["eventName"]
-        .as_str()
+/// One log record, as either encoding gives it: what the mapping reads. Times of zero and an
+/// empty event name count as unset (protobuf cannot tell them apart from unset).
+pub(crate) struct LogIn {
+    /// `eventName`.
+    pub(crate) event_name: Option<String>,
+    /// `timeUnixNano`, else `observedTimeUnixNano`.
+    pub(crate) time_unix_nano: Option<u64>,
+    /// The attributes, mapped to JSON values (`any_value`).
+    pub(crate) attributes: Map<String, Value>,
+}
+
+impl LogIn {
+    pub(crate) fn new(
+        event_name: Option<String>,
+        time: Option<u64>,
+        observed: Option<u64>,
+        attributes: Map<String, Value>,
+    ) -> Self {
+        Self {
+            event_name: event_name.filter(|n| !n.is_empty()),
+            time_unix_nano: time.filter(|t| *t > 0).or(observed.filter(|t| *t > 0)),
+            attributes,
+        }
+    }
+}
+
+/// A log record of an OTLP/JSON body.
+fn json_log(lr: &Value) -> LogIn {
+    LogIn::new(
+        lr["eventName"].as_str().map(str::to_owned),
+        nanos(&lr["timeUnixNano"]),
+        nanos(&lr["observedTimeUnixNano"]),
+        attributes(&lr["attributes"]),
+    )
+}
+
+/// The mapping: one log record (with its resource's attributes) → one canonical record; a
+/// log record missing `log.record.uid` or an event name is a [`Rejection`].
+pub(crate) fn log_record(lr: LogIn, resource: &Map<String, Value>) -> Result<Value, Rejection> {
+    let attrs = lr.attributes;
+    let event_name = lr
+        .event_name
+        .as_deref()
         .or_else(|| attrs.get("event.name").and_then(Value::as_str))
         .ok_or_else(|| Rejection("a log record has no eventName".into()))?;
     let (event, action) = match event_name {
@@ -101,9 +148,9 @@ fn log_record(lr: &Value, resource: &Map<String, Value>) -> Result<Value, Reject
         }
     }
     let source = source.or_else(|| resource.get("service.name").cloned());
-    let ts = nanos(&lr["timeUnixNano"])
-        .or_else(|| nanos(&lr["observedTimeUnixNano"]))
-        .map(|ns| ns / 1_000_000);
+    let ts = lr
+        .time_unix_nano
+        .map(|ns| (ns / 1_000_000).min(i64::MAX as u64) as i64);
     let mut rec = Map::new();
     rec.insert("event".into(), json!(event));
     if let Some(ts) = ts {
@@ -117,10 +164,10 @@ fn log_record(lr: &Value, resource: &Map<String, Value>) -> Result<Value, Reject
 }
 
 /// A uint64 in the OTLP JSON mapping: a decimal string, or a plain number.
-fn nanos(v: &Value) -> Option<i64> {
+fn nanos(v: &Value) -> Option<u64> {
     match v {
-        Value::String(s) => s.parse::<u64>().ok().map(|n| n.min(i64::MAX as u64) as i64),
-        other => other.as_u64().map(|n| n.min(i64::MAX as u64) as i64),
+        Value::String(s) => s.parse::<u64>().ok(),
+        other => other.as_u64(),
     }
 }
 

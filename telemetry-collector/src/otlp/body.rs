@@ -1,0 +1,178 @@
+//! `/v1/logs` over HTTP: which bodies are taken (`Content-Type`, `Content-Encoding`), gzip
+//! inflated within the body limit, and the answer in the request's own encoding.
+//!
+//! Invariants: a gzip body is never inflated past `--max-body` bytes (the limit applies to
+//! the decompressed size, checked while inflating, so memory stays bounded whatever the
+//! ratio); nothing here panics on any input.
+
+use std::borrow::Cow;
+use std::io::Read;
+
+use axum::http::header::{CONTENT_ENCODING, CONTENT_TYPE};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use flate2::read::MultiGzDecoder;
+use opentelemetry_proto::tonic::collector::logs::v1::{
+    ExportLogsPartialSuccess, ExportLogsServiceResponse,
+};
+use prost::Message;
+use serde_json::{Value, json};
+
+use crate::record::Rejection;
+
+/// The types `/v1/logs` takes, as a 415 names them.
+pub const SUPPORTED_TYPES: &str = "application/x-protobuf or application/json";
+
+/// How an OTLP request is encoded (its `Content-Type`), and so how it is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// `application/x-protobuf`.
+    Protobuf,
+    /// `application/json`.
+    Json,
+}
+
+impl Encoding {
+    /// The `Content-Type` of an answer in this encoding.
+    #[must_use]
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Self::Protobuf => "application/x-protobuf",
+            Self::Json => "application/json",
+        }
+    }
+}
+
+/// How a request body is compressed (its `Content-Encoding`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    /// None, or `identity`.
+    Identity,
+    /// `gzip` (or its old alias `x-gzip`).
+    Gzip,
+}
+
+/// The request's encoding and compression. `Err`: why it gets `415` (the type or the
+/// encoding, naming what is supported). Type parameters (`; charset=utf-8`) and case do not
+/// matter.
+pub fn negotiate(headers: &HeaderMap) -> Result<(Encoding, Compression), String> {
+    let text = |v: Option<&HeaderValue>| v.map(|v| v.to_str().unwrap_or("?").trim().to_owned());
+    let content_type = text(headers.get(CONTENT_TYPE)).unwrap_or_default();
+    let mime = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let encoding = match mime.as_str() {
+        "application/x-protobuf" => Encoding::Protobuf,
+        "application/json" => Encoding::Json,
+        other => {
+            let got = if other.is_empty() { "none" } else { other };
+            return Err(format!(
+                "Content-Type must be {SUPPORTED_TYPES} (got {})",
+                shown(got)
+            ));
+        }
+    };
+    let compression = match text(headers.get(CONTENT_ENCODING)) {
+        None => Compression::Identity,
+        Some(enc) => match enc.to_ascii_lowercase().as_str() {
+            "" | "identity" => Compression::Identity,
+            "gzip" | "x-gzip" => Compression::Gzip,
+            _ => {
+                return Err(format!(
+                    "Content-Encoding {} is not supported (gzip or identity)",
+                    shown(&enc)
+                ));
+            }
+        },
+    };
+    Ok((encoding, compression))
+}
+
+/// A client's header value as an answer may quote it: printable ASCII, at most 64 characters.
+fn shown(text: &str) -> String {
+    text.chars()
+        .filter(|c| c.is_ascii_graphic() || *c == ' ')
+        .take(64)
+        .collect()
+}
+
+/// Why a body that was read is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// Decompressed, it is over the limit (`413`).
+    TooLarge,
+    /// It is not what its headers say (`400`), with the reason.
+    Malformed(String),
+}
+
+/// The body as sent, gzip inflated: at most `max` bytes are produced, and a body that would
+/// inflate past them is [`Refusal::TooLarge`] as soon as it does.
+pub fn inflate(
+    body: &[u8],
+    compression: Compression,
+    max: usize,
+) -> Result<Cow<'_, [u8]>, Refusal> {
+    if compression == Compression::Identity {
+        return Ok(Cow::Borrowed(body));
+    }
+    let mut out = Vec::with_capacity(body.len().saturating_mul(4).min(max));
+    let limit = u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1);
+    MultiGzDecoder::new(body)
+        .take(limit)
+        .read_to_end(&mut out)
+        .map_err(|e| Refusal::Malformed(format!("the gzip body does not inflate: {e}")))?;
+    if out.len() > max {
+        return Err(Refusal::TooLarge);
+    }
+    Ok(Cow::Owned(out))
+}
+
+/// The canonical records of a `/v1/logs` body (inflated, then decoded as its encoding).
+pub fn decode(
+    body: &[u8],
+    encoding: Encoding,
+    compression: Compression,
+    max: usize,
+) -> Result<Vec<Result<Value, Rejection>>, Refusal> {
+    let body = inflate(body, compression, max)?;
+    match encoding {
+        Encoding::Protobuf => super::records_protobuf(&body).map_err(Refusal::Malformed),
+        Encoding::Json => {
+            let value: Value = serde_json::from_slice(&body)
+                .map_err(|e| Refusal::Malformed(format!("malformed JSON: {e}")))?;
+            super::records(&value).map_err(Refusal::Malformed)
+        }
+    }
+}
+
+/// The `200` answer: an `ExportLogsServiceResponse` in the request's encoding, with a
+/// `partial_success` when `rejected` records were left out (`message` says why).
+pub fn answer(encoding: Encoding, rejected: usize, message: &str) -> Response {
+    let rejected = i64::try_from(rejected).unwrap_or(i64::MAX);
+    match encoding {
+        Encoding::Json => {
+            let body = if rejected == 0 {
+                json!({})
+            } else {
+                json!({"partialSuccess": {
+                    "rejectedLogRecords": rejected.to_string(), "errorMessage": message}})
+            };
+            (StatusCode::OK, axum::Json(body)).into_response()
+        }
+        Encoding::Protobuf => {
+            let partial_success = (rejected > 0).then(|| ExportLogsPartialSuccess {
+                rejected_log_records: rejected,
+                error_message: message.to_owned(),
+            });
+            let body = ExportLogsServiceResponse { partial_success }.encode_to_vec();
+            let headers = [(CONTENT_TYPE, Encoding::Protobuf.content_type())];
+            (StatusCode::OK, headers, body).into_response()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
