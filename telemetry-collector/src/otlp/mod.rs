@@ -1,7 +1,7 @@
 //! OTLP logs (`ExportLogsServiceRequest`, in OTLP/JSON or in protobuf) mapped back to
 //! canonical records, per the mapping the runtime's OTLP exporter follows (see the crate
-//! README). Each encoding is read into the same [`LogIn`]s (`records` for JSON, `proto` for
-//! protobuf); [`log_record`] is the one mapping from there. `body` is the HTTP side: content
+//! README). Each encoding is read into the same `LogIn`s (`records` for JSON, `proto` for
+//! protobuf); `log_record` is the one mapping from there. `body` is the HTTP side: content
 //! types, gzip within the body limit, answers in the request's encoding.
 
 pub mod body;

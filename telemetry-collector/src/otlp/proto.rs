@@ -1,6 +1,6 @@
 //! OTLP/HTTP protobuf: an `ExportLogsServiceRequest` decoded with the OpenTelemetry
 //! project's own message definitions (`opentelemetry-proto`, generated for prost), read into
-//! the same [`LogIn`]s as OTLP/JSON, and mapped by the one mapping ([`log_record`]).
+//! the same `LogIn`s as OTLP/JSON, and mapped by the one mapping (`log_record`).
 //! `AnyValue`s become the JSON values the JSON mapping of the same value gives.
 
 use base64::Engine;
