@@ -269,7 +269,11 @@ fn malformed_protobuf_or_gzip_gets_400_and_stores_nothing() {
     let h = Harness::start();
     let body = request(vec![command("m-1", "build")]);
     let mut bad_utf8 = request(vec![command("m-2", "\u{e9}t\u{e9}")]);
-    let at = bad_utf8.iter().position(|&b| b == 0xc3).unwrap();
+    // The `é` of the action (0xc3 0xa9, then `t`), not a byte of a timestamp.
+    let at = bad_utf8
+        .windows(3)
+        .position(|w| w == [0xc3, 0xa9, b't'])
+        .unwrap();
     bad_utf8[at] = 0xff;
     let cases: [(Headers<'_>, Vec<u8>); 5] = [
         (
