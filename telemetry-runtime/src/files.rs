@@ -32,6 +32,11 @@ pub const CONSENT_FILE: &str = "telemetry-consent";
 pub const NOTICE_FILE: &str = "telemetry-notice-shown";
 /// Records waiting to be delivered, one JSON object per line.
 pub const OUTBOX_FILE: &str = "telemetry-outbox.jsonl";
+/// The operator's OpenTelemetry stream: spans waiting for the traces endpoint (the same
+/// format as [`OUTBOX_FILE`], each record with its trace context).
+pub const OTEL_TRACES_OUTBOX_FILE: &str = "telemetry-otel-traces.jsonl";
+/// The operator's OpenTelemetry stream: records waiting for the logs endpoint.
+pub const OTEL_LOGS_OUTBOX_FILE: &str = "telemetry-otel-logs.jsonl";
 
 /// Suffix of our temporary files: `.<name>.<pid>.<random>.tmp`.
 const TMP_SUFFIX: &str = ".tmp";

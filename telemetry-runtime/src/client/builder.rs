@@ -11,7 +11,7 @@ use crate::config::{
     self, Choices, DEFAULT_API_KEY_HEADER, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, Env,
     MAX_TIMEOUT, Settings,
 };
-use crate::delivery::{self, DEFAULT_SEND_BUDGET, Delivery};
+use crate::delivery::{self, DEFAULT_SEND_BUDGET, Delivery, DirectSpend, OtelStream, Signal};
 use crate::diag::{DiagOut, printable};
 use crate::export::{self, Cagent, Exporter, OtlpCompression, OtlpProtocol, Signal, WireFormat};
 use crate::outbox::Outbox;
@@ -308,16 +308,8 @@ impl ClientBuilder {
             eprintln!("{}", printable(w, false));
         }
         let diag = self.diag_out(settings.debug || settings.verbose);
-        let otel_sink = self.otel_sink.clone().filter(|_| settings.otel.enabled);
-        let remote = otel_sink
-            .is_some()
-            .then(|| remote_parent(&env, &diag))
-            .flatten();
-        let Wiring {
-            sink,
-            delivery,
-            nothing_sent,
-        } = self.sink_and_delivery(&Resolved {
+        let direct = DirectSpend::default();
+        let resolved = Resolved {
             settings: &settings,
             env: &env,
             app: &app,
@@ -325,7 +317,18 @@ impl ClientBuilder {
             diag: &diag,
             scrubber: &scrubber,
             timeouts: &timeouts,
-        });
+            direct: &direct,
+        };
+        let Wiring {
+            sink,
+            delivery,
+            nothing_sent,
+        } = self.sink_and_delivery(&resolved);
+        let otel_stream = self.otel_stream(&resolved);
+        let remote = otel_stream
+            .is_some()
+            .then(|| remote_parent(&env, &diag))
+            .flatten();
         if !settings.consent.enabled
             && let Some(dir) = &self.config_dir
         {
@@ -349,7 +352,7 @@ impl ClientBuilder {
                 version,
                 consent,
                 otel,
-                otel_sink,
+                otel_stream,
                 remote,
                 config_dir: self.config_dir,
                 tags,
@@ -409,6 +412,19 @@ impl ClientBuilder {
             decided_by: request.1,
             warnings,
         }
+    }
+
+    /// Where the operator's stream goes, when it is on and has somewhere to go.
+    fn otel_stream(&self, r: &Resolved<'_>) -> Option<OtelStream> {
+        if !r.settings.otel.enabled {
+            return None;
+        }
+        let mut stream = OtelStream::default();
+        if let Some(sink) = &self.otel_sink {
+            // The application's sink takes every record, as the logs signal does.
+            stream.add(Signal::Logs, sink.clone());
+        }
+        (!stream.is_empty()).then_some(stream)
     }
 
     /// Where debug and verbose output go: nowhere when `on` is false, else the writer given
@@ -513,6 +529,7 @@ impl ClientBuilder {
             delivery::Settings {
                 timeout,
                 send_budget: settings.send_budget.unwrap_or(DEFAULT_SEND_BUDGET),
+                direct: r.direct.clone(),
             },
             r.diag.clone(),
         ))
@@ -529,6 +546,8 @@ struct Resolved<'a> {
     diag: &'a DiagOut,
     scrubber: &'a Scrubber,
     timeouts: &'a Timeouts,
+    /// The send budget's account, shared by every destination of the client.
+    direct: &'a DirectSpend,
 }
 
 /// Where a client's records go.

@@ -18,7 +18,7 @@ pub(crate) use spans::RecordTrace;
 pub use turn::ModelTurn;
 
 use crate::config::{self, Consent, Env};
-use crate::delivery::Delivery;
+use crate::delivery::{Delivery, OtelStream};
 use crate::event::{BuiltinEvent, CommandEvent, Event};
 use crate::export::Exporter;
 use crate::files;
@@ -77,7 +77,7 @@ struct Inner {
     otel: Consent,
     /// Where the operator's stream goes; `None`: it is off or has nowhere to go (then no
     /// record carries trace context).
-    otel_sink: Option<Arc<dyn Sink>>,
+    otel_stream: Option<OtelStream>,
     /// The parent process's span (`TRACEPARENT`, `TRACESTATE`), when valid.
     remote: Option<RemoteParent>,
     config_dir: Option<PathBuf>,
@@ -193,7 +193,7 @@ impl Client {
     /// Whether tracked calls make records at all: for the usage stream, or for the
     /// operator's stream when it has somewhere to go.
     pub(crate) fn is_recording(&self) -> bool {
-        self.inner.consent.enabled || self.inner.otel_sink.is_some()
+        self.inner.consent.enabled || self.inner.otel_stream.is_some()
     }
 
     /// Whether debug mode is on (records printed, not sent).
@@ -371,7 +371,8 @@ impl Client {
     /// Whether built records go anywhere (an endpoint, memory, debug output, or the
     /// operator's stream).
     fn records_go_somewhere(&self) -> bool {
-        (self.inner.consent.enabled && self.inner.sink.is_some()) || self.inner.otel_sink.is_some()
+        (self.inner.consent.enabled && self.inner.sink.is_some())
+            || self.inner.otel_stream.is_some()
     }
 
     /// Records any event. Synchronous: returns once the record was delivered or its delivery
@@ -421,10 +422,8 @@ impl Client {
             .sink
             .as_deref()
             .filter(|_| self.inner.consent.enabled);
-        let sinks: Vec<&dyn Sink> = usage
-            .into_iter()
-            .chain(self.inner.otel_sink.as_deref())
-            .collect();
+        let otel = self.inner.otel_stream.iter().flat_map(OtelStream::sinks);
+        let sinks: Vec<&dyn Sink> = usage.into_iter().chain(otel).collect();
         // The two streams flush side by side: one deadline, one round trip.
         crate::sink::flush_side_by_side(&sinks, deadline);
     }
@@ -473,14 +472,15 @@ impl Client {
             .sink
             .as_deref()
             .filter(|_| self.inner.consent.enabled);
-        match (usage, self.inner.otel_sink.as_deref()) {
+        let span = matches!(trace, RecordTrace::Ends(Some(end), _) if end.span.cx.sampled);
+        match (usage, &self.inner.otel_stream) {
             (Some(u), Some(o)) => {
                 let traced = self.traced(line.clone(), trace);
                 u.record(line);
-                o.record(traced);
+                o.record(traced, span);
             }
             (Some(u), None) => u.record(line),
-            (None, Some(o)) => o.record(self.traced(line, trace)),
+            (None, Some(o)) => o.record(self.traced(line, trace), span),
             (None, None) => {}
         }
     }

@@ -29,7 +29,7 @@ impl Client {
     /// Whether records carry trace context: the operator's stream is on and has somewhere to
     /// go.
     pub(crate) fn is_tracing(&self) -> bool {
-        self.inner.otel_sink.is_some()
+        self.inner.otel_stream.is_some()
     }
 
     /// The span new spans hang off: the newest of this thread's innermost open span and the

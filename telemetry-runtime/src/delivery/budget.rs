@@ -1,20 +1,23 @@
 //! How long this process may still wait on the network, and the async rule.
 //!
 //! Invariants:
-//! - one account per process (per delivery): every request's wait, direct or in a flush, is
-//!   counted in `spent`, which only grows;
+//! - one account per process: every direct send's wait, to any destination of the client
+//!   (both streams, every signal), is counted in one [`DirectSpend`] the deliveries share;
+//!   each delivery adds its own flush requests' waits; both only grow;
 //! - a direct send starts only while the send budget lasts and the last round trip measured
 //!   fits in what is left of it; a send once started is never cut short by the budget (a
 //!   collector may have stored a request cut short, and sending it again would deliver it
 //!   twice), so the send budget is passed by at most one request per sending thread, itself
 //!   bounded by the request timeout;
-//! - flushes share one deadline per process: together with the direct sends they wait at
-//!   most the send budget plus one request timeout ([`Budget::reserve`] grants each flush
+//! - flushes share one deadline per process and destination: together with the direct sends
+//!   they wait at most the send budget plus one request timeout (the destinations of a client
+//!   flush side by side, so in wall time the bound holds for the process) ([`Budget::reserve`] grants each flush
 //!   request at most what is left of that, reserved before the request starts, so the bound
 //!   holds across threads); once it is spent, flush points leave what waits in the outbox;
 //! - while [`queue_only`] runs on a thread, nothing on that thread waits on the network.
 
 use std::cell::Cell;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -24,6 +27,11 @@ fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
+/// Nanoseconds every destination of one client waited in direct sends: the one send budget
+/// of the process is spent from it. Cheap to clone (shared).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct DirectSpend(Arc<AtomicU64>);
+
 /// Time spent waiting on the network by this process, against its two limits.
 #[derive(Debug)]
 pub(crate) struct Budget {
@@ -31,22 +39,35 @@ pub(crate) struct Budget {
     send: u64,
     /// The send budget plus one request timeout: no request waits past it, flushes included.
     total: u64,
-    /// Nanoseconds waited so far, plus what flush requests in flight reserved.
-    spent: AtomicU64,
+    /// Nanoseconds direct sends of every destination of the client waited.
+    direct: DirectSpend,
+    /// Nanoseconds this destination's flush requests waited, plus what those in flight
+    /// reserved.
+    flushes: AtomicU64,
     /// The latest round trip measured (direct send or flush), in nanoseconds.
     last_round_trip: AtomicU64,
 }
 
 impl Budget {
-    /// A budget of `send` for direct sends, and `send + timeout` in all.
-    pub(crate) fn new(send: Duration, timeout: Duration) -> Self {
+    /// A budget of `send` for direct sends (counted in `direct`, shared with the client's
+    /// other destinations), and `send + timeout` in all.
+    pub(crate) fn new(send: Duration, timeout: Duration, direct: DirectSpend) -> Self {
         let send = nanos(send);
         Self {
             send,
             total: send.saturating_add(nanos(timeout)),
-            spent: AtomicU64::new(0),
+            direct,
+            flushes: AtomicU64::new(0),
             last_round_trip: AtomicU64::new(0),
         }
+    }
+
+    /// Everything counted so far: direct sends (all destinations) and this one's flushes.
+    fn spent(&self) -> u64 {
+        self.direct
+            .0
+            .load(Ordering::Relaxed)
+            .saturating_add(self.flushes.load(Ordering::Relaxed))
     }
 
     /// The send budget, as configured.
@@ -62,13 +83,12 @@ impl Budget {
 
     /// Whether a direct send may start now.
     pub(crate) fn allows_a_send(&self) -> bool {
-        self.left_of(self.send, self.spent.load(Ordering::Relaxed))
-            .is_some()
+        self.left_of(self.send, self.spent()).is_some()
     }
 
     /// Counts a direct send's wait.
     pub(crate) fn spend(&self, waited: Duration) {
-        add(&self.spent, nanos(waited));
+        add(&self.direct.0, nanos(waited));
         self.measured(waited);
     }
 
@@ -77,10 +97,13 @@ impl Budget {
     /// fits. The caller gives the reservation back with [`settle`](Self::settle).
     pub(crate) fn reserve(&self, most: Duration) -> Option<Duration> {
         let mut granted = 0;
-        self.spent
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |spent| {
-                granted = self.left_of(self.total, spent)?.min(nanos(most));
-                Some(spent.saturating_add(granted))
+        self.flushes
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |flushes| {
+                let direct = self.direct.0.load(Ordering::Relaxed);
+                granted = self
+                    .left_of(self.total, direct.saturating_add(flushes))?
+                    .min(nanos(most));
+                Some(flushes.saturating_add(granted))
             })
             .ok()?;
         Some(Duration::from_nanos(granted))
@@ -90,11 +113,11 @@ impl Budget {
     pub(crate) fn settle(&self, granted: Duration, waited: Duration) {
         let (granted, waited_ns) = (nanos(granted), nanos(waited));
         if waited_ns >= granted {
-            add(&self.spent, waited_ns - granted);
+            add(&self.flushes, waited_ns - granted);
         } else {
             let unused = granted - waited_ns;
             let _ = self
-                .spent
+                .flushes
                 .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |s| {
                     Some(s.saturating_sub(unused))
                 });
@@ -115,8 +138,7 @@ impl Budget {
 
     /// Whether the whole budget of this process is spent (flushes make no more requests).
     pub(crate) fn is_spent(&self) -> bool {
-        self.left_of(self.total, self.spent.load(Ordering::Relaxed))
-            .is_none()
+        self.left_of(self.total, self.spent()).is_none()
     }
 
     /// The send budget plus one request timeout: all this process may wait on the network.
@@ -164,18 +186,18 @@ mod tests {
 
     #[test]
     fn the_budget_allows_sends_while_a_round_trip_fits() {
-        let b = Budget::new(MS(100), MS(1_500));
+        let b = Budget::new(MS(100), MS(1_500), DirectSpend::default());
         assert!(b.allows_a_send());
         b.spend(MS(40));
         assert!(b.allows_a_send(), "60 ms left, 40 ms expected");
         b.spend(MS(40));
         assert!(!b.allows_a_send(), "20 ms left, 40 ms expected");
-        assert!(!Budget::new(Duration::ZERO, MS(1_500)).allows_a_send());
+        assert!(!Budget::new(Duration::ZERO, MS(1_500), DirectSpend::default()).allows_a_send());
     }
 
     #[test]
     fn flushes_share_one_deadline_with_the_direct_sends() {
-        let b = Budget::new(MS(100), MS(1_500));
+        let b = Budget::new(MS(100), MS(1_500), DirectSpend::default());
         assert_eq!(b.whole(), MS(1_600));
         // A direct send that took 1.4 s (started within the budget, never cut short).
         b.spend(MS(1_400));
@@ -184,7 +206,7 @@ mod tests {
         assert_eq!(b.reserve(MS(1_500)), None);
         assert!(b.is_spent());
 
-        let b = Budget::new(MS(100), MS(1_500));
+        let b = Budget::new(MS(100), MS(1_500), DirectSpend::default());
         let granted = b.reserve(MS(1_500)).unwrap();
         assert_eq!(granted, MS(1_500), "at most one timeout per request");
         assert_eq!(b.reserve(MS(1_500)), Some(MS(100)), "the rest, reserved");
@@ -203,8 +225,21 @@ mod tests {
     }
 
     #[test]
+    fn destinations_share_the_send_budget_and_each_flushes_on_its_own_account() {
+        let shared = DirectSpend::default();
+        let usage = Budget::new(MS(100), MS(1_500), shared.clone());
+        let traces = Budget::new(MS(100), MS(1_500), shared);
+        usage.spend(MS(90));
+        assert!(!traces.allows_a_send(), "the usage stream spent the one budget");
+        // Flushing side by side: each destination gets its own request time.
+        assert_eq!(usage.reserve(MS(1_500)), Some(MS(1_500)));
+        assert_eq!(traces.reserve(MS(1_500)), Some(MS(1_500)));
+        assert_eq!(traces.reserve(MS(1_500)), Some(MS(10)), "what is left after 90 ms");
+    }
+
+    #[test]
     fn huge_durations_saturate() {
-        let b = Budget::new(Duration::MAX, Duration::MAX);
+        let b = Budget::new(Duration::MAX, Duration::MAX, DirectSpend::default());
         assert!(b.allows_a_send());
         b.spend(Duration::MAX);
         b.spend(Duration::MAX);

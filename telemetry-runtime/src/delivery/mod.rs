@@ -19,6 +19,7 @@
 //!   following ones are queued too, until a flush point sent what waited.
 
 mod budget;
+mod destination;
 mod flush;
 
 use std::collections::VecDeque;
@@ -27,7 +28,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 pub use budget::DEFAULT_SEND_BUDGET;
-pub(crate) use budget::{is_queue_only, queue_only};
+pub(crate) use budget::{DirectSpend, is_queue_only, queue_only};
+pub(crate) use destination::{OtelStream, Signal};
 
 use crate::diag::DiagOut;
 use crate::export::{Answer, Verdict, WireFormat};
@@ -41,13 +43,15 @@ pub const MAX_BATCH: usize = 100;
 const MAX_MEMORY: usize = crate::outbox::MAX_RECORDS;
 
 /// How a delivery is configured.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct Settings {
     /// Longest wait for one request; the deadline of a whole flush, and of all flushes of
     /// the process together (beyond the send budget).
     pub(crate) timeout: Duration,
     /// Longest total wait of direct sends in this process.
     pub(crate) send_budget: Duration,
+    /// What direct sends waited, shared by every destination of the client.
+    pub(crate) direct: DirectSpend,
 }
 
 /// Records that could not go to the outbox, waiting for the next flush point.
@@ -88,7 +92,7 @@ impl Delivery {
             format,
             outbox,
             memory: Mutex::default(),
-            budget: Budget::new(settings.send_budget, settings.timeout),
+            budget: Budget::new(settings.send_budget, settings.timeout, settings.direct),
             stopped: AtomicBool::new(false),
             hold: AtomicBool::new(false),
             pending: AtomicBool::new(false),

@@ -90,8 +90,15 @@ fn unix_ms(t: SystemTime) -> u64 {
 }
 
 impl Outbox {
+    /// The usage stream's outbox ([`OUTBOX_FILE`]) of the application `source`.
     pub(crate) fn new(config_dir: &Path, source: &str) -> Self {
-        let path = config_dir.join(OUTBOX_FILE);
+        Self::named(config_dir, OUTBOX_FILE, source)
+    }
+
+    /// An outbox in `config_dir` called `file_name`, with its lock and "not before" files
+    /// beside it (the operator's stream keeps one per signal), of the application `source`.
+    pub(crate) fn named(config_dir: &Path, file_name: &str, source: &str) -> Self {
+        let path = config_dir.join(file_name);
         Self {
             source: source.to_owned(),
             dir: config_dir.to_path_buf(),
