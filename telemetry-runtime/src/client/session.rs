@@ -32,6 +32,9 @@ pub(super) struct SessionState {
     span: Option<SpanStart>,
     /// The model provider of its turns (the first one named), scrubbed.
     provider: Option<String>,
+    /// Why the session itself failed (its body's error or panic, scrubbed), as opposed to
+    /// errors it counted (a failed tool call the agent went on from).
+    failure: Option<String>,
 }
 
 impl SessionState {
@@ -42,6 +45,7 @@ impl SessionState {
             start,
             span,
             provider: None,
+            failure: None,
             tool_calls: 0,
             input_tokens: 0,
             output_tokens: 0,
@@ -76,7 +80,7 @@ impl SessionState {
         }
     }
 
-    fn into_end_event(self) -> (SessionEndEvent, Option<SpanEnd>, Option<String>) {
+    fn into_end_event(self) -> (SessionEndEvent, Option<SpanEnd>, [Option<String>; 2]) {
         let now = Instant::now();
         let end = SessionEndEvent {
             session_id: self.id,
@@ -89,7 +93,8 @@ impl SessionState {
             error_count: self.error_count,
             errors: self.errors,
         };
-        (end, self.span.map(|s| s.ended(now)), self.provider)
+        let span = self.span.map(|s| s.ended(now));
+        (end, span, [self.provider, self.failure])
     }
 }
 
@@ -108,11 +113,11 @@ impl Client {
 
     /// Records a session's end and its span.
     fn end(&self, state: SessionState) {
-        let (end, span, provider) = state.into_end_event();
-        let attrs: Vec<(&'static str, &str)> = provider
-            .as_deref()
-            .map(|p| ("provider", p))
-            .into_iter()
+        let (end, span, [provider, failure]) = state.into_end_event();
+        let extras = [("provider", provider), ("error", failure)];
+        let attrs: Vec<(&'static str, &str)> = extras
+            .iter()
+            .filter_map(|(k, v)| Some((*k, v.as_deref()?)))
             .collect();
         self.track_builtin_in(&end, RecordTrace::Ends(span, &attrs));
     }
@@ -331,6 +336,21 @@ impl Client {
         }
     }
 
+    /// Counts the session `id`'s own failure as one of its errors (when it is still current)
+    /// and remembers it: its span ends in error.
+    fn session_failed(&self, id: &SessionId, message: &str) {
+        if !self.is_recording() {
+            return;
+        }
+        let text = self.scrub(message);
+        if let Some(s) = lock(&self.inner.session).as_mut() {
+            if s.id == *id {
+                s.failure = Some(text.clone());
+            }
+            s.on_error(text);
+        }
+    }
+
     /// Ends the current session and records its aggregates. Sent once: later calls, with no
     /// session running, do nothing.
     pub fn record_session_end(&self) {
@@ -376,7 +396,7 @@ impl SessionGuard {
     /// Ends the session now, counting `outcome`'s error if it failed.
     pub fn finish(mut self, outcome: &Outcome) {
         if let Some(e) = outcome.error() {
-            self.client.record_error(e);
+            self.client.session_failed(&self.session_id, e);
         }
         self.done = true;
         self.client.end_session_if(&self.session_id);
@@ -389,7 +409,7 @@ impl Drop for SessionGuard {
             return;
         }
         if std::thread::panicking() {
-            self.client.record_error("panicked");
+            self.client.session_failed(&self.session_id, "panicked");
         }
         self.client.end_session_if(&self.session_id);
     }

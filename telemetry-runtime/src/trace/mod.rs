@@ -7,13 +7,14 @@
 //! ```text
 //! {"event":"tool",...,"source":"app","trace":{"trace_id":"<32 hex>","span_id":"<16 hex>",
 //!   "parent_span_id":"<16 hex>","start_ns":N,"end_ns":N,"sampled":false,"state":"..",
-//!   "provider":"..","tool_type":"..","tool_call_id":".."}}
+//!   "provider":"..","tool_type":"..","tool_call_id":"..","error":".."}}
 //! ```
 //!
 //! `parent_span_id` is left out for a root span; `start_ns`/`end_ns` (Unix nanoseconds) are
 //! present exactly when the record is a span (command, tool, model turn, session end);
 //! `sampled` only when false; `state` (the parent process's `TRACESTATE`) only on spans of its
-//! trace; the last three only when known. The outbox keeps this object with the record, so a
+//! trace; `provider` (model turns, sessions), `tool_type`/`tool_call_id` (tools) and `error`
+//! (a session that itself failed, not just counted errors) only when known. The outbox keeps this object with the record, so a
 //! span survives a crash or an outage like any record. The usage stream never sees it.
 //!
 //! Invariants: ids are random and never all zero; the times of one process come from one
@@ -126,7 +127,7 @@ pub(crate) struct TraceFields<'a> {
     pub(crate) times: Option<(u64, u64)>,
     /// The parent process's `TRACESTATE`, on spans of its trace.
     pub(crate) state: Option<&'a str>,
-    /// `provider`, `tool_type`, `tool_call_id` when known, scrubbed.
+    /// `provider`, `tool_type`, `tool_call_id`, `error` when known, scrubbed.
     pub(crate) attrs: &'a [(&'static str, &'a str)],
 }
 

@@ -184,6 +184,8 @@ struct Shared {
 struct State {
     script: VecDeque<Reply>,
     stall_everything: bool,
+    /// Paths answered always the same way, outside the script.
+    path_replies: Vec<(String, Reply)>,
     /// Waited before each answer.
     delay: Duration,
     requests: Vec<Request>,
@@ -269,6 +271,7 @@ impl Collector {
             state: Mutex::new(State {
                 script,
                 stall_everything,
+                path_replies: Vec::new(),
                 delay: Duration::ZERO,
                 requests: Vec::new(),
                 connections: 0,
@@ -328,6 +331,21 @@ impl Collector {
     #[must_use]
     pub fn delay(&self) -> Duration {
         self.shared.lock().delay
+    }
+
+    /// Answers every request to `path` (the request target without its query) with `reply`
+    /// from now on, outside the script: a receiver that takes some signals and refuses
+    /// others.
+    ///
+    /// ```
+    /// use telemetry_test_collector::{Collector, Reply};
+    /// let collector = Collector::start();
+    /// collector.answer_path("/v1/logs", Reply::Status(404));
+    /// ```
+    pub fn answer_path(&self, path: &str, reply: Reply) {
+        let mut state = self.shared.lock();
+        state.path_replies.retain(|(p, _)| p != path);
+        state.path_replies.push((path.to_owned(), reply));
     }
 
     /// Appends replies to the script (they are used after the ones not yet used).
@@ -521,8 +539,15 @@ fn serve_connection(stream: TcpStream, shared: &Shared) {
         };
         let reply = {
             let mut state = shared.lock();
+            let by_path = state
+                .path_replies
+                .iter()
+                .find(|(p, _)| request.path == *p || request.path.starts_with(&format!("{p}?")))
+                .map(|(_, r)| *r);
             let reply = if state.stall_everything {
                 Reply::Stall
+            } else if let Some(reply) = by_path {
+                reply
             } else {
                 state.script.pop_front().unwrap_or(Reply::Status(200))
             };
