@@ -24,6 +24,10 @@ pub const MAX_ARRAY_ITEMS: usize = 32;
 /// A record's properties never serialize to more than this many bytes.
 pub const MAX_RECORD_BYTES: usize = 8 * 1024;
 
+/// The `trace` object a record of the operator's OpenTelemetry stream carries after it is
+/// never longer than this many bytes (its optional strings are left out first).
+pub const MAX_TRACE_BYTES: usize = 2 * 1024;
+
 /// At most this many error texts are kept in a session's `error` list.
 pub const MAX_SESSION_ERRORS: usize = 20;
 

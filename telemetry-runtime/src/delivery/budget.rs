@@ -230,11 +230,18 @@ mod tests {
         let usage = Budget::new(MS(100), MS(1_500), shared.clone());
         let traces = Budget::new(MS(100), MS(1_500), shared);
         usage.spend(MS(90));
-        assert!(!traces.allows_a_send(), "the usage stream spent the one budget");
+        assert!(
+            !traces.allows_a_send(),
+            "the usage stream spent the one budget"
+        );
         // Flushing side by side: each destination gets its own request time.
         assert_eq!(usage.reserve(MS(1_500)), Some(MS(1_500)));
         assert_eq!(traces.reserve(MS(1_500)), Some(MS(1_500)));
-        assert_eq!(traces.reserve(MS(1_500)), Some(MS(10)), "what is left after 90 ms");
+        assert_eq!(
+            traces.reserve(MS(1_500)),
+            Some(MS(10)),
+            "what is left after 90 ms"
+        );
     }
 
     #[test]

@@ -6,9 +6,9 @@
 //! only records that are sampled spans; a flush flushes every sink of every signal side by
 //! side (one round trip, not one per signal), and one signal failing never stops another.
 
+use crate::sink::Sink;
 use std::fmt;
 use std::sync::Arc;
-use crate::sink::Sink;
 
 /// One signal of the operator's stream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -13,15 +13,16 @@
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 
-use crate::limits::MAX_RECORD_BYTES;
+use crate::limits::{MAX_RECORD_BYTES, MAX_TRACE_BYTES};
 
 /// Most records the outbox keeps (the newest).
 pub const MAX_RECORDS: usize = 1_000;
 /// Most bytes of records the outbox keeps (the newest).
 pub const MAX_BYTES: usize = 1024 * 1024;
-/// Longest line read: the record cap. A record the client wrote is never longer, so a longer
-/// line was planted or corrupted.
-const MAX_LINE: usize = MAX_RECORD_BYTES;
+/// Longest line read: the record cap, and the cap of the trace context a record of the
+/// operator's stream carries. A record the client wrote is never longer, so a longer line was
+/// planted or corrupted.
+const MAX_LINE: usize = MAX_RECORD_BYTES + MAX_TRACE_BYTES;
 /// A file larger than this is far over the caps (the client keeps the file within
 /// [`MAX_BYTES`] plus what is appended between two rewrites): only its first line and its last
 /// [`MAX_BYTES`] + [`MAX_LINE`] bytes are read, and records in between are neither kept nor

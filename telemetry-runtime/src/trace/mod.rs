@@ -29,6 +29,8 @@ mod scope;
 use std::sync::OnceLock;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use crate::limits::MAX_TRACE_BYTES;
+
 pub(crate) use ids::{SpanId, TraceId};
 pub(crate) use propagation::{
     RemoteParent, format_traceparent, parse_traceparent, parse_tracestate,
@@ -132,11 +134,13 @@ pub(crate) struct TraceFields<'a> {
 }
 
 impl TraceFields<'_> {
-    /// Adds the `trace` object to a record's JSON text (which ends with its closing brace).
+    /// Adds the `trace` object to a record's JSON text (which ends with its closing brace),
+    /// within [`MAX_TRACE_BYTES`]: the optional strings that would pass it are left out.
     pub(crate) fn append_to(&self, record: &mut String) {
         if record.ends_with('}') {
             record.pop();
         }
+        let start = record.len();
         record.push_str(",\"trace\":{\"trace_id\":\"");
         record.push_str(&self.cx.trace_id.to_hex());
         record.push_str("\",\"span_id\":\"");
@@ -155,10 +159,11 @@ impl TraceFields<'_> {
         }
         let strings = self.state.map(|s| ("state", s)).into_iter();
         for (k, v) in strings.chain(self.attrs.iter().copied()) {
-            record.push_str(",\"");
-            record.push_str(k);
-            record.push_str("\":");
-            record.push_str(&serde_json::Value::from(v).to_string());
+            let member = format!(",\"{k}\":{}", serde_json::Value::from(v));
+            // Room is kept for the closing braces.
+            if record.len() - start + member.len() + 2 <= MAX_TRACE_BYTES {
+                record.push_str(&member);
+            }
         }
         record.push_str("}}");
     }
@@ -202,6 +207,28 @@ mod tests {
         );
         assert_eq!(t["provider"], "open\"ai");
         assert!(line.starts_with(&record[..record.len() - 1]));
+        let huge = "é\u{1}".repeat(200);
+        let mut line = record.to_owned();
+        let attrs = [
+            ("provider", huge.as_str()),
+            ("tool_type", "function"),
+            ("error", huge.as_str()),
+        ];
+        let fields = TraceFields {
+            cx,
+            parent: Some(parent),
+            times: Some((1, 2)),
+            state: Some(&huge),
+            attrs: &attrs,
+        };
+        fields.append_to(&mut line);
+        assert!(
+            line.len() - (record.len() - 1) <= MAX_TRACE_BYTES,
+            "{}",
+            line.len()
+        );
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["trace"]["tool_type"], "function", "what fits is kept");
     }
 
     #[test]
