@@ -1,10 +1,18 @@
 #!/usr/bin/env python3
-"""Strict check of OTLP/HTTP log request bodies (ExportLogsServiceRequest), in protobuf or
-in OTLP's JSON mapping, gzip-compressed or not.
+"""Strict check of OTLP/HTTP log and trace request bodies (ExportLogsServiceRequest,
+ExportTraceServiceRequest), in protobuf or in OTLP's JSON mapping, gzip-compressed or not.
 
-Usage: check_otlp.py [--require-event NAME]... [--min-records N] [--pairs] [--print-json]
-                     [--definitions-only] BODY_FILE...
-       check_otlp.py --response BODY_FILE...
+Usage: check_otlp.py [--signal logs|traces] [--require-event NAME]... [--min-records N]
+                     [--pairs] [--print-json] [--definitions-only] BODY_FILE...
+       check_otlp.py [--signal logs|traces] --response BODY_FILE...
+
+--signal says which service's messages the files hold (default: logs). For traces, the
+"events" counted and required are the spans' `gen_ai.operation.name` (`invoke_agent`,
+`execute_tool`, `chat`), `command` for the others, and "records" are spans.
+
+Trace and span ids are lowercase hex in OTLP's JSON mapping (not base64, as protobuf's own
+JSON mapping has bytes): a JSON body's ids are read as hex (anything else fails), and
+--print-json renders them as hex.
 
 Each BODY_FILE holds one request body. A body starting with the gzip magic is decompressed
 first; then a body whose first non-blank byte is `{` is JSON, any other is protobuf.
@@ -31,7 +39,10 @@ And every body, whatever its encoding:
   4. the semantic rules of the mapping (OTLP_MAPPING.md) hold, which the proto parser cannot
      see: one resource with service.name and telemetry.sdk.*, scope `cli-telemetry`,
      unique attribute keys, timeUnixNano == observedTimeUnixNano as a decimal string of
-     whole milliseconds, severityNumber 9/INFO or 17/ERROR, an eventName, log.record.uid.
+     whole milliseconds, severityNumber 9/INFO or 17/ERROR, an eventName, log.record.uid;
+     for spans: ids of the right length and not zero, a name, kind INTERNAL or CLIENT,
+     0 < startTimeUnixNano <= endTimeUnixNano as decimal strings, unique attribute keys, an
+     ERROR status with a message and an `error.type` attribute.
 
 With --definitions-only, rule 4 is not checked (for bodies of deliberately corrupted records).
 With --pairs the files go by two (A1 B1 A2 B2 ...) and each A must decode to a message equal
@@ -45,6 +56,7 @@ Exit status: 0 all bodies pass; 1 a body fails (each failure printed); 2 usage o
 """
 
 import argparse
+import base64
 import gzip
 import json
 import math
@@ -54,6 +66,7 @@ import sys
 try:
     from google.protobuf import json_format, message as pb_message, unknown_fields
     from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
+    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 except ImportError as e:  # pragma: no cover - depends on the machine
     print(
         f"SKIP: the Python package opentelemetry-proto is not installed ({e}); "
@@ -89,16 +102,46 @@ def no_duplicates(pairs):
     return dict(pairs)
 
 
+ID_KEYS = {"traceId": 16, "spanId": 8, "parentSpanId": 8}
+
+
+def ids_to(data, convert):
+    """`data` with every trace or span id converted by `convert(text, size, key)`."""
+    if isinstance(data, dict):
+        return {
+            k: (convert(v, ID_KEYS[k], k) if k in ID_KEYS and isinstance(v, str)
+                else ids_to(v, convert))
+            for k, v in data.items()
+        }
+    if isinstance(data, list):
+        return [ids_to(v, convert) for v in data]
+    return data
+
+
+def hex_to_base64(text, size, key):
+    if text == "":
+        return text
+    if not re.fullmatch(r"[0-9a-f]{%d}" % (2 * size), text):
+        raise Failure(f"{key} {text!r} is not {2 * size} lowercase hex digits (OTLP/JSON)")
+    return base64.b64encode(bytes.fromhex(text)).decode()
+
+
+def base64_to_hex(text, size, key):
+    return base64.b64decode(text).hex()
+
+
 def canonical(message):
-    """The canonical JSON-mapping rendering of a message, every field printed."""
+    """The canonical rendering of a message in OTLP's JSON mapping, every field printed:
+    protobuf's JSON mapping, with ids in lowercase hex."""
     try:
-        return json_format.MessageToDict(
+        data = json_format.MessageToDict(
             message, use_integers_for_enums=True, always_print_fields_with_no_presence=True
         )
     except TypeError:  # protobuf < 5.26
-        return json_format.MessageToDict(
+        data = json_format.MessageToDict(
             message, use_integers_for_enums=True, including_default_value_fields=True
         )
+    return ids_to(data, base64_to_hex)
 
 
 def same_number(a, b):
@@ -210,7 +253,9 @@ def parse(body, is_json, message):
     if is_json:
         data = json.loads(body, object_pairs_hook=no_duplicates)
         try:
-            json_format.Parse(body, message, ignore_unknown_fields=False)
+            json_format.ParseDict(
+                ids_to(data, hex_to_base64), message, ignore_unknown_fields=False
+            )
         except json_format.ParseError as e:
             raise Failure(f"opentelemetry-proto refuses it: {e}") from None
         subset(data, canonical(message), "$")
@@ -226,6 +271,65 @@ def parse(body, is_json, message):
             f"protobuf body of {len(body)} bytes re-encodes to {again}: a field written twice, "
             "a padded length or a default value written"
         )
+
+
+SPAN_KINDS = {1: "INTERNAL", 3: "CLIENT"}
+OPERATIONS = {"invoke_agent", "execute_tool", "chat"}
+
+
+def nonzero_hex(text, size):
+    return isinstance(text, str) and re.fullmatch(r"[0-9a-f]{%d}" % (2 * size), text) \
+        and text != "0" * (2 * size)
+
+
+def check_span(span, where):
+    if not nonzero_hex(span.get("traceId"), 16) or not nonzero_hex(span.get("spanId"), 8):
+        raise Failure(f"{where}: bad trace or span id")
+    parent = span.get("parentSpanId", "")
+    if parent and not nonzero_hex(parent, 8):
+        raise Failure(f"{where}: bad parentSpanId {parent!r}")
+    if not span.get("name"):
+        raise Failure(f"{where}: no name")
+    if span.get("kind") not in SPAN_KINDS:
+        raise Failure(f"{where}: kind {span.get('kind')!r} is not INTERNAL or CLIENT")
+    start, end = span.get("startTimeUnixNano"), span.get("endTimeUnixNano")
+    for t in (start, end):
+        if not isinstance(t, str) or not DECIMAL.match(t) or t == "0":
+            raise Failure(f"{where}: time {t!r} is not a decimal string above 0")
+    if int(start) > int(end):
+        raise Failure(f"{where}: starts after it ends")
+    attrs = attributes(span.get("attributes", []), where)
+    status = span.get("status", {})
+    if status.get("code") == 2:
+        if not status.get("message") or "error.type" not in attrs:
+            raise Failure(f"{where}: an ERROR status without a message or error.type")
+    elif status.get("code") not in (None, 0):
+        raise Failure(f"{where}: status code {status.get('code')!r}")
+    op = attrs.get("gen_ai.operation.name", {}).get("stringValue")
+    if op is not None and op not in OPERATIONS:
+        raise Failure(f"{where}: gen_ai.operation.name {op!r}")
+    return op or "command"
+
+
+def check_trace_body(body, is_json, where, mapping=True):
+    message = trace_service_pb2.ExportTraceServiceRequest()
+    parse(body, is_json, message)
+    if not mapping:
+        count = sum(len(ss.spans) for rs in message.resource_spans for ss in rs.scope_spans)
+        return ["(any)"] * count, message
+    data = canonical(message)
+    resources = data.get("resourceSpans", [])
+    if len(resources) != 1:
+        raise Failure(f"{len(resources)} resourceSpans (expected exactly one)")
+    res = attributes(resources[0].get("resource", {}).get("attributes", []), "resource")
+    missing = REQUIRED_RESOURCE - set(res)
+    if missing:
+        raise Failure(f"resource lacks {sorted(missing)}")
+    scopes = resources[0].get("scopeSpans", [])
+    if len(scopes) != 1 or scopes[0].get("scope", {}).get("name") != "cli-telemetry":
+        raise Failure("expected one scopeSpans with scope name cli-telemetry")
+    spans = scopes[0].get("spans", [])
+    return [check_span(s, f"{where} spans[{i}]") for i, s in enumerate(spans)], message
 
 
 def check_body(body, is_json, where, mapping=True):
@@ -252,8 +356,9 @@ def check_body(body, is_json, where, mapping=True):
     return names, message
 
 
-def check_response(body, is_json):
-    message = logs_service_pb2.ExportLogsServiceResponse()
+def check_response(body, is_json, signal="logs"):
+    message = (trace_service_pb2.ExportTraceServiceResponse() if signal == "traces"
+               else logs_service_pb2.ExportLogsServiceResponse())
     parse(body, is_json, message)
     return [], message
 
@@ -261,6 +366,8 @@ def check_response(body, is_json):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("bodies", nargs="+", help="files, each holding one request body")
+    ap.add_argument("--signal", choices=["logs", "traces"], default="logs",
+                    help="the signal of the bodies (default: logs)")
     ap.add_argument("--require-event", action="append", default=[], metavar="NAME",
                     help="an eventName that must appear in at least one body (repeatable)")
     ap.add_argument("--response", action="store_true",
@@ -290,10 +397,11 @@ def main():
             kinds, body, is_json = decode(raw)
             for kind in kinds:
                 encodings[kind] = encodings.get(kind, 0) + 1
+            check = check_trace_body if args.signal == "traces" else check_body
             if args.response:
-                names, message = check_response(body, is_json)
+                names, message = check_response(body, is_json, args.signal)
             else:
-                names, message = check_body(body, is_json, path, not args.definitions_only)
+                names, message = check(body, is_json, path, not args.definitions_only)
             for name in names:
                 events[name] = events.get(name, 0) + 1
         except (Failure, ValueError) as e:

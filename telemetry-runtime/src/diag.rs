@@ -19,6 +19,8 @@ pub(crate) enum DiagOut {
     Stderr,
     /// An application-provided writer.
     Writer(Arc<Mutex<dyn Write + Send>>),
+    /// Another output, each `telemetry: ` line saying whose it is (`telemetry (otel traces):`).
+    Labelled(Arc<DiagOut>, &'static str),
 }
 
 impl std::fmt::Debug for DiagOut {
@@ -27,11 +29,20 @@ impl std::fmt::Debug for DiagOut {
             Self::Off => "Off",
             Self::Stderr => "Stderr",
             Self::Writer(_) => "Writer",
+            Self::Labelled(..) => "Labelled",
         })
     }
 }
 
 impl DiagOut {
+    /// This output, each `telemetry: ` line labelled with `label` (nothing when off).
+    pub(crate) fn labelled(&self, label: &'static str) -> Self {
+        match self {
+            Self::Off => Self::Off,
+            other => Self::Labelled(Arc::new(other.clone()), label),
+        }
+    }
+
     /// Writes one block of text (a newline is added), stripped of control characters other
     /// than newlines ([`printable`]). Errors are ignored: diagnostics must never fail the
     /// program.
@@ -39,9 +50,16 @@ impl DiagOut {
         if matches!(self, Self::Off) {
             return;
         }
+        if let Self::Labelled(out, label) = self {
+            match text.strip_prefix("telemetry: ") {
+                Some(rest) => out.line(&format!("telemetry ({label}): {rest}")),
+                None => out.line(text),
+            }
+            return;
+        }
         let text = printable(text, true);
         match self {
-            Self::Off => {}
+            Self::Off | Self::Labelled(..) => {}
             Self::Stderr => {
                 let mut e = std::io::stderr().lock();
                 let _ = writeln!(e, "{text}");

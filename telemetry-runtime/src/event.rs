@@ -210,6 +210,11 @@ impl Action {
 pub(crate) trait BuiltinEvent {
     fn kind(&self) -> EventKind;
     fn fields<'a>(&'a self, out: &mut dyn FnMut(&'static str, Field<'a>));
+    /// When the event is a span of the operator's stream (a command, a tool call, a model
+    /// turn, a session's end), how long it lasted, ending when it is recorded.
+    fn span_duration(&self) -> Option<Duration> {
+        None
+    }
 }
 
 /// The JSON value of one field, before scrubbing.
@@ -398,6 +403,9 @@ impl BuiltinEvent for CommandEvent {
     fn kind(&self) -> EventKind {
         EventKind::Command
     }
+    fn span_duration(&self) -> Option<Duration> {
+        Some(self.duration)
+    }
     fn fields<'a>(&'a self, out: &mut dyn FnMut(&'static str, Field<'a>)) {
         out("action", Field::Str(&self.action));
         if !self.args.is_empty() {
@@ -415,6 +423,9 @@ impl BuiltinEvent for ToolEvent {
     fn kind(&self) -> EventKind {
         EventKind::Tool
     }
+    fn span_duration(&self) -> Option<Duration> {
+        Some(self.duration)
+    }
     fn fields<'a>(&'a self, out: &mut dyn FnMut(&'static str, Field<'a>)) {
         ToolCall {
             tool_name: &self.tool_name,
@@ -430,6 +441,9 @@ impl BuiltinEvent for ToolEvent {
 impl BuiltinEvent for TokenEvent {
     fn kind(&self) -> EventKind {
         EventKind::Token
+    }
+    fn span_duration(&self) -> Option<Duration> {
+        Some(Duration::ZERO)
     }
     fn fields<'a>(&'a self, out: &mut dyn FnMut(&'static str, Field<'a>)) {
         out("action", Field::Action(Action::Usage));
@@ -458,6 +472,9 @@ impl BuiltinEvent for SessionStartEvent {
 impl BuiltinEvent for SessionEndEvent {
     fn kind(&self) -> EventKind {
         EventKind::Session
+    }
+    fn span_duration(&self) -> Option<Duration> {
+        Some(self.duration)
     }
     fn fields<'a>(&'a self, out: &mut dyn FnMut(&'static str, Field<'a>)) {
         out("action", Field::Action(Action::End));

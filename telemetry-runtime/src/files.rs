@@ -37,6 +37,8 @@ pub const OUTBOX_FILE: &str = "telemetry-outbox.jsonl";
 pub const OTEL_TRACES_OUTBOX_FILE: &str = "telemetry-otel-traces.jsonl";
 /// The operator's OpenTelemetry stream: records waiting for the logs endpoint.
 pub const OTEL_LOGS_OUTBOX_FILE: &str = "telemetry-otel-logs.jsonl";
+/// The operator's OpenTelemetry stream: metrics waiting for the metrics endpoint.
+pub const OTEL_METRICS_OUTBOX_FILE: &str = "telemetry-otel-metrics.jsonl";
 
 /// Suffix of our temporary files: `.<name>.<pid>.<random>.tmp`.
 const TMP_SUFFIX: &str = ".tmp";

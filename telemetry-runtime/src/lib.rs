@@ -48,4 +48,4 @@ pub use notice::NoticeOutcome;
 pub use outcome::{Outcome, TrackOutcome};
 pub use scrub::{Scrubber, scrub};
 pub use sink::Sink;
-pub use status::Status;
+pub use status::{SignalStatus, Status};

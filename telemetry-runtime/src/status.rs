@@ -62,6 +62,70 @@ pub struct Status {
     pub queued_records: usize,
     /// Whether the operator's OpenTelemetry stream is on, and what decided it.
     pub otel: Consent,
+    /// Each signal of the operator's stream when it is on: where it goes and why.
+    pub otel_signals: Vec<SignalStatus>,
+}
+
+/// One signal of the operator's OpenTelemetry stream, as the status shows it. Never holds a
+/// header value nor an endpoint's credentials.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SignalStatus {
+    /// `traces`, `logs`, or `all` when the application's own sink takes the stream.
+    pub signal: String,
+    /// The exporters in force: `otlp`, `console`, `application sink`; none: the signal is off.
+    pub exporters: Vec<&'static str>,
+    /// What chose the exporters: `OTEL_<SIGNAL>_EXPORTER` or `default`.
+    pub exporter_decided_by: String,
+    /// Where OTLP sends, userinfo and query string redacted.
+    pub endpoint: Option<String>,
+    /// The variable that gave the endpoint.
+    pub endpoint_decided_by: String,
+    /// Why OTLP sends nothing, when it was asked for (no endpoint, an unusable one).
+    pub problem: Option<String>,
+    /// How many records wait in the signal's outbox.
+    pub queued_records: usize,
+}
+
+impl SignalStatus {
+    pub(crate) fn new(signal: &str, exporter: &'static str) -> Self {
+        Self {
+            signal: signal.to_owned(),
+            exporters: [exporter].into_iter().filter(|e| !e.is_empty()).collect(),
+            exporter_decided_by: "application".to_owned(),
+            endpoint: None,
+            endpoint_decided_by: String::new(),
+            problem: None,
+            queued_records: 0,
+        }
+    }
+}
+
+impl fmt::Display for SignalStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = format!("  {}:", self.signal);
+        write!(f, "{name:<16}")?;
+        if self.exporters.is_empty() {
+            write!(f, "off ({})", self.exporter_decided_by)?;
+        } else {
+            write!(
+                f,
+                "{} ({})",
+                self.exporters.join(" + "),
+                self.exporter_decided_by
+            )?;
+        }
+        if let Some(e) = &self.endpoint {
+            write!(f, " -> {e} (from {})", self.endpoint_decided_by)?;
+        }
+        if let Some(p) = &self.problem {
+            write!(f, "; nothing sent: {p}")?;
+        }
+        if self.queued_records > 0 {
+            write!(f, "; {} queued", self.queued_records)?;
+        }
+        Ok(())
+    }
 }
 
 impl Client {
@@ -102,6 +166,7 @@ impl Client {
                 warnings: Vec::new(),
                 ..self.otel_consent().clone()
             },
+            otel_signals: self.otel_signals().to_vec(),
         }
     }
 }
@@ -163,6 +228,10 @@ impl fmt::Display for Status {
             f,
             "OpenTelemetry:  {otel} (decided by {}: {})",
             self.otel.decided_by, self.otel.reason
-        )
+        )?;
+        for signal in &self.otel_signals {
+            writeln!(f, "{signal}")?;
+        }
+        Ok(())
     }
 }

@@ -381,10 +381,11 @@ fn a_refused_batch_stops_the_drain_and_keeps_the_rest() {
     assert_eq!(records[0]["properties"]["dropped_records"], 100);
 }
 
-/// A flush's one deadline is the timeout delivery was built with: OTLP's own when
-/// `OTEL_EXPORTER_OTLP_TIMEOUT` sets one, even when it is longer than the builder's.
+/// A flush's one deadline is the timeout each destination was built with: the operator's
+/// stream follows `OTEL_EXPORTER_OTLP_TIMEOUT`, even when it is longer than the builder's; the
+/// usage stream (even in OTLP) never reads it (issue 21) and keeps the builder's.
 #[test]
-fn the_flush_deadline_follows_the_otlp_timeout() {
+fn the_flush_deadline_follows_each_streams_own_timeout() {
     let collector = Collector::start();
     collector.set_delay(Duration::from_millis(600));
     let dir = tempfile::tempdir().unwrap();
@@ -395,14 +396,34 @@ fn the_flush_deadline_follows_the_otlp_timeout() {
         .timeout(Duration::from_millis(200))
         .send_budget(Duration::ZERO)
         .exporter(telemetry_runtime::Exporter::Otlp)
-        .env(Env::from_pairs([("OTEL_EXPORTER_OTLP_TIMEOUT", "5000")]))
+        .env(Env::from_pairs([
+            ("TELEMETRY_OTEL", "1"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", collector.base_url().as_str()),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "5000"),
+        ]))
         .build();
     client.track_command("run", ["x"]);
     client.flush();
-    assert_eq!(collector.requests().len(), 1);
+    let paths: Vec<String> = collector
+        .requests()
+        .iter()
+        .map(|r| r.path.clone())
+        .collect();
+    assert!(paths.contains(&"/v1/logs".to_owned()), "{paths:?}");
+    let otel_logs = dir
+        .path()
+        .join(telemetry_runtime::files::OTEL_LOGS_OUTBOX_FILE);
     assert!(
-        outbox_records(dir.path()).is_empty(),
+        std::fs::read_to_string(&otel_logs)
+            .unwrap_or_default()
+            .trim()
+            .is_empty(),
         "delivered within OTLP's 5 s, not cut at the builder's 200 ms"
+    );
+    assert_eq!(
+        outbox_records(dir.path()).len(),
+        1,
+        "the usage stream's request is cut at the builder's 200 ms"
     );
 }
 

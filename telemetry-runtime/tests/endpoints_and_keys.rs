@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{APP, DebugBuffer, VERSION};
+use common::{APP, VERSION};
 use telemetry_runtime::{Client, ClientBuilder, Env, Exporter};
 use telemetry_test_collector::{Collector, Request};
 
@@ -42,30 +42,24 @@ fn assert_no_user_headers(req: &Request, label: &str) {
     assert_eq!(req.header("x-vendor-key"), None, "{label}");
 }
 
-/// Issue 18, item 6: `OTEL_EXPORTER_OTLP_HEADERS` go only to an endpoint from `OTEL_*`, never
-/// to the application's endpoint nor `TELEMETRY_ENDPOINT`.
+/// Issue 18, item 6, and issue 21: `OTEL_EXPORTER_OTLP_HEADERS` go only to the operator's
+/// OpenTelemetry stream (its `OTEL_*` endpoints), never to the application's endpoint nor
+/// `TELEMETRY_ENDPOINT`, whatever the usage stream's format; the application's key never goes
+/// to the operator's stream.
 #[test]
-fn otel_headers_go_only_to_an_endpoint_from_otel() {
-    // The application's endpoint and key in code, the OTLP exporter, no OTEL endpoint.
+fn otel_headers_go_only_to_the_operators_stream() {
+    // The application's endpoint and key in code, the OTLP format, the stream B off.
     let app = Collector::start();
     let dir = tempfile::tempdir().unwrap();
-    let out = DebugBuffer::default();
     let c = client(&[USER_HEADERS], dir.path())
         .endpoint(app.url())
         .api_key("app-key")
         .exporter(Exporter::Otlp)
-        .verbose(true)
-        .debug_output(out.writer())
         .build();
     let reqs = one_record(&c, &app);
     assert_eq!(reqs.len(), 1);
     assert_no_user_headers(&reqs[0], "endpoint set in code");
     assert_eq!(reqs[0].header("x-api-key"), Some("app-key"));
-    assert!(
-        out.text().contains("OTEL_EXPORTER_OTLP_HEADERS not sent"),
-        "{}",
-        out.text()
-    );
 
     // TELEMETRY_ENDPOINT from the environment: not an OTEL endpoint either.
     let env_endpoint = Collector::start();
@@ -78,12 +72,17 @@ fn otel_headers_go_only_to_an_endpoint_from_otel() {
     assert_eq!(reqs.len(), 1);
     assert_no_user_headers(&reqs[0], "TELEMETRY_ENDPOINT");
 
-    // An endpoint from OTEL_*: the user's headers, and no key of the application.
+    // Both streams: the user's headers to the OTEL endpoints only, the key to the
+    // application's endpoint only.
     let otel = Collector::start();
     let base = otel.base_url();
     let dir = tempfile::tempdir().unwrap();
     let c = client(
-        &[USER_HEADERS, ("OTEL_EXPORTER_OTLP_ENDPOINT", &base)],
+        &[
+            USER_HEADERS,
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &base),
+            ("TELEMETRY_OTEL", "1"),
+        ],
         dir.path(),
     )
     .endpoint(app.url())
@@ -91,16 +90,18 @@ fn otel_headers_go_only_to_an_endpoint_from_otel() {
     .exporter(Exporter::Otlp)
     .build();
     let reqs = one_record(&c, &otel);
-    assert_eq!(reqs.len(), 1);
-    assert_eq!(reqs[0].path, "/v1/logs");
-    assert_eq!(reqs[0].header("authorization"), Some("Bearer user-token"));
-    assert_eq!(reqs[0].header("x-vendor-key"), Some("user-secret"));
-    assert_eq!(reqs[0].header("x-api-key"), None);
-    assert_eq!(
-        app.requests().len(),
-        1,
-        "nothing more to the application's endpoint"
-    );
+    let mut paths: Vec<&str> = reqs.iter().map(|r| r.path.as_str()).collect();
+    paths.sort_unstable();
+    assert_eq!(paths, ["/v1/logs", "/v1/traces"]);
+    for req in &reqs {
+        assert_eq!(req.header("authorization"), Some("Bearer user-token"));
+        assert_eq!(req.header("x-vendor-key"), Some("user-secret"));
+        assert_eq!(req.header("x-api-key"), None);
+    }
+    let app_reqs = app.requests();
+    assert_eq!(app_reqs.len(), 2, "the usage stream goes on beside it");
+    assert_no_user_headers(&app_reqs[1], "the usage stream, beside the operator's");
+    assert_eq!(app_reqs[1].header("x-api-key"), Some("app-key"));
 }
 
 /// The `x-api-key` each request of a client built under `CAGENT`'s prefix from `pairs`
@@ -151,7 +152,7 @@ fn an_endpoint_takes_a_key_only_from_its_own_prefix_level() {
 }
 
 /// Issue 18, item 8: framing headers from the environment are refused; at most 64 headers of
-/// the rest are sent.
+/// the rest are sent (the operator's stream: the only one that reads them).
 #[test]
 fn framing_headers_from_the_environment_are_refused() {
     let collector = Collector::start();
@@ -161,13 +162,14 @@ fn framing_headers_from_the_environment_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let c = client(
         &[
+            ("TELEMETRY_OTEL", "1"),
+            ("OTEL_TRACES_EXPORTER", "none"),
             ("OTEL_EXPORTER_OTLP_ENDPOINT", &base),
             ("OTEL_EXPORTER_OTLP_HEADERS", framing),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
         ],
         dir.path(),
     )
-    .exporter(Exporter::Otlp)
-    .otlp_protocol(telemetry_runtime::OtlpProtocol::Json)
     .build();
     let reqs = one_record(&c, &collector);
     assert_eq!(reqs.len(), 1);
@@ -188,18 +190,22 @@ fn framing_headers_from_the_environment_are_refused() {
         req.header("host"),
         Some(collector.addr().to_string().as_str())
     );
-    assert!(common::outbox_records(dir.path()).is_empty(), "delivered");
+    let logs_outbox = dir
+        .path()
+        .join(telemetry_runtime::files::OTEL_LOGS_OUTBOX_FILE);
+    assert!(!logs_outbox.exists(), "delivered");
 
     let many: Vec<String> = (0..100).map(|i| format!("x-h{i:03}=v")).collect();
     let dir = tempfile::tempdir().unwrap();
     let c = client(
         &[
+            ("TELEMETRY_OTEL", "1"),
+            ("OTEL_TRACES_EXPORTER", "none"),
             ("OTEL_EXPORTER_OTLP_ENDPOINT", &base),
             ("OTEL_EXPORTER_OTLP_HEADERS", &many.join(",")),
         ],
         dir.path(),
     )
-    .exporter(Exporter::Otlp)
     .build();
     let reqs = one_record(&c, &collector);
     let sent = reqs[1]
@@ -305,7 +311,8 @@ fn invalid_endpoints_warn_once_and_status_says_why() {
     }
     assert_eq!(collector.connections(), 0);
 
-    // The endpoint set in code, and the OpenTelemetry ones, are named too.
+    // The endpoint set in code, and the OpenTelemetry ones (the operator's stream's, per
+    // signal), are named too.
     let dir = tempfile::tempdir().unwrap();
     let status = client(&[], dir.path())
         .endpoint(no_scheme.clone())
@@ -313,27 +320,28 @@ fn invalid_endpoints_warn_once_and_status_says_why() {
         .status();
     let problem = status.endpoint_problem.unwrap_or_default();
     assert!(problem.contains("the endpoint set in code"), "{problem}");
-    for var in [
-        "OTEL_EXPORTER_OTLP_ENDPOINT",
-        "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+    for (var, signals) in [
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", 2),
+        ("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", 1),
     ] {
         let dir = tempfile::tempdir().unwrap();
-        let c = client(&[(var, &ftp)], dir.path())
-            .endpoint(collector.url())
-            .exporter(Exporter::Otlp)
-            .build();
+        let c = client(&[(var, &ftp), ("TELEMETRY_OTEL", "1")], dir.path()).build();
         c.track_command("run", ["x"]);
         c.flush();
-        let problem = c.status().endpoint_problem.unwrap_or_default();
-        assert!(
-            problem.contains(var) && problem.contains("`ftp`"),
-            "{problem}"
-        );
-        let (_, stderr) = child(&[(var, &ftp), ("TELEMETRY_EXPORTER", "otlp")]);
+        let status = c.status();
+        let problems: Vec<&str> = status
+            .otel_signals
+            .iter()
+            .filter_map(|s| s.problem.as_deref())
+            .filter(|p| p.contains(var) && p.contains("`ftp`"))
+            .collect();
+        assert_eq!(problems.len(), signals, "{status}");
+        assert!(status.to_string().contains("nothing sent"), "{status}");
+        let (_, stderr) = child(&[(var, &ftp), ("TELEMETRY_OTEL", "1")]);
         assert_eq!(
             stderr.lines().filter(|l| l.contains(var)).count(),
-            1,
-            "{stderr}"
+            signals,
+            "one warning per signal it would have served: {stderr}"
         );
     }
     assert_eq!(collector.connections(), 0);

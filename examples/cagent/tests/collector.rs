@@ -80,7 +80,7 @@ fn run_cagent_with(s: &Setup, vars: &[(&str, &str)]) -> Output {
 }
 
 /// Every OTLP protocol and compression: `OTEL_EXPORTER_OTLP_PROTOCOL`,
-/// `OTEL_EXPORTER_OTLP_COMPRESSION`.
+/// `OTEL_EXPORTER_OTLP_COMPRESSION` (the operator's own stream's).
 const EVERY_ENCODING: [(&str, &str); 4] = [
     ("http/protobuf", "none"),
     ("http/protobuf", "gzip"),
@@ -88,19 +88,30 @@ const EVERY_ENCODING: [(&str, &str); 4] = [
     ("http/json", "gzip"),
 ];
 
-/// Runs cagent with the OTLP exporter (its default protocol, protobuf): the collector's base
-/// URL in `OTEL_EXPORTER_OTLP_ENDPOINT` (so records go to `/v1/logs`), the ingest key in
-/// `OTEL_EXPORTER_OTLP_HEADERS`.
+/// Runs cagent with its usage stream over OTLP (its default protocol, protobuf): the
+/// collector's `/v1/logs` in `TELEMETRY_ENDPOINT`, the ingest key in `TELEMETRY_API_KEY` (the
+/// `OTEL_*` variables belong to the operator's own stream).
 fn run_cagent_otlp(s: &Setup) -> Output {
-    run_cagent_otlp_as(s, &[])
+    let logs = s.server.url("/v1/logs");
+    run_cagent_with(
+        s,
+        &[
+            ("TELEMETRY_EXPORTER", "otlp"),
+            ("TELEMETRY_ENDPOINT", &logs),
+            ("TELEMETRY_API_KEY", API_KEY),
+        ],
+    )
 }
 
-/// [`run_cagent_otlp`] with more variables (a protocol, a compression).
-fn run_cagent_otlp_as(s: &Setup, more: &[(&str, &str)]) -> Output {
+/// Runs cagent with the operator's own stream sending its logs to the collector (the
+/// collector's base URL in `OTEL_EXPORTER_OTLP_ENDPOINT`, the ingest key in
+/// `OTEL_EXPORTER_OTLP_HEADERS`), traces off, no usage stream, and `more` variables.
+fn run_cagent_otel_logs_as(s: &Setup, more: &[(&str, &str)]) -> Output {
     let base = s.server.url("");
     let headers = format!("x-api-key={API_KEY}");
     let mut vars = vec![
-        ("TELEMETRY_EXPORTER", "otlp"),
+        ("TELEMETRY_OTEL", "1"),
+        ("OTEL_TRACES_EXPORTER", "none"),
         ("OTEL_EXPORTER_OTLP_ENDPOINT", base.as_str()),
         ("OTEL_EXPORTER_OTLP_HEADERS", headers.as_str()),
     ];
@@ -207,7 +218,7 @@ fn cagent_runs_in_every_otlp_protocol_and_compression_give_the_same_summary() {
     let expected = comparable(&summary(&cagent));
     for (protocol, compression) in EVERY_ENCODING {
         let s = setup();
-        run_cagent_otlp_as(
+        run_cagent_otel_logs_as(
             &s,
             &[
                 ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol),

@@ -1,6 +1,7 @@
-//! End-to-end tests of the OTLP exporter: the built `cagent` binary with
-//! `TELEMETRY_EXPORTER=otlp` against the loopback test collector on 127.0.0.1, in protobuf
-//! (the default) and in JSON, with and without gzip. Every request body goes through the
+//! End-to-end tests of OTLP logs: the built `cagent` binary's usage stream with
+//! `TELEMETRY_EXPORTER=otlp` (cagent sends it in JSON), and the operator's own stream's logs
+//! (`TELEMETRY_OTEL=1`, configured by `OTEL_*` only) in protobuf (the default) and in JSON,
+//! with and without gzip, against the loopback test collector on 127.0.0.1. Every request body goes through the
 //! strict checker (`scripts/check_otlp.py`, the OpenTelemetry project's own definitions),
 //! which also gives back each body's message in OTLP's JSON mapping for the assertions here
 //! on the mapping (OTLP_MAPPING.md).
@@ -201,16 +202,51 @@ fn assert_otlp_requests(
     }
 }
 
+/// The usage stream over OTLP: to `TELEMETRY_ENDPOINT` with `TELEMETRY_API_KEY`; the `OTEL_*`
+/// variables (an endpoint, headers) configure it no more (issue 21): without the switch of
+/// the operator's stream nothing goes to the OTEL endpoint, and its headers go nowhere.
 #[test]
 fn a_cagent_run_over_otlp_is_strict_otlp() {
     let collector = Collector::start();
+    let otel = Collector::start();
     let sb = Sandbox::new();
-    // The OTEL base URL wins over TELEMETRY_ENDPOINT (here a path the OTLP exporter must not
-    // use); the keys of TELEMETRY_* / CAGENT_TELEMETRY_* must not follow it there.
-    let telemetry_endpoint = collector.url();
+    let logs = format!("{}/v1/logs", collector.base_url());
     sb.run(&[
         ("TELEMETRY_EXPORTER", "otlp"),
-        ("TELEMETRY_ENDPOINT", &telemetry_endpoint),
+        ("TELEMETRY_ENDPOINT", &logs),
+        ("TELEMETRY_API_KEY", TELEMETRY_KEY),
+        ("CAGENT_TELEMETRY_API_KEY", CAGENT_KEY),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", &otel.base_url()),
+        (
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            "x-otel-token=otel-secret,x-tenant=acme%20corp",
+        ),
+    ]);
+    assert!(otel.requests().is_empty(), "no export without the switch");
+    let requests = collector.requests();
+    let Some(bodies) = strict_check(&requests, SCENARIO.len()) else {
+        return;
+    };
+    assert_otlp_requests(&requests, &bodies, "/v1/logs", "cagent", JSON);
+    for req in &requests {
+        assert_eq!(req.header("x-api-key"), Some(TELEMETRY_KEY));
+        assert_eq!(req.header("x-otel-token"), None);
+        assert_eq!(req.header("x-tenant"), None);
+        assert_eq!(req.header("authorization"), None);
+    }
+    assert_scenario_records(&sb, &all_records(&bodies));
+}
+
+/// The operator's stream's logs: the same records, to the OTEL endpoints with the OTEL
+/// headers and never a key of the usage stream; protobuf by default; `OTEL_SERVICE_NAME`
+/// names the service, a logs endpoint is used exactly as given, JSON and gzip on request.
+#[test]
+fn the_operators_logs_are_strict_otlp_in_every_encoding() {
+    let collector = Collector::start();
+    let sb = Sandbox::new();
+    sb.run(&[
+        ("TELEMETRY_OTEL", "1"),
+        ("OTEL_TRACES_EXPORTER", "none"),
         ("TELEMETRY_API_KEY", TELEMETRY_KEY),
         ("CAGENT_TELEMETRY_API_KEY", CAGENT_KEY),
         ("OTEL_EXPORTER_OTLP_ENDPOINT", &collector.base_url()),
@@ -235,12 +271,50 @@ fn a_cagent_run_over_otlp_is_strict_otlp() {
             }
         }
     }
-
     let records = all_records(&bodies);
-    assert_eq!(event_names(&records), SCENARIO, "{records:#?}");
+    assert_scenario_records(&sb, &records);
+    for r in &records {
+        let trace_id = r["traceId"].as_str().unwrap_or_default();
+        assert_eq!(
+            trace_id.len(),
+            32,
+            "every log record carries its trace: {r}"
+        );
+        assert_eq!(r["spanId"].as_str().map(str::len), Some(16), "{r}");
+    }
+
+    let renamed = Collector::start();
+    let logs_endpoint = format!("{}/custom/logs", renamed.base_url());
+    sb.run(&[
+        ("CAGENT_TELEMETRY_OTEL", "on"),
+        ("OTEL_TRACES_EXPORTER", "none"),
+        ("OTEL_SERVICE_NAME", "my-agent-service"),
+        ("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", &logs_endpoint),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", &collector.base_url()),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+        ("OTEL_EXPORTER_OTLP_LOGS_COMPRESSION", "gzip"),
+    ]);
+    let again = renamed.requests();
+    let Some(bodies) = strict_check(&again, SCENARIO.len()) else {
+        return;
+    };
+    assert_otlp_requests(
+        &again,
+        &bodies,
+        "/custom/logs",
+        "my-agent-service",
+        JSON_GZIP,
+    );
+    assert_eq!(event_names(&all_records(&bodies)), SCENARIO);
+    assert_eq!(collector.requests().len(), requests.len());
+}
+
+/// The records of one run of the scenario, in either stream.
+fn assert_scenario_records(sb: &Sandbox, records: &[Value]) {
+    assert_eq!(event_names(records), SCENARIO, "{records:#?}");
     let uuid = sb.user_uuid();
     let mut uids = HashSet::new();
-    for r in &records {
+    for r in records {
         let a = attrs(&r["attributes"]);
         let uid = string_attr(&a, "log.record.uid").expect("log.record.uid");
         assert!(uids.insert(uid.clone()), "log.record.uid {uid} repeated");
@@ -285,36 +359,10 @@ fn a_cagent_run_over_otlp_is_strict_otlp() {
         attr(&command, "cli_telemetry.duration_ms").unwrap()["intValue"].is_string(),
         "{command:?}"
     );
-
-    // OTEL_SERVICE_NAME overrides the app's name; a logs endpoint is used exactly as given;
-    // JSON and gzip on request.
-    let renamed = Collector::start();
-    let logs_endpoint = format!("{}/custom/logs", renamed.base_url());
-    sb.run(&[
-        ("CAGENT_TELEMETRY_EXPORTER", "otlp"),
-        ("OTEL_SERVICE_NAME", "my-agent-service"),
-        ("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", &logs_endpoint),
-        ("OTEL_EXPORTER_OTLP_ENDPOINT", &collector.base_url()),
-        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
-        ("OTEL_EXPORTER_OTLP_LOGS_COMPRESSION", "gzip"),
-    ]);
-    let again = renamed.requests();
-    let Some(bodies) = strict_check(&again, SCENARIO.len()) else {
-        return;
-    };
-    assert_otlp_requests(
-        &again,
-        &bodies,
-        "/custom/logs",
-        "my-agent-service",
-        JSON_GZIP,
-    );
-    assert_eq!(event_names(&all_records(&bodies)), SCENARIO);
-    assert_eq!(collector.requests().len(), requests.len());
 }
 
 /// The key of the telemetry endpoint goes with OTLP to it, when both come from the same prefix
-/// level; `OTEL_EXPORTER_OTLP_HEADERS` go only to an endpoint from `OTEL_*`, never to this one.
+/// level; `OTEL_EXPORTER_OTLP_HEADERS` go only to the operator's stream, never to this one.
 #[test]
 fn the_telemetry_api_key_goes_with_otlp_to_the_telemetry_endpoint() {
     let collector = Collector::start();
@@ -330,7 +378,7 @@ fn the_telemetry_api_key_goes_with_otlp_to_the_telemetry_endpoint() {
     let Some(bodies) = strict_check(&requests, SCENARIO.len()) else {
         return;
     };
-    assert_otlp_requests(&requests, &bodies, "/v1/logs", "cagent", PROTOBUF);
+    assert_otlp_requests(&requests, &bodies, "/v1/logs", "cagent", JSON);
     for req in &requests {
         assert_eq!(req.header("x-api-key"), Some(CAGENT_KEY));
         assert_eq!(req.header("x-otel-token"), None);
@@ -362,7 +410,6 @@ fn switching_exporters_loses_nothing() {
     sb.run(&[
         ("TELEMETRY_EXPORTER", "otlp"),
         ("TELEMETRY_ENDPOINT", &collector.url()),
-        ("OTEL_EXPORTER_OTLP_LOGS_PROTOCOL", "http/json"),
     ]);
     let requests = collector.requests();
     let Some(bodies) = strict_check(&requests, 2 * SCENARIO.len()) else {

@@ -6,14 +6,17 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use super::otel_setup::{self, OtelWiring};
 use super::{Client, Inner, names::NameCache};
 use crate::config::{
     self, Choices, DEFAULT_API_KEY_HEADER, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, Env,
     MAX_TIMEOUT, Settings,
 };
-use crate::delivery::{self, DEFAULT_SEND_BUDGET, Delivery, DirectSpend, OtelStream, Signal};
+use crate::delivery::{self, DEFAULT_SEND_BUDGET, Delivery, DirectSpend};
 use crate::diag::{DiagOut, printable};
-use crate::export::{self, Cagent, Exporter, OtlpCompression, OtlpProtocol, Signal, WireFormat};
+use crate::export::{
+    self, Cagent, Exporter, OtlpCompression, OtlpProtocol, OtlpResource, WireFormat,
+};
 use crate::outbox::Outbox;
 use crate::scrub::Scrubber;
 use crate::sink::{DebugSink, Sink};
@@ -290,7 +293,7 @@ impl ClientBuilder {
         let dir = self.config_dir.as_deref();
         let mut settings =
             Settings::resolve(&env, &self.choices(), &|| config::read_persisted(dir));
-        let timeouts = self.timeouts(&settings, &env);
+        let timeouts = self.timeouts();
         settings
             .decided_by
             .push(("timeout", timeouts.decided_by.clone()));
@@ -309,13 +312,14 @@ impl ClientBuilder {
         }
         let diag = self.diag_out(settings.debug || settings.verbose);
         let direct = DirectSpend::default();
+        let console = self.diag_out(true);
         let resolved = Resolved {
             settings: &settings,
             env: &env,
             app: &app,
             version: &version,
             diag: &diag,
-            scrubber: &scrubber,
+            console: &console,
             timeouts: &timeouts,
             direct: &direct,
         };
@@ -324,7 +328,15 @@ impl ClientBuilder {
             delivery,
             nothing_sent,
         } = self.sink_and_delivery(&resolved);
-        let otel_stream = self.otel_stream(&resolved);
+        let OtelWiring {
+            stream: otel_stream,
+            signals: otel_signals,
+            timeout: otel_timeout,
+        } = otel_setup::wire(
+            &resolved,
+            self.otel_sink.as_ref(),
+            self.config_dir.as_deref(),
+        );
         let remote = otel_stream
             .is_some()
             .then(|| remote_parent(&env, &diag))
@@ -353,6 +365,7 @@ impl ClientBuilder {
                 consent,
                 otel,
                 otel_stream,
+                otel_signals,
                 remote,
                 config_dir: self.config_dir,
                 tags,
@@ -362,7 +375,8 @@ impl ClientBuilder {
                 sink,
                 delivery,
                 debug,
-                flush_timeout: timeouts.request,
+                // Each destination bounds its own requests and flushes by its own timeout.
+                flush_timeout: timeouts.request.max(otel_timeout),
                 nothing_sent,
                 session: Mutex::new(None),
                 env,
@@ -374,11 +388,11 @@ impl ClientBuilder {
         }
     }
 
-    /// The connect and request timeouts: OTLP's own (`OTEL_EXPORTER_OTLP_TIMEOUT`) when the
-    /// exporter is OTLP and it sets one, else the builder's, else the defaults; each at most
+    /// The connect and request timeouts: the builder's, else the defaults; each at most
     /// [`MAX_TIMEOUT`], with one warning for a longer one. The request timeout is also the
-    /// deadline of a flush, and of all flushes of the process together.
-    fn timeouts(&self, settings: &Settings, env: &Env) -> Timeouts {
+    /// deadline of a flush, and of all flushes of the process together. (`OTEL_*` never
+    /// configure the usage stream: the operator's stream reads its own timeouts.)
+    fn timeouts(&self) -> Timeouts {
         let mut warnings = Vec::new();
         let mut cap = |what: &str, d: Duration| {
             if d > MAX_TIMEOUT {
@@ -395,36 +409,16 @@ impl ClientBuilder {
             "connect timeout set in code",
             self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT),
         );
-        let mut request = match self.timeout {
+        let request = match self.timeout {
             Some(t) => (cap("timeout set in code", t), BY_APPLICATION.to_owned()),
             None => (DEFAULT_TIMEOUT, BY_DEFAULT.to_owned()),
         };
-        if settings.exporter == Exporter::Otlp {
-            let (otlp, warning) = export::otlp_timeout(env);
-            warnings.extend(warning.map(|w| format!("telemetry: {w}")));
-            if let Some((t, var)) = otlp {
-                request = (t, var.to_owned());
-            }
-        }
         Timeouts {
             connect,
             request: request.0,
             decided_by: request.1,
             warnings,
         }
-    }
-
-    /// Where the operator's stream goes, when it is on and has somewhere to go.
-    fn otel_stream(&self, r: &Resolved<'_>) -> Option<OtelStream> {
-        if !r.settings.otel.enabled {
-            return None;
-        }
-        let mut stream = OtelStream::default();
-        if let Some(sink) = &self.otel_sink {
-            // The application's sink takes every record, as the logs signal does.
-            stream.add(Signal::Logs, sink.clone());
-        }
-        (!stream.is_empty()).then_some(stream)
     }
 
     /// Where debug and verbose output go: nowhere when `on` is false, else the writer given
@@ -496,23 +490,21 @@ impl ClientBuilder {
             .api_key_header
             .clone()
             .unwrap_or_else(|| DEFAULT_API_KEY_HEADER.to_owned());
-        let mut headers: Vec<(String, String)> = settings
+        let headers: Vec<(String, String)> = settings
             .api_key
             .clone()
             .map(|k| vec![(header, k)])
             .unwrap_or_default();
-        let (endpoint, format): (String, Arc<dyn WireFormat>) = match settings.exporter {
-            Exporter::Cagent => (settings.endpoint.clone().ok_or(None)?, Arc::new(Cagent)),
-            Exporter::Otlp => {
-                let otlp = otlp_setup(r, self.otlp_protocol, self.otlp_compression)?;
-                if let Some(otel_headers) = otlp.headers {
-                    // An endpoint from OTEL_* gets no key of ours: its headers variables are
-                    // how an OpenTelemetry endpoint is authenticated.
-                    headers = otel_headers;
-                }
-                let endpoint = otlp.endpoint.or_else(|| settings.endpoint.clone());
-                (endpoint.ok_or(None)?, Arc::new(otlp.format))
-            }
+        let endpoint = settings.endpoint.clone().ok_or(None)?;
+        let format: Arc<dyn WireFormat> = match settings.exporter {
+            Exporter::Cagent => Arc::new(Cagent),
+            // The usage stream's OTLP: the application's resource alone, and its protocol
+            // and compression from code. `OTEL_*` configure the operator's stream only.
+            Exporter::Otlp => Arc::new(export::Otlp::new(
+                &OtlpResource::new(app, version, &[]),
+                self.otlp_protocol.unwrap_or_default(),
+                self.otlp_compression.unwrap_or_default(),
+            )),
         };
         let transport = crate::transport::Transport::new(
             endpoint,
@@ -538,16 +530,18 @@ impl ClientBuilder {
 
 /// What `build` resolved before choosing where records go.
 #[derive(Clone, Copy)]
-struct Resolved<'a> {
-    settings: &'a Settings,
-    env: &'a Env,
-    app: &'a str,
-    version: &'a str,
-    diag: &'a DiagOut,
-    scrubber: &'a Scrubber,
-    timeouts: &'a Timeouts,
+pub(super) struct Resolved<'a> {
+    pub(super) settings: &'a Settings,
+    pub(super) env: &'a Env,
+    pub(super) app: &'a str,
+    pub(super) version: &'a str,
+    /// Debug and verbose output (off when neither is on).
+    pub(super) diag: &'a DiagOut,
+    /// Where the `console` exporter prints: stderr, or the application's debug output.
+    pub(super) console: &'a DiagOut,
+    pub(super) timeouts: &'a Timeouts,
     /// The send budget's account, shared by every destination of the client.
-    direct: &'a DirectSpend,
+    pub(super) direct: &'a DirectSpend,
 }
 
 /// Where a client's records go.
@@ -560,69 +554,11 @@ struct Wiring {
 }
 
 /// The timeouts in force, what decided the request timeout, and the warnings to print.
-struct Timeouts {
-    connect: Duration,
-    request: Duration,
+pub(super) struct Timeouts {
+    pub(super) connect: Duration,
+    pub(super) request: Duration,
     decided_by: String,
     warnings: Vec<String>,
-}
-
-/// What the OTLP exporter needs from the environment (`OTEL_*`), warnings printed once.
-struct OtlpSetup {
-    /// The endpoint from `OTEL_EXPORTER_OTLP_(LOGS_)ENDPOINT`, if set.
-    endpoint: Option<String>,
-    /// The `OTEL_EXPORTER_OTLP_(LOGS_)HEADERS`, only with an endpoint from `OTEL_*`.
-    headers: Option<Vec<(String, String)>>,
-    format: export::Otlp,
-}
-
-/// The OTLP exporter's setup. `OTEL_*` headers go only to an endpoint from `OTEL_*`: never to
-/// the application's endpoint nor `TELEMETRY_ENDPOINT` (they may hold the user's credentials
-/// for their own backend). `Err(why)`: the `OTEL_*` endpoint cannot be used (one warning).
-fn otlp_setup(
-    r: &Resolved<'_>,
-    protocol: Option<OtlpProtocol>,
-    compression: Option<OtlpCompression>,
-) -> Result<OtlpSetup, Option<String>> {
-    let env = r.env;
-    let mut warnings = Vec::new();
-    let (endpoint, headers) = match export::otlp_endpoint(env) {
-        Some((url, var)) => {
-            if let Some(problem) = config::endpoint_problem(&url) {
-                let shown = format!("{var}={:?}", config::redact_endpoint(&url));
-                let warning = format!("telemetry: ignoring {shown}: {problem}; nothing is sent");
-                eprintln!("{}", printable(&warning, false));
-                return Err(Some(format!("{shown} cannot be used: {problem}")));
-            }
-            let (headers, header_warnings) = export::otlp_headers(env);
-            warnings.extend(header_warnings);
-            (Some(url), Some(headers))
-        }
-        None => {
-            if !export::otlp_headers(env).0.is_empty() {
-                r.diag.line(
-                    "telemetry: OTEL_EXPORTER_OTLP_HEADERS not sent: they go only to an \
-                     endpoint from OTEL_EXPORTER_OTLP_ENDPOINT or \
-                     OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
-                );
-            }
-            (None, None)
-        }
-    };
-    let (resource, resource_warnings) = export::otlp_resource(env, r.app, r.version, r.scrubber);
-    let (protocol, protocol_warning) = export::otlp_protocol(env, Signal::Logs, protocol);
-    let (compression, compression_warning) =
-        export::otlp_compression(env, Signal::Logs, compression);
-    warnings.extend(protocol_warning);
-    warnings.extend(compression_warning);
-    for w in warnings.iter().chain(&resource_warnings) {
-        eprintln!("telemetry: {}", printable(w, false));
-    }
-    Ok(OtlpSetup {
-        endpoint,
-        headers,
-        format: export::Otlp::new(&resource, protocol, compression),
-    })
 }
 
 /// The parent process's span from `TRACEPARENT` (and `TRACESTATE`), when valid; what is
@@ -676,9 +612,8 @@ pub(super) fn default_app_name() -> String {
 mod tests {
     use super::*;
 
-    fn timeouts(b: ClientBuilder, env: &Env) -> Timeouts {
-        let settings = Settings::resolve(env, &b.choices(), &|| None);
-        b.timeouts(&settings, env)
+    fn timeouts(b: ClientBuilder, _env: &Env) -> Timeouts {
+        b.timeouts()
     }
 
     #[test]
@@ -693,16 +628,15 @@ mod tests {
         assert!(t.warnings.iter().all(|w| w.contains("60000 ms cap")));
         let t = timeouts(ClientBuilder::default().timeout(MAX_TIMEOUT), &Env::empty());
         assert_eq!((t.request, t.warnings.len()), (MAX_TIMEOUT, 0));
-        // OTLP's variable replaces the builder's timeout, itself capped, warned once.
+        // The usage stream never reads OTLP's variable, whatever its format (issue 21: it
+        // is the operator's stream's).
         let env = Env::from_pairs([("OTEL_EXPORTER_OTLP_TIMEOUT", "18446744073709551615")]);
-        let t = timeouts(ClientBuilder::default().exporter(Exporter::Otlp), &env);
-        assert_eq!(
-            (t.request, t.decided_by.as_str()),
-            (MAX_TIMEOUT, "OTEL_EXPORTER_OTLP_TIMEOUT")
-        );
-        assert_eq!(t.warnings.len(), 1, "{:?}", t.warnings);
-        // The cagent format does not read it.
-        let t = timeouts(ClientBuilder::default(), &env);
-        assert_eq!((t.request, t.warnings.len()), (DEFAULT_TIMEOUT, 0));
+        for b in [
+            ClientBuilder::default().exporter(Exporter::Otlp),
+            ClientBuilder::default(),
+        ] {
+            let t = timeouts(b, &env);
+            assert_eq!((t.request, t.warnings.len()), (DEFAULT_TIMEOUT, 0));
+        }
     }
 }

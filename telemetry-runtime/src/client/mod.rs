@@ -3,6 +3,7 @@
 
 mod builder;
 mod names;
+mod otel_setup;
 mod records;
 mod session;
 mod spans;
@@ -78,6 +79,8 @@ struct Inner {
     /// Where the operator's stream goes; `None`: it is off or has nowhere to go (then no
     /// record carries trace context).
     otel_stream: Option<OtelStream>,
+    /// What the status says of each signal of the operator's stream.
+    otel_signals: Vec<crate::status::SignalStatus>,
     /// The parent process's span (`TRACEPARENT`, `TRACESTATE`), when valid.
     remote: Option<RemoteParent>,
     config_dir: Option<PathBuf>,
@@ -188,6 +191,11 @@ impl Client {
     #[must_use]
     pub fn otel_consent(&self) -> &Consent {
         &self.inner.otel
+    }
+
+    /// Each signal of the operator's stream, for the status report.
+    pub(crate) fn otel_signals(&self) -> &[crate::status::SignalStatus] {
+        &self.inner.otel_signals
     }
 
     /// Whether tracked calls make records at all: for the usage stream, or for the
@@ -381,17 +389,26 @@ impl Client {
         if !self.records_go_somewhere() {
             return;
         }
-        let line = match event.__builtin() {
-            Some(builtin) => self.builtin_json(builtin.0),
-            None => self.record_json(event),
-        };
-        self.dispatch(line, RecordTrace::Current);
+        match event.__builtin() {
+            Some(builtin) => self.track_builtin(builtin.0),
+            None => self.dispatch(self.record_json(event), RecordTrace::Current),
+        }
     }
 
-    /// [`track`](Self::track) for the built-in events, on the fast path; the record is made
-    /// in the current span.
+    /// [`track`](Self::track) for the built-in events, on the fast path: a command, tool
+    /// call, model turn or session end recorded directly is a span ending now (a tool of
+    /// type `function`); any other record is made in the current span.
     fn track_builtin(&self, event: &dyn BuiltinEvent) {
-        self.track_builtin_in(event, RecordTrace::Current);
+        let span = event.span_duration().and_then(|d| self.span_ending_now(d));
+        let attrs: &[(&'static str, &str)] = match event.kind() {
+            crate::event::EventKind::Tool => &[("tool_type", "function")],
+            _ => &[],
+        };
+        let trace = match span {
+            Some(_) => RecordTrace::Ends(span, attrs),
+            None => RecordTrace::Current,
+        };
+        self.track_builtin_in(event, trace);
     }
 
     /// [`track_builtin`](Self::track_builtin) with the record's place in the trace.

@@ -229,7 +229,7 @@ mod tests {
         let shared = DirectSpend::default();
         let usage = Budget::new(MS(100), MS(1_500), shared.clone());
         let traces = Budget::new(MS(100), MS(1_500), shared);
-        usage.spend(MS(90));
+        usage.spend(MS(100));
         assert!(
             !traces.allows_a_send(),
             "the usage stream spent the one budget"
@@ -238,9 +238,9 @@ mod tests {
         assert_eq!(usage.reserve(MS(1_500)), Some(MS(1_500)));
         assert_eq!(traces.reserve(MS(1_500)), Some(MS(1_500)));
         assert_eq!(
-            traces.reserve(MS(1_500)),
-            Some(MS(10)),
-            "what is left after 90 ms"
+            traces.reserve(MS(1)),
+            None,
+            "each one timeout beyond the budget"
         );
     }
 

@@ -6,45 +6,17 @@
 //! only records that are sampled spans; a flush flushes every sink of every signal side by
 //! side (one round trip, not one per signal), and one signal failing never stops another.
 
+use crate::export::Signal;
 use crate::sink::Sink;
 use std::fmt;
 use std::sync::Arc;
 
-/// One signal of the operator's stream.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Signal {
-    /// Spans: `/v1/traces`, `OTEL_TRACES_EXPORTER`, `OTEL_EXPORTER_OTLP_TRACES_*`.
-    Traces,
-    /// Log records: `/v1/logs`, `OTEL_LOGS_EXPORTER`, `OTEL_EXPORTER_OTLP_LOGS_*`.
-    Logs,
-}
-
-impl Signal {
-    /// Every signal, in the order the status shows them.
-    pub(crate) const ALL: [Self; 2] = [Self::Traces, Self::Logs];
-
-    /// `traces`, `logs`: the name in paths and in the status.
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            Self::Traces => "traces",
-            Self::Logs => "logs",
-        }
-    }
-
-    /// `TRACES`, `LOGS`: the name in the per-signal variables.
-    pub(crate) fn upper(self) -> &'static str {
-        match self {
-            Self::Traces => "TRACES",
-            Self::Logs => "LOGS",
-        }
-    }
-
-    /// The file name of the signal's outbox in the config dir.
-    pub(crate) fn outbox_file(self) -> &'static str {
-        match self {
-            Self::Traces => crate::files::OTEL_TRACES_OUTBOX_FILE,
-            Self::Logs => crate::files::OTEL_LOGS_OUTBOX_FILE,
-        }
+/// The file name of `signal`'s outbox in the config dir.
+pub(crate) fn outbox_file(signal: Signal) -> &'static str {
+    match signal {
+        Signal::Traces => crate::files::OTEL_TRACES_OUTBOX_FILE,
+        Signal::Logs => crate::files::OTEL_LOGS_OUTBOX_FILE,
+        Signal::Metrics => crate::files::OTEL_METRICS_OUTBOX_FILE,
     }
 }
 
@@ -60,7 +32,7 @@ impl fmt::Debug for OtelStream {
         let signals: Vec<(&str, usize)> = self
             .signals
             .iter()
-            .map(|(s, sinks)| (s.name(), sinks.len()))
+            .map(|(s, sinks)| (s.var_part(), sinks.len()))
             .collect();
         f.debug_struct("OtelStream")
             .field("signals", &signals)

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 pub use budget::DEFAULT_SEND_BUDGET;
 pub(crate) use budget::{DirectSpend, is_queue_only, queue_only};
-pub(crate) use destination::{OtelStream, Signal};
+pub(crate) use destination::{OtelStream, outbox_file};
 
 use crate::diag::DiagOut;
 use crate::export::{Answer, Verdict, WireFormat};
@@ -103,6 +103,11 @@ impl Delivery {
 
     pub(crate) fn endpoint(&self) -> &str {
         self.transport.endpoint()
+    }
+
+    /// The longest wait for one request, and the deadline of its flushes.
+    pub(crate) fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     pub(crate) fn hold(&self) {

@@ -25,6 +25,7 @@ mod otlp_protocol_tests;
 mod otlp_record_ref;
 #[cfg(test)]
 mod otlp_tests;
+mod otlp_traces;
 pub(crate) mod otlp_wire;
 
 use std::fmt;
@@ -33,6 +34,7 @@ use std::time::Duration;
 pub(crate) use cagent::Cagent;
 pub(crate) use otlp::Otlp;
 pub use otlp_bench::BenchEncoder;
+pub(crate) use otlp_common::OtlpResource;
 pub(crate) use otlp_env::{
     Signal, otlp_compression, otlp_endpoint, otlp_headers, otlp_protocol, otlp_resource,
     otlp_timeout,

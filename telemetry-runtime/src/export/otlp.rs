@@ -1,8 +1,9 @@
-//! The OTLP/HTTP logs exporter: one `ExportLogsServiceRequest` per request, in protobuf
-//! (`application/x-protobuf`, the specification's default) or in OTLP's JSON mapping
-//! (`application/json`), optionally gzip-compressed; one resource (the sending application),
-//! one scope (this crate), one `LogRecord` per canonical record (see `otlp_logs`). Answers
-//! are judged per the OTLP/HTTP specification.
+//! The OTLP/HTTP exporter of one signal: one `ExportLogsServiceRequest` (logs) or
+//! `ExportTraceServiceRequest` (traces) per request, in protobuf (`application/x-protobuf`,
+//! the specification's default) or in OTLP's JSON mapping (`application/json`), optionally
+//! gzip-compressed; one resource (the sending application), one scope (this crate), one
+//! `LogRecord` per canonical record (see `otlp_logs`) or one `Span` per record that is a span
+//! (see `otlp_traces`). Answers are judged per the OTLP/HTTP specification.
 //!
 //! No OpenTelemetry SDK and no generated protobuf types: the `opentelemetry-otlp` crate
 //! brings an async runtime and over a hundred crates for what is a few strings here, and
@@ -12,30 +13,47 @@
 
 use super::otlp_answer::{Encoding, partial_success, status_message};
 use super::otlp_common::{OtlpResource, Pieces};
-use super::otlp_logs::{Written, write_request};
+use super::otlp_logs::{self, Written};
+use super::otlp_traces;
 use super::otlp_wire::{JsonWire, ProtoWire, gzip};
-use super::{Answer, Encoded, MAX_BODY_BYTES, OtlpCompression, OtlpProtocol, Verdict, WireFormat};
+use super::{
+    Answer, Encoded, MAX_BODY_BYTES, OtlpCompression, OtlpProtocol, Signal, Verdict, WireFormat,
+};
 
 /// Bytes kept free under [`MAX_BODY_BYTES`] for what closes a request after its last record
 /// (JSON: `]}]}]}}`; protobuf: nothing, its length prefixes are reserved at full size).
 const CLOSING: usize = 16;
 
-/// The OTLP logs exporter. The resource and scope are written once, when it is built.
+/// The OTLP exporter of one signal. The resource and scope are written once, when it is
+/// built.
 #[derive(Debug, Clone)]
 pub(crate) struct Otlp {
+    /// Logs or traces.
+    signal: Signal,
     protocol: OtlpProtocol,
     compression: OtlpCompression,
     pieces: Pieces,
 }
 
 impl Otlp {
-    /// The exporter for a client whose requests carry `resource`.
+    /// The logs exporter for a client whose requests carry `resource`.
     pub(crate) fn new(
         resource: &OtlpResource,
         protocol: OtlpProtocol,
         compression: OtlpCompression,
     ) -> Self {
+        Self::for_signal(Signal::Logs, resource, protocol, compression)
+    }
+
+    /// The exporter of `signal` (logs or traces; metrics are not sent as records).
+    pub(crate) fn for_signal(
+        signal: Signal,
+        resource: &OtlpResource,
+        protocol: OtlpProtocol,
+        compression: OtlpCompression,
+    ) -> Self {
         Self {
+            signal,
             protocol,
             compression,
             pieces: Pieces::new(resource, protocol),
@@ -50,13 +68,31 @@ impl Otlp {
         match self.protocol {
             OtlpProtocol::Json => {
                 let mut w = JsonWire::message(size);
-                let n = write_request(&mut w, &self.pieces, records, dropped, limit);
+                let n = self.write_request(&mut w, records, dropped, limit);
                 (w.finish(), n)
             }
             OtlpProtocol::Protobuf => {
                 let mut w = ProtoWire::new(size);
-                let n = write_request(&mut w, &self.pieces, records, dropped, limit);
+                let n = self.write_request(&mut w, records, dropped, limit);
                 (w.finish(), n)
+            }
+        }
+    }
+}
+
+impl Otlp {
+    /// The signal's request for `records` in `w`.
+    fn write_request<W: super::otlp_wire::Wire>(
+        &self,
+        w: &mut W,
+        records: &[String],
+        dropped: u64,
+        limit: usize,
+    ) -> Written {
+        match self.signal {
+            Signal::Traces => otlp_traces::write_request(w, &self.pieces, records, dropped, limit),
+            Signal::Logs | Signal::Metrics => {
+                otlp_logs::write_request(w, &self.pieces, records, dropped, limit)
             }
         }
     }
@@ -94,17 +130,26 @@ impl WireFormat for Otlp {
             OtlpProtocol::Protobuf => Encoding::Protobuf,
             OtlpProtocol::Json => Encoding::Json,
         };
-        judge(answer, Encoding::of(answer.content_type, requested))
+        let rejected_key = match self.signal {
+            Signal::Traces => "rejectedSpans",
+            Signal::Logs => "rejectedLogRecords",
+            Signal::Metrics => "rejectedDataPoints",
+        };
+        judge(
+            answer,
+            Encoding::of(answer.content_type, requested),
+            rejected_key,
+        )
     }
 }
 
 /// The OTLP/HTTP answer rules: 2xx delivered (a `partial_success` counts rejected records;
 /// a body that cannot be read is a full success); 429, 502, 503, 504 retried later; any other
 /// status refuses the batch, with the `google.rpc.Status` message when there is one.
-pub(crate) fn judge(answer: &Answer<'_>, encoding: Encoding) -> Verdict {
+pub(crate) fn judge(answer: &Answer<'_>, encoding: Encoding, rejected_key: &str) -> Verdict {
     match answer.status {
         200..=299 => {
-            let (rejected, message) = partial_success(answer.body, encoding);
+            let (rejected, message) = partial_success(answer.body, encoding, rejected_key);
             Verdict::Delivered { rejected, message }
         }
         s @ (429 | 502 | 503 | 504) => Verdict::Retry {

@@ -35,10 +35,15 @@ impl Encoding {
 }
 
 /// `partial_success`: the rejected count (negative or unreadable: 0) and the error message;
-/// `(0, None)` for an empty or unreadable body.
-pub(super) fn partial_success(body: &[u8], encoding: Encoding) -> (u64, Option<String>) {
+/// `(0, None)` for an empty or unreadable body. `rejected_key` is the count's name in the JSON
+/// mapping (`rejectedLogRecords`, `rejectedSpans`): field 1 of every signal's partial success.
+pub(super) fn partial_success(
+    body: &[u8],
+    encoding: Encoding,
+    rejected_key: &str,
+) -> (u64, Option<String>) {
     let (rejected, message) = match encoding {
-        Encoding::Json => json_partial_success(body),
+        Encoding::Json => json_partial_success(body, rejected_key),
         Encoding::Protobuf => proto_partial_success(body),
     };
     (rejected, message.as_deref().and_then(clean))
@@ -57,14 +62,14 @@ pub(super) fn status_message(body: &[u8], encoding: Encoding) -> Option<String> 
     message.as_deref().and_then(clean)
 }
 
-fn json_partial_success(body: &[u8]) -> (u64, Option<String>) {
+fn json_partial_success(body: &[u8], rejected_key: &str) -> (u64, Option<String>) {
     let Ok(v) = serde_json::from_slice::<Value>(body) else {
         return (0, None);
     };
     let Some(ps) = v.get("partialSuccess") else {
         return (0, None);
     };
-    let rejected = match ps.get("rejectedLogRecords") {
+    let rejected = match ps.get(rejected_key) {
         Some(Value::String(s)) => s.trim().parse::<u64>().unwrap_or(0),
         Some(Value::Number(n)) => n.as_u64().unwrap_or(0),
         _ => 0,

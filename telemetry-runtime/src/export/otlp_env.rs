@@ -8,7 +8,6 @@ use super::otlp_common::OtlpResource;
 use super::{OtlpCompression, OtlpProtocol};
 use crate::config::{Env, MAX_TIMEOUT};
 use crate::limits::{MAX_OTLP_HEADER_BYTES, MAX_OTLP_HEADERS, MAX_TAG_VALUE_CHARS, MAX_TAGS};
-use crate::scrub::Scrubber;
 
 /// Resource attribute keys longer than this many characters are cut (as tag keys are).
 const MAX_KEY_CHARS: usize = 64;
@@ -37,6 +36,26 @@ pub(crate) enum Signal {
 }
 
 impl Signal {
+    /// The path appended to `OTEL_EXPORTER_OTLP_ENDPOINT`: `/v1/logs`, `/v1/traces`,
+    /// `/v1/metrics`.
+    pub(crate) fn path(self) -> &'static str {
+        match self {
+            Self::Logs => "/v1/logs",
+            Self::Traces => "/v1/traces",
+            Self::Metrics => "/v1/metrics",
+        }
+    }
+
+    /// The signal's name in `OTEL_<SIGNAL>_EXPORTER` and in the status: `logs`, `traces`,
+    /// `metrics`.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::Logs => "logs",
+            Self::Traces => "traces",
+            Self::Metrics => "metrics",
+        }
+    }
+
     /// The signal's part of a variable's name: `LOGS`, `TRACES`, `METRICS`.
     pub(crate) fn var_part(self) -> &'static str {
         match self {
@@ -119,18 +138,22 @@ pub(crate) fn otlp_compression(
     }
 }
 
-/// The logs endpoint from the OpenTelemetry variables, per the OTLP exporter specification,
-/// with the variable it came from: `OTEL_EXPORTER_OTLP_LOGS_ENDPOINT` as given; else
-/// `OTEL_EXPORTER_OTLP_ENDPOINT` with `/v1/logs` appended to its path. `None` when neither is
-/// set (empty counts as unset): the application's endpoint or `TELEMETRY_ENDPOINT` applies.
-pub(crate) fn otlp_endpoint(env: &Env) -> Option<(String, &'static str)> {
-    const LOGS: &str = "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT";
+/// The endpoint of `signal` from the OpenTelemetry variables, per the OTLP exporter
+/// specification, with the variable it came from: `OTEL_EXPORTER_OTLP_<SIGNAL>_ENDPOINT` as
+/// given; else `OTEL_EXPORTER_OTLP_ENDPOINT` with `/v1/<signal>` appended to its path. `None`
+/// when neither is set (empty counts as unset): the signal is off.
+pub(crate) fn otlp_endpoint(env: &Env, signal: Signal) -> Option<(String, String)> {
     const BASE: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
-    if let Some(url) = env.non_empty(LOGS) {
-        return Some((url.trim().to_owned(), LOGS));
+    let own = format!("OTEL_EXPORTER_OTLP_{}_ENDPOINT", signal.var_part());
+    if let Some(url) = env.non_empty(&own) {
+        return Some((url.trim().to_owned(), own));
     }
     let base = env.non_empty(BASE)?.trim();
-    Some((format!("{}/v1/logs", base.trim_end_matches('/')), BASE))
+    let path = signal.path();
+    Some((
+        format!("{}{path}", base.trim_end_matches('/')),
+        BASE.to_owned(),
+    ))
 }
 
 /// Header names the transport sets itself, which frame the request or choose where it goes:
@@ -150,23 +173,24 @@ const FRAMING_HEADERS: [&str; 11] = [
     "expect",
 ];
 
-/// Headers from `OTEL_EXPORTER_OTLP_HEADERS` then `OTEL_EXPORTER_OTLP_LOGS_HEADERS` (`k=v,...`,
-/// values percent-decoded; a logs header replaces a general one of the same name, any case).
+/// Headers from `OTEL_EXPORTER_OTLP_HEADERS` then `OTEL_EXPORTER_OTLP_<SIGNAL>_HEADERS`
+/// (`k=v,...`, values percent-decoded; a signal's header replaces a general one of the same
+/// name, any case).
 /// Pairs without `=`, with a name that is not an HTTP token, or with a value that does not
 /// decode to a valid header value are skipped, with one warning per variable. Framing names
 /// ([`FRAMING_HEADERS`]: `Content-Length`, `Transfer-Encoding`, `Host`, `Connection`,
 /// `Content-Type`, `Content-Encoding` ..., any case) are refused, with one warning; of the
 /// rest, at most [`MAX_OTLP_HEADERS`] headers and [`MAX_OTLP_HEADER_BYTES`] of names and
 /// values are kept, in order, with one warning for what is left out.
-pub(crate) fn otlp_headers(env: &Env) -> (Vec<(String, String)>, Vec<String>) {
+pub(crate) fn otlp_headers(env: &Env, signal: Signal) -> (Vec<(String, String)>, Vec<String>) {
     let mut headers: Vec<(String, String)> = Vec::new();
     let mut warnings = Vec::new();
     let mut refused: Vec<String> = Vec::new();
     for var in [
-        "OTEL_EXPORTER_OTLP_HEADERS",
-        "OTEL_EXPORTER_OTLP_LOGS_HEADERS",
+        "OTEL_EXPORTER_OTLP_HEADERS".to_owned(),
+        format!("OTEL_EXPORTER_OTLP_{}_HEADERS", signal.var_part()),
     ] {
-        let Some(raw) = env.non_empty(var) else {
+        let Some(raw) = env.non_empty(&var) else {
             continue;
         };
         let mut bad = 0;
@@ -247,22 +271,25 @@ fn header_pair(pair: &str) -> Option<(String, String)> {
     Some((k.to_owned(), v.to_owned()))
 }
 
-/// The request timeout: `OTEL_EXPORTER_OTLP_LOGS_TIMEOUT`, else `OTEL_EXPORTER_OTLP_TIMEOUT`,
-/// in milliseconds, with the variable it came from. `None` when neither is set, or (with a
+/// The request timeout of `signal`: `OTEL_EXPORTER_OTLP_<SIGNAL>_TIMEOUT`, else
+/// `OTEL_EXPORTER_OTLP_TIMEOUT`, in milliseconds, with the variable it came from. `None` when neither is set, or (with a
 /// warning) for a value that is not a whole number of milliseconds above zero: the client's
 /// own timeout applies (zero would mean waiting forever). A value above [`MAX_TIMEOUT`] is
 /// cut to it, with a warning.
-pub(crate) fn otlp_timeout(env: &Env) -> (Option<(Duration, &'static str)>, Option<String>) {
+pub(crate) fn otlp_timeout(
+    env: &Env,
+    signal: Signal,
+) -> (Option<(Duration, String)>, Option<String>) {
     let var = [
-        "OTEL_EXPORTER_OTLP_LOGS_TIMEOUT",
-        "OTEL_EXPORTER_OTLP_TIMEOUT",
+        format!("OTEL_EXPORTER_OTLP_{}_TIMEOUT", signal.var_part()),
+        "OTEL_EXPORTER_OTLP_TIMEOUT".to_owned(),
     ]
     .into_iter()
     .find(|v| env.non_empty(v).is_some());
     let Some(var) = var else {
         return (None, None);
     };
-    let raw = env.non_empty(var).unwrap_or_default();
+    let raw = env.non_empty(&var).unwrap_or_default();
     let max_ms = MAX_TIMEOUT.as_millis();
     let digits = !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit());
     match raw.parse::<u64>() {
@@ -270,12 +297,11 @@ pub(crate) fn otlp_timeout(env: &Env) -> (Option<(Duration, &'static str)>, Opti
             (Some((Duration::from_millis(ms), var)), None)
         }
         // Digits only, above the cap (however many: `u64` or not).
-        _ if digits && !raw.trim_start_matches('0').is_empty() => (
-            Some((MAX_TIMEOUT, var)),
-            Some(format!(
-                "{var}: `{raw}` ms is above the {max_ms} ms cap; using {max_ms} ms"
-            )),
-        ),
+        _ if digits && !raw.trim_start_matches('0').is_empty() => {
+            let warning =
+                format!("{var}: `{raw}` ms is above the {max_ms} ms cap; using {max_ms} ms");
+            (Some((MAX_TIMEOUT, var)), Some(warning))
+        }
         _ => (
             None,
             Some(format!(
@@ -285,49 +311,37 @@ pub(crate) fn otlp_timeout(env: &Env) -> (Option<(Duration, &'static str)>, Opti
     }
 }
 
-/// The resource of a client: `service.name` is `OTEL_SERVICE_NAME` (scrubbed) or `app_name`,
-/// `service.version` is `app_version`, plus `OTEL_RESOURCE_ATTRIBUTES` (`k=v,...`, keys and
-/// values percent-decoded, values scrubbed; capped like `TELEMETRY_TAGS`: at most
-/// [`MAX_TAGS`] pairs, values at [`MAX_TAG_VALUE_CHARS`] characters, a later duplicate
-/// replacing an earlier one; the keys the client sets itself are ignored). Malformed pairs
-/// are skipped with one warning; pairs whose key the scrubber would change are dropped with
-/// another.
+/// The resource of the operator's stream: `service.name` is `OTEL_SERVICE_NAME` or
+/// `app_name`, `service.version` is `app_version`, plus `OTEL_RESOURCE_ATTRIBUTES` (`k=v,...`,
+/// keys and values percent-decoded). They are the operator's own values for the operator's
+/// own backend: sent as given, not scrubbed, only capped like `TELEMETRY_TAGS` (at most
+/// [`MAX_TAGS`] pairs, keys at 64 and values at [`MAX_TAG_VALUE_CHARS`] characters, a later
+/// duplicate replacing an earlier one; the keys the client sets itself are ignored).
+/// Malformed pairs are skipped with one warning. The usage stream never reads them.
 pub(crate) fn otlp_resource(
     env: &Env,
     app_name: &str,
     app_version: &str,
-    scrubber: &Scrubber,
 ) -> (OtlpResource, Vec<String>) {
     let service = env
         .non_empty("OTEL_SERVICE_NAME")
-        .map_or_else(|| app_name.to_owned(), |s| cap(&scrubber.scrub(s)));
-    let (extra, bad, unclean) = env
+        .map_or_else(|| app_name.to_owned(), |s| cap(s.trim()));
+    let (extra, bad) = env
         .non_empty("OTEL_RESOURCE_ATTRIBUTES")
-        .map_or_else(Default::default, |raw| resource_pairs(raw, scrubber));
-    let extra: Vec<(String, String)> = extra
-        .into_iter()
-        .map(|(k, v)| (k, scrubber.scrub(&v).into_owned()))
-        .collect();
+        .map_or_else(Default::default, resource_pairs);
     let mut warnings = Vec::new();
     if bad > 0 {
         warnings.push(format!(
             "OTEL_RESOURCE_ATTRIBUTES: skipped {bad} malformed pair(s) (expected `key=value,...`)"
         ));
     }
-    if unclean > 0 {
-        warnings.push(format!(
-            "OTEL_RESOURCE_ATTRIBUTES: dropped {unclean} attribute(s) whose key holds a secret or \
-             personal data (keys are scrubbed like values, and sent only when nothing would change)"
-        ));
-    }
     (OtlpResource::new(&service, app_version, &extra), warnings)
 }
 
-/// The capped pairs of `OTEL_RESOURCE_ATTRIBUTES`, how many were malformed, and how many
-/// were dropped for a key the scrubber would change (whole or cut to its cap).
-fn resource_pairs(raw: &str, scrubber: &Scrubber) -> (Vec<(String, String)>, usize, usize) {
+/// The capped pairs of `OTEL_RESOURCE_ATTRIBUTES` and how many were malformed.
+fn resource_pairs(raw: &str) -> (Vec<(String, String)>, usize) {
     let mut pairs: Vec<(String, String)> = Vec::new();
-    let (mut bad, mut unclean) = (0, 0);
+    let mut bad = 0;
     for pair in raw.split(',').filter(|p| !p.trim().is_empty()) {
         let decoded = pair.split_once('=').and_then(|(k, v)| {
             let k = percent_decode(k.trim())?.trim().to_owned();
@@ -341,19 +355,14 @@ fn resource_pairs(raw: &str, scrubber: &Scrubber) -> (Vec<(String, String)>, usi
         if RESERVED_KEYS.contains(&k.as_str()) {
             continue;
         }
-        let cut: String = k.chars().take(MAX_KEY_CHARS).collect();
-        if !(scrubber.leaves_unchanged(&k) && scrubber.leaves_unchanged(&cut)) {
-            unclean += 1;
-            continue;
-        }
-        let (k, v) = (cut, cap(&v));
+        let (k, v): (String, String) = (k.chars().take(MAX_KEY_CHARS).collect(), cap(&v));
         if let Some(p) = pairs.iter_mut().find(|(seen, _)| *seen == k) {
             p.1 = v;
         } else if pairs.len() < MAX_TAGS {
             pairs.push((k, v));
         }
     }
-    (pairs, bad, unclean)
+    (pairs, bad)
 }
 
 fn cap(v: &str) -> String {

@@ -33,6 +33,8 @@ const SEVERITY_NUMBER: Field = field!(2, "severityNumber");
 const SEVERITY_TEXT: Field = field!(3, "severityText");
 const EVENT_NAME: Field = field!(12, "eventName");
 const ATTRIBUTES: Field = field!(6, "attributes");
+const TRACE_ID: Field = field!(9, "traceId");
+const SPAN_ID: Field = field!(10, "spanId");
 
 /// `SEVERITY_NUMBER_INFO` and `SEVERITY_NUMBER_ERROR`.
 const INFO: u32 = 9;
@@ -140,6 +142,15 @@ fn write_record<W: Wire>(
     w.list(ATTRIBUTES);
     write_attributes(w, rec, props, dropped);
     w.end_list();
+    // The operator's stream: the record's span (its own, or the one it was made in).
+    if let Some((trace_id, span_id)) = rec
+        .trace
+        .and_then(super::otlp_traces::read_trace)
+        .and_then(|t| t.ids())
+    {
+        w.id(TRACE_ID, &trace_id.0);
+        w.id(SPAN_ID, &span_id.0);
+    }
     w.close(open);
     true
 }

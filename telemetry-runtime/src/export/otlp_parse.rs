@@ -26,6 +26,9 @@ pub(super) struct Envelope<'a> {
     pub(super) event: Cow<'a, str>,
     pub(super) event_timestamp: u64,
     pub(super) source: Option<&'a str>,
+    /// The `trace` object of a record of the operator's stream (raw JSON text; see
+    /// `crate::trace`), when it has one.
+    pub(super) trace: Option<&'a str>,
     /// Whether `event` and every property key are plain: free of `"`, `\` and control
     /// characters, so they are JSON string contents as they are (the scanner's reading).
     pub(super) plain: bool,
@@ -57,6 +60,7 @@ pub(super) fn with_record<R>(
         event: rec.event,
         event_timestamp: rec.event_timestamp,
         source: rec.source.map(RawValue::get),
+        trace: rec.trace.map(RawValue::get).filter(|t| t.starts_with('{')),
         plain: false,
     };
     let props: Vec<Member<'_>> = rec
@@ -99,6 +103,7 @@ pub(super) fn with_items<R>(text: &str, f: impl FnOnce(&[&str]) -> R) -> R {
 fn scan_record<'a>(line: &'a str, props: &mut [Member<'a>]) -> Option<(Envelope<'a>, usize)> {
     let mut s = Scanner::new(line);
     let (mut event, mut ts, mut source, mut n_props) = (None, None, None, None);
+    let mut trace = None;
     s.eat(b'{')?;
     if s.eat(b'}').is_none() {
         loop {
@@ -109,7 +114,8 @@ fn scan_record<'a>(line: &'a str, props: &mut [Member<'a>]) -> Option<(Envelope<
                 "event_timestamp" if ts.is_none() => ts = Some(s.u64()?),
                 "source" if source.is_none() => source = Some(s.value(2)?),
                 "properties" if n_props.is_none() => n_props = Some(s.members(props, 2)?),
-                "event" | "event_timestamp" | "source" | "properties" => return None,
+                "trace" if trace.is_none() => trace = Some(s.value(2)?),
+                "event" | "event_timestamp" | "source" | "properties" | "trace" => return None,
                 _ => {
                     s.value(2)?;
                 }
@@ -127,6 +133,7 @@ fn scan_record<'a>(line: &'a str, props: &mut [Member<'a>]) -> Option<(Envelope<
         event: Cow::Borrowed(event?),
         event_timestamp: ts?,
         source: source.filter(|&text| text != "null"),
+        trace: trace.filter(|&text| text.starts_with('{')),
         plain: true,
     };
     Some((env, n_props?))
@@ -422,4 +429,6 @@ struct Line<'a> {
     source: Option<&'a RawValue>,
     #[serde(borrow)]
     properties: Members<'a>,
+    #[serde(borrow, default)]
+    trace: Option<&'a RawValue>,
 }

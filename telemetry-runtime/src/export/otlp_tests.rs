@@ -16,8 +16,8 @@ use super::{
 };
 use crate::config::Env;
 use crate::event::{CommandEvent, EventKind};
+use crate::export::Signal;
 use crate::limits::{MAX_TAG_VALUE_CHARS, MAX_TAGS};
-use crate::scrub::Scrubber;
 use crate::{Client, Event, Outcome, testing};
 
 /// An application event with every JSON type and the property names that could collide.
@@ -369,12 +369,7 @@ fn bodies_sent_over_http_pass_the_opentelemetry_definitions_strictly() {
             "host.arch=amd64,team=a%2Cb,service.name=nope",
         ),
     ]);
-    let (res, _) = otlp_resource(
-        &env,
-        "cagent",
-        "1.2.3",
-        &Scrubber::with_identity(None, None),
-    );
+    let (res, _) = otlp_resource(&env, "cagent", "1.2.3");
     let mut junk = lines.clone();
     junk.insert(1, "garbage".into());
     let mut received = Vec::new();
@@ -480,8 +475,9 @@ fn answers_follow_the_otlp_http_specification() {
     assert!(why.contains("400") && why.contains("bad field"), "{why}");
 }
 
+/// The operator's own values go as given (issue 21), only capped.
 #[test]
-fn resource_from_the_environment_is_scrubbed_capped_and_never_overrides() {
+fn resource_from_the_environment_is_capped_sent_as_given_and_never_overrides() {
     let many: Vec<String> = (0..30).map(|i| format!("k{i}=v{i}")).collect();
     let long = "hello world ".repeat(50);
     let raw = format!(
@@ -490,19 +486,17 @@ fn resource_from_the_environment_is_scrubbed_capped_and_never_overrides() {
         many.join(",")
     );
     let env = Env::from_pairs([("OTEL_RESOURCE_ATTRIBUTES", raw.as_str())]);
-    let (res, warnings) = otlp_resource(
-        &env,
-        "cagent",
-        "1.2.3",
-        &Scrubber::with_identity(None, None),
-    );
+    let (res, warnings) = otlp_resource(&env, "cagent", "1.2.3");
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     assert!(warnings[0].contains("3 malformed"), "{warnings:?}");
     let attrs: BTreeMap<_, _> = res.attributes().iter().cloned().collect();
     assert_eq!(attrs["service.name"], "cagent");
     assert_ne!(attrs["os.type"], "plan9");
     assert_eq!(attrs["a=b"], "c,d");
-    assert_eq!(attrs["mail"], "<email>");
+    assert_eq!(
+        attrs["mail"], "jane@example.com",
+        "the operator's own value, as given"
+    );
     assert_eq!(attrs["long"].chars().count(), MAX_TAG_VALUE_CHARS);
     assert_eq!(
         attrs["k0"], "v0",
@@ -510,12 +504,7 @@ fn resource_from_the_environment_is_scrubbed_capped_and_never_overrides() {
     );
     assert_eq!(res.attributes().len(), 6 + MAX_TAGS);
     let env = Env::from_pairs([("OTEL_SERVICE_NAME", " my-svc ")]);
-    let (res, warnings) = otlp_resource(
-        &env,
-        "cagent",
-        "1.2.3",
-        &Scrubber::with_identity(None, None),
-    );
+    let (res, warnings) = otlp_resource(&env, "cagent", "1.2.3");
     assert!(warnings.is_empty());
     assert_eq!(
         res.attributes()[0],
@@ -525,13 +514,20 @@ fn resource_from_the_environment_is_scrubbed_capped_and_never_overrides() {
 
 #[test]
 fn endpoint_from_the_environment() {
-    assert_eq!(otlp_endpoint(&env(&[])), None);
+    assert_eq!(otlp_endpoint(&env(&[]), Signal::Logs), None);
     let base = [("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318/")];
     assert_eq!(
-        otlp_endpoint(&env(&base)),
+        otlp_endpoint(&env(&base), Signal::Logs),
         Some((
             "http://127.0.0.1:4318/v1/logs".to_owned(),
-            "OTEL_EXPORTER_OTLP_ENDPOINT"
+            "OTEL_EXPORTER_OTLP_ENDPOINT".to_owned()
+        ))
+    );
+    assert_eq!(
+        otlp_endpoint(&env(&base), Signal::Traces),
+        Some((
+            "http://127.0.0.1:4318/v1/traces".to_owned(),
+            "OTEL_EXPORTER_OTLP_ENDPOINT".to_owned()
         ))
     );
     let both = [
@@ -542,11 +538,16 @@ fn endpoint_from_the_environment() {
         ),
     ];
     assert_eq!(
-        otlp_endpoint(&env(&both)),
+        otlp_endpoint(&env(&both), Signal::Logs),
         Some((
             "http://127.0.0.1:1/custom".to_owned(),
-            "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT"
+            "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT".to_owned()
         ))
+    );
+    assert_eq!(
+        otlp_endpoint(&env(&both), Signal::Traces).unwrap().0,
+        "http://127.0.0.1:4318/v1/traces",
+        "the logs endpoint is the logs signal's alone"
     );
 }
 
@@ -563,7 +564,7 @@ fn headers_from_the_environment() {
         ),
         ("OTEL_EXPORTER_OTLP_LOGS_HEADERS", "x-team=logs,nl=a%0Ab"),
     ];
-    let (headers, warnings) = otlp_headers(&env(&h));
+    let (headers, warnings) = otlp_headers(&env(&h), Signal::Logs);
     let expected = [("api-key", "a b"), ("x-team", "logs")];
     assert_eq!(headers, expected.map(|(k, v)| (k.to_owned(), v.to_owned())));
     assert_eq!(warnings.len(), 2, "one per variable: {warnings:?}");
@@ -583,7 +584,7 @@ fn framing_headers_are_refused_and_the_rest_capped() {
             "content-type=text/plain,Content-Encoding=gzip,x-b=2,content-length=5",
         ),
     ];
-    let (headers, warnings) = otlp_headers(&env(&h));
+    let (headers, warnings) = otlp_headers(&env(&h), Signal::Logs);
     let expected = [("x-a", "1"), ("x-b", "2")];
     assert_eq!(headers, expected.map(|(k, v)| (k.to_owned(), v.to_owned())));
     assert_eq!(warnings.len(), 1, "one warning: {warnings:?}");
@@ -599,19 +600,23 @@ fn framing_headers_are_refused_and_the_rest_capped() {
     }
 
     let many: Vec<String> = (0..100).map(|i| format!("x-h{i}=v")).collect();
-    let (headers, warnings) =
-        otlp_headers(&env(&[("OTEL_EXPORTER_OTLP_HEADERS", &many.join(","))]));
+    let (headers, warnings) = otlp_headers(
+        &env(&[("OTEL_EXPORTER_OTLP_HEADERS", &many.join(","))]),
+        Signal::Logs,
+    );
     assert_eq!(headers.len(), 64);
     assert_eq!(headers[63].0, "x-h63", "the first ones, in order");
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     assert!(warnings[0].contains("36 header(s)"), "{warnings:?}");
 
     let big = format!("x-big={},x-small=1", "v".repeat(8 * 1024));
-    let (headers, warnings) = otlp_headers(&env(&[("OTEL_EXPORTER_OTLP_HEADERS", &big)]));
+    let (headers, warnings) =
+        otlp_headers(&env(&[("OTEL_EXPORTER_OTLP_HEADERS", &big)]), Signal::Logs);
     assert_eq!(headers, [("x-small".to_owned(), "1".to_owned())]);
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     let fits = format!("x-big={}", "v".repeat(8 * 1024 - 5));
-    let (headers, warnings) = otlp_headers(&env(&[("OTEL_EXPORTER_OTLP_HEADERS", &fits)]));
+    let (headers, warnings) =
+        otlp_headers(&env(&[("OTEL_EXPORTER_OTLP_HEADERS", &fits)]), Signal::Logs);
     assert_eq!(
         (headers.len(), warnings.len()),
         (1, 0),
@@ -621,26 +626,29 @@ fn framing_headers_are_refused_and_the_rest_capped() {
 
 #[test]
 fn timeout_and_exporter_from_the_environment() {
-    assert_eq!(otlp_timeout(&env(&[])), (None, None));
+    assert_eq!(otlp_timeout(&env(&[]), Signal::Logs), (None, None));
     let t = [("OTEL_EXPORTER_OTLP_TIMEOUT", "2500")];
     let general = "OTEL_EXPORTER_OTLP_TIMEOUT";
     assert_eq!(
-        otlp_timeout(&env(&t)),
-        (Some((Duration::from_millis(2500), general)), None)
+        otlp_timeout(&env(&t), Signal::Logs),
+        (
+            Some((Duration::from_millis(2500), general.to_owned())),
+            None
+        )
     );
     let t2 = [t[0], ("OTEL_EXPORTER_OTLP_LOGS_TIMEOUT", "700")];
     assert_eq!(
-        otlp_timeout(&env(&t2)),
+        otlp_timeout(&env(&t2), Signal::Logs),
         (
             Some((
                 Duration::from_millis(700),
-                "OTEL_EXPORTER_OTLP_LOGS_TIMEOUT"
+                "OTEL_EXPORTER_OTLP_LOGS_TIMEOUT".to_owned()
             )),
             None
         )
     );
     for bad in ["0", "000", "-1", "1.5s", "ten"] {
-        let (timeout, warning) = otlp_timeout(&env(&[(general, bad)]));
+        let (timeout, warning) = otlp_timeout(&env(&[(general, bad)]), Signal::Logs);
         assert_eq!(timeout, None, "{bad}");
         assert!(warning.unwrap().contains(general), "{bad}");
     }
@@ -650,16 +658,23 @@ fn timeout_and_exporter_from_the_environment() {
 #[test]
 fn a_timeout_above_the_cap_is_cut_to_it_with_a_warning() {
     let general = "OTEL_EXPORTER_OTLP_TIMEOUT";
-    let (ok, none) = otlp_timeout(&env(&[(general, "60000")]));
-    assert_eq!((ok, none), (Some((Duration::from_secs(60), general)), None));
+    let (ok, none) = otlp_timeout(&env(&[(general, "60000")]), Signal::Logs);
+    assert_eq!(
+        (ok, none),
+        (Some((Duration::from_secs(60), general.to_owned())), None)
+    );
     for huge in [
         "60001",
         "10000000",
         "18446744073709551615",
         "99999999999999999999999999",
     ] {
-        let (timeout, warning) = otlp_timeout(&env(&[(general, huge)]));
-        assert_eq!(timeout, Some((Duration::from_secs(60), general)), "{huge}");
+        let (timeout, warning) = otlp_timeout(&env(&[(general, huge)]), Signal::Logs);
+        assert_eq!(
+            timeout,
+            Some((Duration::from_secs(60), general.to_owned())),
+            "{huge}"
+        );
         let warning = warning.expect("one warning");
         assert!(
             warning.contains(general) && warning.contains("60000"),
