@@ -509,3 +509,19 @@ fn a_session_on_another_thread_is_the_parent_of_its_tools_there() {
         "a session without a command is a root"
     );
 }
+
+#[track_tool(call_id = format!("toolu_{n}"))]
+fn called_by_the_model(n: u32) -> Result<u32, String> {
+    Ok(n)
+}
+
+#[test]
+fn a_tool_call_id_given_to_the_attribute_names_the_span() {
+    let (_, records) = capture_otel(|| called_by_the_model(7));
+    assert_eq!(records[0]["trace"]["tool_call_id"], "toolu_7");
+    assert_eq!(records[0]["trace"]["tool_type"], "function");
+    // A usage record carries no such thing.
+    let (_, usage) = cli_telemetry::testing::capture(|| called_by_the_model(8));
+    assert!(usage[0].get("trace").is_none());
+    assert!(!usage[0].to_string().contains("toolu_8"));
+}

@@ -28,10 +28,10 @@ impl Kind {
 
     /// The keys this macro accepts, in the order its error messages list them.
     fn keys(self) -> &'static [Key] {
-        use Key::{Agent, Args, Crate, Future, Id, Name, Outcome, Session};
+        use Key::{Agent, Args, CallId, Crate, Future, Id, Name, Outcome, Session};
         match self {
             Self::Command => &[Name, Args, Outcome, Future, Crate],
-            Self::Tool => &[Name, Session, Agent, Outcome, Future, Crate],
+            Self::Tool => &[Name, Session, Agent, CallId, Outcome, Future, Crate],
             Self::Session => &[Agent, Id, Outcome, Future, Crate],
         }
     }
@@ -45,18 +45,20 @@ pub(crate) enum Key {
     Session,
     Agent,
     Id,
+    CallId,
     Outcome,
     Future,
     Crate,
 }
 
 impl Key {
-    const ALL: [Self; 8] = [
+    const ALL: [Self; 9] = [
         Self::Name,
         Self::Args,
         Self::Session,
         Self::Agent,
         Self::Id,
+        Self::CallId,
         Self::Outcome,
         Self::Future,
         Self::Crate,
@@ -69,6 +71,7 @@ impl Key {
             Self::Session => "session",
             Self::Agent => "agent",
             Self::Id => "id",
+            Self::CallId => "call_id",
             Self::Outcome => "outcome",
             Self::Future => "future",
             Self::Crate => "crate",
@@ -100,6 +103,8 @@ pub(crate) struct Args {
     pub(crate) agent: Option<Expr>,
     /// `id = <expr>` (session).
     pub(crate) id: Option<Expr>,
+    /// `call_id = <expr>` (tool): the model's id of this tool call (`gen_ai.tool.call.id`).
+    pub(crate) call_id: Option<Expr>,
     /// `outcome = <fn(&R) -> Outcome>`: classifies the returned value instead of its type.
     pub(crate) outcome: Option<Expr>,
     /// `future`: the function returns a boxed future under a name the macro does not know.
@@ -127,6 +132,7 @@ impl Args {
             Key::Session => self.session.is_some(),
             Key::Agent => self.agent.is_some(),
             Key::Id => self.id.is_some(),
+            Key::CallId => self.call_id.is_some(),
             Key::Outcome => self.outcome.is_some(),
             Key::Future => self.future.is_some(),
             Key::Crate => self.krate.is_some(),
@@ -151,6 +157,7 @@ impl Args {
             Key::Session => self.session = Some(value),
             Key::Agent => self.agent = Some(value),
             Key::Id => self.id = Some(value),
+            Key::CallId => self.call_id = Some(value),
             Key::Outcome => self.outcome = Some(value),
             Key::Future => {}
         }
@@ -275,7 +282,7 @@ mod tests {
         }
         let args = parse_str(
             Kind::Tool,
-            "name = \"n\", session = s, agent = a, outcome = f, future, crate = ::c",
+            "name = \"n\", session = s, agent = a, call_id = c, outcome = f, future, crate = ::c",
         )
         .unwrap();
         for key in Kind::Tool.keys() {

@@ -89,7 +89,11 @@ fn start(kind: Kind, args: &Args, sig: &Signature, p: &TokenStream) -> TokenStre
         Kind::Tool => {
             let session = some(args.session.as_ref(), &quote!(#p::session_id));
             let agent = some(args.agent.as_ref(), &quote!(#p::agent_name));
-            quote!(tool(#name, #session, #agent))
+            let call_id = args
+                .call_id
+                .as_ref()
+                .map(|e| quote_spanned!(span_of(e)=> .call_id(#p::call_id(#e))));
+            quote!(tool(#name, #session, #agent)#call_id)
         }
         Kind::Session => {
             let agent = args.agent.as_ref().map_or_else(

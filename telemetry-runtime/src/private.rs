@@ -58,6 +58,7 @@ impl Start {
                 name,
                 session,
                 agent,
+                call_id: None,
             },
         )
     }
@@ -242,6 +243,12 @@ pub fn session_id(id: impl Into<SessionId>) -> SessionId {
     id.into()
 }
 
+/// Converts a `call_id = ..` expression (any text: it is scrubbed like every string).
+#[inline]
+pub fn call_id(id: impl std::fmt::Display) -> String {
+    id.to_string()
+}
+
 /// Converts an `agent = ..` expression.
 #[inline]
 pub fn agent_name(agent: impl Into<AgentName>) -> AgentName {
@@ -266,6 +273,8 @@ enum Kind {
         name: &'static str,
         session: Option<SessionId>,
         agent: Option<AgentName>,
+        /// The model's id of this call (`call_id = ..`).
+        call_id: Option<String>,
     },
 }
 
@@ -290,6 +299,15 @@ impl Tracker {
         }
     }
 
+    /// Gives a tool call the model's id of it (`gen_ai.tool.call.id` of its span).
+    #[must_use]
+    pub fn call_id(mut self, id: String) -> Self {
+        if let Some(Kind::Tool { call_id, .. }) = &mut self.kind {
+            *call_id = Some(id);
+        }
+        self
+    }
+
     /// Records the call with its outcome, from async code: the record is queued, never sent
     /// from here (sync code goes through [`Finish`]).
     pub fn finish(mut self, outcome: Outcome) {
@@ -311,9 +329,15 @@ impl Tracker {
                 name,
                 session,
                 agent,
+                call_id,
             } => {
-                self.client
-                    .tool_call(name, session, agent, duration, outcome, span);
+                let call = crate::client::ToolCallInfo {
+                    name,
+                    session,
+                    agent,
+                    call_id,
+                };
+                self.client.tool_call(call, duration, outcome, span);
             }
         }
     }

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 pub use builder::ClientBuilder;
 pub use session::SessionGuard;
+pub(crate) use session::ToolCallInfo;
 pub(crate) use spans::RecordTrace;
 pub use turn::ModelTurn;
 

@@ -88,6 +88,17 @@ pub(super) fn wire(
     config_dir: Option<&std::path::Path>,
 ) -> OtelWiring {
     if !r.settings.otel.enabled {
+        let set = SIGNALS
+            .iter()
+            .find_map(|&signal| export::otlp_endpoint(r.env, signal).map(|(_, var)| var));
+        if let Some(var) = set {
+            // Often set for other programs: said only in verbose mode, never acted on.
+            r.diag.line(&format!(
+                "telemetry: {var} is set, but the OpenTelemetry stream is off ({}): nothing \
+                 is sent to it; the usage stream never uses it",
+                r.settings.otel.decided_by
+            ));
+        }
         return OtelWiring {
             stream: None,
             signals: Vec::new(),

@@ -16,6 +16,16 @@ use crate::limits::MAX_SESSION_ERRORS;
 use crate::outcome::Outcome;
 use crate::trace::{Frame, SpanEnd, SpanStart};
 
+/// Who made a tool call and how the model named it.
+#[derive(Debug)]
+pub(crate) struct ToolCallInfo<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) session: Option<SessionId>,
+    pub(crate) agent: Option<AgentName>,
+    /// The model's id of this call (`gen_ai.tool.call.id`), when given.
+    pub(crate) call_id: Option<String>,
+}
+
 /// The running session and its aggregates.
 #[derive(Debug)]
 pub(super) struct SessionState {
@@ -143,19 +153,29 @@ impl Client {
             return;
         }
         let span = self.span_ending_now(duration);
-        self.tool_call(tool, session, agent, duration, outcome, span);
+        let call = ToolCallInfo {
+            name: tool,
+            session,
+            agent,
+            call_id: None,
+        };
+        self.tool_call(call, duration, outcome, span);
     }
 
     /// Records a tool call whose span (when tracing) was opened when it started.
     pub(crate) fn tool_call(
         &self,
-        tool: &str,
-        session: Option<SessionId>,
-        agent: Option<AgentName>,
+        call: ToolCallInfo<'_>,
         duration: Duration,
         outcome: Outcome,
         span: Option<SpanEnd>,
     ) {
+        let ToolCallInfo {
+            name: tool,
+            session,
+            agent,
+            call_id,
+        } = call;
         let (session_id, agent_name) = {
             let mut guard = lock(&self.inner.session);
             match guard.as_mut() {
@@ -167,7 +187,13 @@ impl Client {
                 _ => (session.unwrap_or_default(), agent.unwrap_or_default()),
             }
         };
-        let attrs = [("tool_type", "function")];
+        let call_id = call_id
+            .filter(|id| !id.is_empty())
+            .map(|id| self.scrub(&id));
+        let mut attrs = vec![("tool_type", "function")];
+        if let Some(id) = &call_id {
+            attrs.push(("tool_call_id", id.as_str()));
+        }
         self.track_builtin_in(
             &ToolCall {
                 tool_name: tool,

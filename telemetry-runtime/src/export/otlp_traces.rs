@@ -320,3 +320,211 @@ fn string_attribute<W: Wire>(w: &mut W, key: &'static str, value: Str<'_>) {
     w.close(v);
     w.close(kv);
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use serde_json::Value;
+
+    use super::super::otlp_check::check_bodies;
+    use super::super::otlp_tests::EVERY_ENCODING;
+    use super::super::{Otlp, OtlpCompression, OtlpProtocol, OtlpResource, Signal, WireFormat};
+    use crate::testing::Records;
+    use crate::{Client, Env, Outcome, SessionId};
+
+    /// The records of the operator's stream for a small run (each with its `trace` object),
+    /// and a few that are no spans.
+    fn traced_records() -> Vec<String> {
+        let records = Records::default();
+        let env = Env::from_pairs([
+            ("TELEMETRY_OTEL", "1"),
+            (
+                "TRACEPARENT",
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            ),
+            ("TRACESTATE", "congo=t61rcWkgMzE"),
+        ]);
+        let client = Client::builder()
+            .app("cagent", "1.2.3")
+            .env(env)
+            .otel_sink(records.clone())
+            .build();
+        let session = client.start_session("coder \"quoted\"", SessionId::new("sess-1"));
+        let turn = client.model_turn("anthropic", "claude-sonnet");
+        client.record_tool_call(
+            "grep",
+            None,
+            None,
+            Duration::from_millis(3),
+            Outcome::Success,
+        );
+        client.record_tool_call(
+            "shell",
+            None,
+            None,
+            Duration::from_millis(1),
+            Outcome::failure("panicked"),
+        );
+        turn.finish(1200, 80, 0.0125);
+        session.finish(&Outcome::failure("the model gave up"));
+        client.track_command("run", ["--fast", "x"]);
+        records.take_json()
+    }
+
+    fn spans(body: &Value) -> Vec<Value> {
+        body["resourceSpans"][0]["scopeSpans"][0]["spans"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn spans_pass_the_opentelemetry_definitions_in_every_encoding_and_agree() {
+        let lines = traced_records();
+        assert_eq!(
+            lines.len(),
+            6,
+            "session start, two tools, a turn, the end, the command"
+        );
+        let resource = OtlpResource::new("cagent", "1.2.3", &[]);
+        let mut bodies = Vec::new();
+        for (protocol, compression) in EVERY_ENCODING {
+            let otlp = Otlp::for_signal(Signal::Traces, &resource, protocol, compression);
+            let encoded = otlp.encode_counted(&lines, 3);
+            assert_eq!(encoded.skipped, 1, "the session start is no span");
+            assert_eq!(encoded.taken, lines.len());
+            bodies.push(encoded.body);
+        }
+        // Protobuf and JSON (plain and gzip) of the same records decode to equal messages.
+        let pairs = [
+            bodies[0].clone(),
+            bodies[2].clone(),
+            bodies[1].clone(),
+            bodies[3].clone(),
+        ];
+        let Some(r) = check_bodies(
+            &pairs,
+            &["--signal", "traces", "--pairs", "--min-records", "20"],
+        ) else {
+            return;
+        };
+        assert!(r.passed, "{r:?}");
+        assert!(
+            r.stdout.contains(
+                r#""events": {"execute_tool": 8, "chat": 4, "invoke_agent": 4, "command": 4}"#
+            ),
+            "{}",
+            r.stdout
+        );
+    }
+
+    #[test]
+    fn the_json_mapping_of_spans() {
+        let lines = traced_records();
+        let resource = OtlpResource::new("cagent", "1.2.3", &[]);
+        let otlp = Otlp::for_signal(
+            Signal::Traces,
+            &resource,
+            OtlpProtocol::Json,
+            OtlpCompression::None,
+        );
+        let body: Value = serde_json::from_slice(&otlp.encode_counted(&lines, 3).body).unwrap();
+        let spans = spans(&body);
+        let names: Vec<&str> = spans.iter().map(|s| s["name"].as_str().unwrap()).collect();
+        assert_eq!(
+            names,
+            [
+                "execute_tool grep",
+                "execute_tool shell",
+                "chat claude-sonnet",
+                "invoke_agent coder \"quoted\"",
+                "run"
+            ]
+        );
+        let attrs = |s: &Value| -> Value {
+            s["attributes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|kv| (kv["key"].as_str().unwrap().to_owned(), kv["value"].clone()))
+                .collect::<serde_json::Map<_, _>>()
+                .into()
+        };
+        for s in &spans {
+            assert_eq!(s["traceId"], "4bf92f3577b34da6a3ce929d0e0e4736");
+            assert_eq!(s["traceState"], "congo=t61rcWkgMzE");
+            assert!(
+                s["startTimeUnixNano"]
+                    .as_str()
+                    .unwrap()
+                    .parse::<u64>()
+                    .unwrap()
+                    > 0
+            );
+        }
+        let shell = attrs(&spans[1]);
+        assert_eq!(
+            spans[1]["status"],
+            serde_json::json!({"message": "panicked", "code": 2})
+        );
+        assert_eq!(shell["error.type"]["stringValue"], "panic");
+        assert_eq!(shell["gen_ai.tool.name"]["stringValue"], "shell");
+        assert_eq!(shell["gen_ai.conversation.id"]["stringValue"], "sess-1");
+        assert_eq!(
+            attrs(&spans[0])["cli_telemetry.dropped_records"]["intValue"],
+            "3",
+            "the dropped count travels on the first span"
+        );
+        let chat = attrs(&spans[2]);
+        assert_eq!(spans[2]["kind"], 3);
+        assert_eq!(chat["gen_ai.provider.name"]["stringValue"], "anthropic");
+        assert_eq!(chat["gen_ai.usage.input_tokens"]["intValue"], "1200");
+        assert_eq!(chat["cli_telemetry.cost"]["doubleValue"], 0.0125);
+        let agent = attrs(&spans[3]);
+        assert_eq!(
+            agent["gen_ai.operation.name"]["stringValue"],
+            "invoke_agent"
+        );
+        assert_eq!(agent["gen_ai.provider.name"]["stringValue"], "anthropic");
+        assert_eq!(agent["cli_telemetry.tool_calls"]["intValue"], "2");
+        assert_eq!(agent["cli_telemetry.error_count"]["intValue"], "2");
+        assert_eq!(
+            spans[3]["status"]["message"], "the model gave up",
+            "the session's own failure, not its tools'"
+        );
+        for s in &spans[..3] {
+            assert_eq!(s["parentSpanId"], spans[3]["spanId"]);
+        }
+        assert_eq!(
+            spans[3]["parentSpanId"], "00f067aa0ba902b7",
+            "the parent process's span"
+        );
+        let run = attrs(&spans[4]);
+        assert_eq!(spans[4]["kind"], 1);
+        assert_eq!(
+            run["cli_telemetry.args"]["arrayValue"]["values"][0]["stringValue"],
+            "--fast"
+        );
+        assert!(spans[4].get("status").is_none());
+    }
+
+    #[test]
+    fn lines_that_are_not_sampled_spans_are_skipped() {
+        let mut lines = traced_records();
+        let unsampled = lines[1].replace("\"trace\":{", "\"trace\":{\"sampled\":false,");
+        let bad_id = lines[1].replace("\"trace_id\":\"4bf9", "\"trace_id\":\"XXXX");
+        lines.extend([unsampled, bad_id, "garbage".to_owned()]);
+        let resource = OtlpResource::new("cagent", "1.2.3", &[]);
+        let otlp = Otlp::for_signal(
+            Signal::Traces,
+            &resource,
+            OtlpProtocol::Json,
+            OtlpCompression::None,
+        );
+        let encoded = otlp.encode_counted(&lines, 0);
+        let body: Value = serde_json::from_slice(&encoded.body).unwrap();
+        assert_eq!(spans(&body).len(), 5);
+        assert_eq!(encoded.skipped, 4);
+    }
+}
