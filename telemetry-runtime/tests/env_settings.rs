@@ -273,23 +273,25 @@ fn timeouts_are_capped_at_a_minute() {
         (&[], None, Duration::from_millis(1_500), "default"),
         (&[], Some(Duration::from_secs(3_600)), minute, "application"),
         (&[], Some(Duration::MAX), minute, "application"),
+        // The OTEL_* timeouts are the operator's stream's (issue 21): the usage stream's
+        // timeout, even over OTLP, is the application's or the default.
         (
             &[("OTEL_EXPORTER_OTLP_TIMEOUT", "18446744073709551615")],
             None,
-            minute,
-            "OTEL_EXPORTER_OTLP_TIMEOUT",
+            Duration::from_millis(1_500),
+            "default",
         ),
         (
             &[("OTEL_EXPORTER_OTLP_LOGS_TIMEOUT", "10000")],
             Some(Duration::from_secs(3_600)),
-            Duration::from_secs(10),
-            "OTEL_EXPORTER_OTLP_LOGS_TIMEOUT",
+            minute,
+            "application",
         ),
         (
             &[("OTEL_EXPORTER_OTLP_TIMEOUT", "99999999999999999999999")],
             Some(Duration::from_millis(200)),
-            minute,
-            "OTEL_EXPORTER_OTLP_TIMEOUT",
+            Duration::from_millis(200),
+            "application",
         ),
     ];
     for (env, timeout, expected, by) in cases {

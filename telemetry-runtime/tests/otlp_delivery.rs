@@ -31,6 +31,23 @@ fn otlp_builder(
         .env(Env::from_pairs(env.iter().copied()))
 }
 
+/// A client whose operator's stream sends its logs (only) to `collector`, with the `OTEL_*`
+/// variables of `env`; no usage stream.
+fn otel_logs_client(collector: &Collector, dir: &std::path::Path, env: &[(&str, &str)]) -> Client {
+    let base = collector.base_url();
+    let mut pairs = vec![
+        ("TELEMETRY_OTEL", "1"),
+        ("OTEL_TRACES_EXPORTER", "none"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", base.as_str()),
+    ];
+    pairs.extend_from_slice(env);
+    Client::builder()
+        .app(common::APP, common::VERSION)
+        .config_dir(dir)
+        .env(Env::from_pairs(pairs))
+        .build()
+}
+
 /// Records one command and flushes.
 fn one_command(client: &Client) {
     client.track_command("build", ["--release"]);
@@ -105,9 +122,10 @@ fn each_protocol_and_compression_is_sent_as_announced() {
     ];
     let mut bodies = Vec::new();
     for (env, content_type, encoding) in cases {
+        // The `OTEL_*` variables configure the operator's own stream (issue 21).
         let collector = Collector::start();
         let dir = tempfile::tempdir().unwrap();
-        one_command(&otlp_builder(&collector, dir.path(), env).build());
+        one_command(&otel_logs_client(&collector, dir.path(), env));
         let requests = collector.requests();
         assert_eq!(requests.len(), 1, "{env:?}");
         let r = &requests[0];
@@ -131,8 +149,10 @@ fn each_protocol_and_compression_is_sent_as_announced() {
     }
 }
 
+/// The usage stream's protocol and compression are the application's choice, in code: the
+/// `OTEL_*` variables (the operator's stream's) never change them.
 #[test]
-fn the_builder_chooses_in_code_and_the_environment_wins() {
+fn the_usage_streams_protocol_is_chosen_in_code_and_otel_variables_never_change_it() {
     let sent = |env: &[(&str, &str)]| {
         let collector = Collector::start();
         let dir = tempfile::tempdir().unwrap();
@@ -157,8 +177,24 @@ fn the_builder_chooses_in_code_and_the_environment_wins() {
         ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
         ("OTEL_EXPORTER_OTLP_COMPRESSION", "none"),
     ];
-    let (headers, proto) = sent(&env);
-    assert_eq!(headers, (Some("application/x-protobuf".into()), None));
+    let (headers, again) = sent(&env);
+    assert_eq!(
+        headers,
+        (Some("application/json".into()), Some("gzip".into()))
+    );
+    let proto = {
+        let collector = Collector::start();
+        let dir = tempfile::tempdir().unwrap();
+        one_command(&otlp_builder(&collector, dir.path(), &[]).build());
+        let r = collector.requests().remove(0);
+        assert_eq!(
+            r.header("content-type"),
+            Some("application/x-protobuf"),
+            "the default"
+        );
+        r.body
+    };
+    let _ = again;
     if let Some(r) = otlp_check::check_bodies(&[json_gz, proto], &[]) {
         assert!(r.passed, "{r:?}");
         assert!(

@@ -112,8 +112,11 @@ fn tag_keys_the_scrubber_would_change_never_leave_and_warn_once() {
     }
 }
 
+/// `OTEL_RESOURCE_ATTRIBUTES` are the operator's own values (issue 21): the usage stream
+/// never reads them (no key of theirs leaves in it, no warning about them), and the operator's
+/// own stream sends them as given.
 #[test]
-fn resource_attribute_keys_the_scrubber_would_change_never_leave_and_warn_once() {
+fn resource_attributes_never_reach_the_usage_stream_and_go_as_given_to_the_operators() {
     let collector = Collector::start();
     let dir = tempfile::tempdir().unwrap();
     let client = common::builder(&collector.url(), dir.path())
@@ -129,7 +132,8 @@ fn resource_attribute_keys_the_scrubber_would_change_never_leave_and_warn_once()
         .as_array()
         .unwrap();
     let keys: Vec<&str> = attrs.iter().map(|a| a["key"].as_str().unwrap()).collect();
-    assert!(keys.contains(&"team"), "{keys:?}");
+    assert_eq!(keys.len(), 6, "the application's resource alone: {keys:?}");
+    assert!(!keys.contains(&"team"), "{keys:?}");
     let text = String::from_utf8_lossy(&requests[0].body).into_owned();
     for needle in UNCLEAN_KEYS
         .iter()
@@ -138,16 +142,39 @@ fn resource_attribute_keys_the_scrubber_would_change_never_leave_and_warn_once()
         assert!(!text.contains(needle), "{needle} left in {text}");
     }
     let stderr = child_stderr("resource");
-    let warnings: Vec<&str> = stderr
-        .lines()
-        .filter(|l| l.contains("OTEL_RESOURCE_ATTRIBUTES"))
+    assert!(!stderr.contains("OTEL_RESOURCE_ATTRIBUTES"), "{stderr}");
+
+    // The operator's own stream: its own values, as given.
+    let otel = Collector::start();
+    let dir = tempfile::tempdir().unwrap();
+    let base = otel.base_url();
+    let pairs = [
+        ("TELEMETRY_OTEL", "1"),
+        ("OTEL_TRACES_EXPORTER", "none"),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", base.as_str()),
+    ];
+    let mut env = env();
+    for (k, v) in pairs {
+        env = env.with(k, v);
+    }
+    let client = Client::builder()
+        .app(common::APP, common::VERSION)
+        .config_dir(dir.path())
+        .env(env)
+        .build();
+    client.track_command("run", Vec::<String>::new());
+    client.flush();
+    let body: Value = serde_json::from_slice(&otel.requests()[0].body).unwrap();
+    let keys: Vec<String> = body["resourceLogs"][0]["resource"]["attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["key"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(warnings.len(), 1, "{stderr}");
-    assert!(warnings[0].contains("dropped 6 attribute(s)"), "{stderr}");
-    assert!(
-        !stderr.contains("alice"),
-        "the warning names no key: {stderr}"
-    );
+    for key in ["team", "alice@example.com", "/home/alice/project"] {
+        assert!(keys.iter().any(|k| k == key), "{key}: {keys:?}");
+    }
 }
 
 /// Command lines and headers with a secret in a spelling of its own, as one string (an error
