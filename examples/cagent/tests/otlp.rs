@@ -1,5 +1,5 @@
 //! End-to-end tests of OTLP logs: the built `cagent` binary's usage stream with
-//! `TELEMETRY_EXPORTER=otlp` (cagent sends it in JSON), and the operator's own stream's logs
+//! `TELEMETRY_EXPORTER=otlp` (protobuf, the default), and the operator's own stream's logs
 //! (`TELEMETRY_OTEL=1`, configured by `OTEL_*` only) in protobuf (the default) and in JSON,
 //! with and without gzip, against the loopback test collector on 127.0.0.1. Every request body goes through the
 //! strict checker (`scripts/check_otlp.py`, the OpenTelemetry project's own definitions),
@@ -172,7 +172,6 @@ fn event_names(records: &[Value]) -> Vec<String> {
 type Encoding = (&'static str, Option<&'static str>);
 const PROTOBUF: Encoding = ("application/x-protobuf", None);
 const JSON_GZIP: Encoding = ("application/json", Some("gzip"));
-const JSON: Encoding = ("application/json", None);
 
 /// What every request of a run must be: a 2xx-answered POST to `path` in OTLP/HTTP, encoded
 /// as `encoding` says; `bodies` are their messages (from [`strict_check`]).
@@ -227,7 +226,7 @@ fn a_cagent_run_over_otlp_is_strict_otlp() {
     let Some(bodies) = strict_check(&requests, SCENARIO.len()) else {
         return;
     };
-    assert_otlp_requests(&requests, &bodies, "/v1/logs", "cagent", JSON);
+    assert_otlp_requests(&requests, &bodies, "/v1/logs", "cagent", PROTOBUF);
     for req in &requests {
         assert_eq!(req.header("x-api-key"), Some(TELEMETRY_KEY));
         assert_eq!(req.header("x-otel-token"), None);
@@ -378,7 +377,7 @@ fn the_telemetry_api_key_goes_with_otlp_to_the_telemetry_endpoint() {
     let Some(bodies) = strict_check(&requests, SCENARIO.len()) else {
         return;
     };
-    assert_otlp_requests(&requests, &bodies, "/v1/logs", "cagent", JSON);
+    assert_otlp_requests(&requests, &bodies, "/v1/logs", "cagent", PROTOBUF);
     for req in &requests {
         assert_eq!(req.header("x-api-key"), Some(CAGENT_KEY));
         assert_eq!(req.header("x-otel-token"), None);
@@ -415,7 +414,7 @@ fn switching_exporters_loses_nothing() {
     let Some(bodies) = strict_check(&requests, 2 * SCENARIO.len()) else {
         return;
     };
-    assert_otlp_requests(&requests, &bodies, "/v1/records", "cagent", JSON);
+    assert_otlp_requests(&requests, &bodies, "/v1/records", "cagent", PROTOBUF);
     let records = all_records(&bodies);
     let names = event_names(&records);
     assert_eq!(names.len(), 2 * SCENARIO.len(), "{names:?}");
