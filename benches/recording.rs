@@ -12,8 +12,14 @@
 //!   change in the machine's load cannot pass for growth). The client keeps recording across
 //!   all runs: millions of events by the end.
 //!
-//! Bars: at most 1 µs per event (median), and no growth with the number of events recorded.
-//! See BENCHMARKS.md.
+//! - `otel_per_event` and `otel_metrics_per_event` (issue 22): the same tracked call with the
+//!   operator's stream on (records with their `trace` object into memory), without and with
+//!   its metrics (the instruments the call is measured into); then paired rounds of both, the
+//!   difference taken round by round: what the metrics add per event.
+//! - `metrics_measure`: the instruments alone, one tool call measured (`__BenchMetrics`).
+//!
+//! Bars: at most 1 µs per event (median), no growth with the number of events recorded, and
+//! at most 100 ns per event added by the metrics (paired). See BENCHMARKS.md.
 
 mod common;
 
@@ -21,7 +27,7 @@ use std::cell::RefCell;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use cli_telemetry::{Client, testing};
+use cli_telemetry::{Client, Env, testing};
 use common::{MyErr, Samples, arithmetic};
 use criterion::{Criterion, SamplingMode, Throughput};
 
@@ -36,6 +42,8 @@ const BLOCK: u64 = 1_000;
 const BLOCKS: u64 = 100;
 /// Records are taken from the capturing client every this many events.
 const HAND_OVER: u64 = 100;
+/// Paired rounds of `RUN` events, the operator's stream without and with its metrics.
+const PAIRED_ROUNDS: usize = 30;
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -106,6 +114,95 @@ fn main() {
         });
     });
     group.finish();
+
+    // The operator's stream, without and with its metrics: the same run.
+    let otel = |metrics: bool| {
+        let records = testing::Records::default();
+        let mut b = Client::builder()
+            .app("bench", "1.0.0")
+            .env(Env::from_pairs([("TELEMETRY_OTEL", "1")]))
+            .enabled(false)
+            .otel_sink(records.clone());
+        if metrics {
+            b = b.otel_metrics_sink(testing::Records::default());
+        }
+        (b.build(), records)
+    };
+    let (plain, plain_records) = otel(false);
+    let (measured, measured_records) = otel(true);
+    let run_in = |client: &Client, records: &testing::Records, n: u64| {
+        cli_telemetry::with_client(client, || {
+            for i in 0..n {
+                black_box(tracked(black_box(i))).ok();
+                if i % HAND_OVER == HAND_OVER - 1 {
+                    drop(black_box(records.take_json()));
+                }
+            }
+        });
+    };
+    let (otel_samples, metrics_samples) = (Samples::default(), Samples::default());
+    let mut group = c.benchmark_group("otel_recording");
+    group.sampling_mode(SamplingMode::Flat);
+    group.throughput(Throughput::Elements(RUN));
+    group.bench_function("otel_per_event", |b| {
+        b.iter_custom(|iters| {
+            let start = Instant::now();
+            for _ in 0..iters {
+                run_in(&plain, &plain_records, RUN);
+            }
+            let elapsed = start.elapsed();
+            otel_samples.keep(elapsed, iters * RUN);
+            elapsed
+        });
+    });
+    group.bench_function("otel_metrics_per_event", |b| {
+        b.iter_custom(|iters| {
+            let start = Instant::now();
+            for _ in 0..iters {
+                run_in(&measured, &measured_records, RUN);
+            }
+            let elapsed = start.elapsed();
+            metrics_samples.keep(elapsed, iters * RUN);
+            elapsed
+        });
+    });
+    group.finish();
+    let bench_metrics = cli_telemetry::__BenchMetrics::default();
+    let measure_samples = Samples::default();
+    c.bench_function("metrics_measure", |b| {
+        b.iter_custom(|iters| {
+            measure_samples.time(iters, |i| {
+                bench_metrics.tool_call(black_box("read_file"), black_box(i % 50));
+            })
+        });
+    });
+    // For instruction counts (`valgrind --tool=callgrind`, BENCHMARKS.md): only runs of the
+    // operator's stream without (`otel`) or with (`otel_metrics`) its metrics, then stop.
+    if let Ok(only) = std::env::var("RECORDING_ONLY") {
+        let runs = std::env::var("RECORDING_RUNS")
+            .ok()
+            .and_then(|r| r.parse().ok())
+            .unwrap_or(1);
+        for _ in 0..runs {
+            match only.as_str() {
+                "otel" => run_in(&plain, &plain_records, RUN),
+                _ => run_in(&measured, &measured_records, RUN),
+            }
+        }
+        return;
+    }
+    let rounds = if common::measuring() {
+        PAIRED_ROUNDS
+    } else {
+        1
+    };
+    let paired = common::paired(
+        rounds,
+        RUN,
+        &mut [&mut |n| run_in(&plain, &plain_records, n), &mut |n| {
+            run_in(&measured, &measured_records, n)
+        }],
+    );
     c.final_summary();
 
     if !common::measuring() {
@@ -131,6 +228,36 @@ fn main() {
         println!(
             "  bar: flat per-event cost (at most 1.10x) -> {}",
             common::verdict(g <= 1.10)
+        );
+    }
+    for (what, samples) in [
+        ("operator's stream, records only", &otel_samples),
+        ("operator's stream with metrics", &metrics_samples),
+    ] {
+        if let Some(m) = samples.median(SAMPLES) {
+            println!("  {what}, per event (criterion): {m:.1} ns");
+        }
+    }
+    if let Some(m) = measure_samples.median(SAMPLES) {
+        println!("  the instruments alone, one tool call measured: {m:.1} ns");
+    }
+    let diffs: Vec<f64> = paired[1]
+        .iter()
+        .zip(&paired[0])
+        .map(|(m, p)| m - p)
+        .collect();
+    if let (Some(d), Some(p), Some(m)) = (
+        common::median_of(diffs),
+        common::median_of(paired[0].clone()),
+        common::median_of(paired[1].clone()),
+    ) {
+        println!(
+            "  metrics added per event (paired, {PAIRED_ROUNDS} rounds of {RUN}): {d:+.1} ns \
+             ({p:.1} -> {m:.1} ns)"
+        );
+        println!(
+            "  bar: at most 100 ns/event -> {}",
+            common::verdict(d <= 100.0)
         );
     }
 }

@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
-"""Strict check of OTLP/HTTP log and trace request bodies (ExportLogsServiceRequest,
-ExportTraceServiceRequest), in protobuf or in OTLP's JSON mapping, gzip-compressed or not.
+"""Strict check of OTLP/HTTP log, trace and metrics request bodies (ExportLogsServiceRequest,
+ExportTraceServiceRequest, ExportMetricsServiceRequest), in protobuf or in OTLP's JSON
+mapping, gzip-compressed or not.
 
-Usage: check_otlp.py [--signal logs|traces] [--require-event NAME]... [--min-records N]
+Usage: check_otlp.py [--signal logs|traces|metrics] [--require-event NAME]... [--min-records N]
                      [--pairs] [--print-json] [--definitions-only] BODY_FILE...
-       check_otlp.py [--signal logs|traces] --response BODY_FILE...
+       check_otlp.py [--signal logs|traces|metrics] --response BODY_FILE...
 
 --signal says which service's messages the files hold (default: logs). For traces, the
 "events" counted and required are the spans' `gen_ai.operation.name` (`invoke_agent`,
-`execute_tool`, `chat`), `command` for the others, and "records" are spans.
+`execute_tool`, `chat`), `command` for the others, and "records" are spans. For metrics, the
+"events" are the metric names, and "records" are data points.
 
 Trace and span ids are lowercase hex in OTLP's JSON mapping (not base64, as protobuf's own
 JSON mapping has bytes): a JSON body's ids are read as hex (anything else fails), and
@@ -42,7 +44,14 @@ And every body, whatever its encoding:
      whole milliseconds, severityNumber 9/INFO or 17/ERROR, an eventName, log.record.uid;
      for spans: ids of the right length and not zero, a name, kind INTERNAL or CLIENT,
      0 < startTimeUnixNano <= endTimeUnixNano as decimal strings, unique attribute keys, an
-     ERROR status with a message and an `error.type` attribute.
+     ERROR status with a message and an `error.type` attribute;
+     for metrics: every scope `cli-telemetry`, each metric a name, a unit and a Histogram
+     or a monotonic Sum with DELTA or CUMULATIVE temporality, each point
+     0 < startTimeUnixNano <= timeUnixNano (decimal strings) and unique attribute keys,
+     a histogram's boundaries strictly increasing with one bucket count more than
+     boundaries, counts adding up to its count, min <= max, a sum's value >= 0, no metric
+     name twice in one scope, no two points of a metric with the same attributes, and
+     `cli_telemetry.event_id` in every metric's metadata.
 
 With --definitions-only, rule 4 is not checked (for bodies of deliberately corrupted records).
 With --pairs the files go by two (A1 B1 A2 B2 ...) and each A must decode to a message equal
@@ -67,6 +76,7 @@ try:
     from google.protobuf import json_format, message as pb_message, unknown_fields
     from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
     from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
+    from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 except ImportError as e:  # pragma: no cover - depends on the machine
     print(
         f"SKIP: the Python package opentelemetry-proto is not installed ({e}); "
@@ -356,8 +366,89 @@ def check_body(body, is_json, where, mapping=True):
     return names, message
 
 
+def check_metric_point(p, where, kind):
+    start, end = p.get("startTimeUnixNano"), p.get("timeUnixNano")
+    for t in (start, end):
+        if not isinstance(t, str) or not DECIMAL.match(t) or t == "0":
+            raise Failure(f"{where}: time {t!r} is not a decimal string above 0")
+    if int(start) > int(end):
+        raise Failure(f"{where}: starts after it ends")
+    attrs = attributes(p.get("attributes", []), where)
+    if kind == "histogram":
+        bounds = p.get("explicitBounds", [])
+        counts = [int(c) for c in p.get("bucketCounts", [])]
+        if any(not a < b for a, b in zip(bounds, bounds[1:])):
+            raise Failure(f"{where}: boundaries {bounds} do not strictly increase")
+        if len(counts) != len(bounds) + 1:
+            raise Failure(f"{where}: {len(counts)} bucket counts for {len(bounds)} boundaries")
+        if sum(counts) != int(p.get("count", "0")):
+            raise Failure(f"{where}: bucket counts add up to {sum(counts)}, count {p.get('count')}")
+        if int(p.get("count", "0")) > 0 and not p.get("min", 0) <= p.get("max", 0):
+            raise Failure(f"{where}: min above max")
+    else:
+        value = p.get("asDouble", p.get("asInt"))
+        if value is None or float(value) < 0:
+            raise Failure(f"{where}: a monotonic sum's value {value!r}")
+    return tuple(sorted((k, json.dumps(v, sort_keys=True)) for k, v in attrs.items()))
+
+
+def check_metric(metric, where):
+    name = metric.get("name")
+    if not name or not metric.get("unit"):
+        raise Failure(f"{where}: no name or unit")
+    if "histogram" in metric:
+        kind, data = "histogram", metric["histogram"]
+    elif "sum" in metric:
+        kind, data = "sum", metric["sum"]
+        if data.get("isMonotonic") is not True:
+            raise Failure(f"{where}: a sum that is not monotonic")
+    else:
+        raise Failure(f"{where}: neither a histogram nor a sum")
+    if data.get("aggregationTemporality") not in (1, 2):
+        raise Failure(f"{where}: temporality {data.get('aggregationTemporality')!r}")
+    meta = attributes(metric.get("metadata", []), where)
+    if not meta.get("cli_telemetry.event_id", {}).get("stringValue"):
+        raise Failure(f"{where}: no cli_telemetry.event_id in its metadata")
+    seen = set()
+    points = data.get("dataPoints", [])
+    for i, p in enumerate(points):
+        key = check_metric_point(p, f"{where}.dataPoints[{i}]", kind)
+        if key in seen:
+            raise Failure(f"{where}: two points with the attributes {key}")
+        seen.add(key)
+    return name, len(points)
+
+
+def check_metrics_body(body, is_json, where, mapping=True):
+    message = metrics_service_pb2.ExportMetricsServiceRequest()
+    parse(body, is_json, message)
+    if not mapping:
+        return [], message
+    data = canonical(message)
+    resources = data.get("resourceMetrics", [])
+    if len(resources) != 1:
+        raise Failure(f"{len(resources)} resourceMetrics (expected exactly one)")
+    res = attributes(resources[0].get("resource", {}).get("attributes", []), "resource")
+    missing = REQUIRED_RESOURCE - set(res)
+    if missing:
+        raise Failure(f"resource lacks {sorted(missing)}")
+    names = []
+    for s, scope in enumerate(resources[0].get("scopeMetrics", [])):
+        if scope.get("scope", {}).get("name") != "cli-telemetry":
+            raise Failure(f"scopeMetrics[{s}]: scope name is not cli-telemetry")
+        in_scope = set()
+        for m, metric in enumerate(scope.get("metrics", [])):
+            name, points = check_metric(metric, f"{where} scopeMetrics[{s}].metrics[{m}]")
+            if name in in_scope:
+                raise Failure(f"scopeMetrics[{s}]: metric {name} twice")
+            in_scope.add(name)
+            names += [name] * points
+    return names, message
+
+
 def check_response(body, is_json, signal="logs"):
     message = (trace_service_pb2.ExportTraceServiceResponse() if signal == "traces"
+               else metrics_service_pb2.ExportMetricsServiceResponse() if signal == "metrics"
                else logs_service_pb2.ExportLogsServiceResponse())
     parse(body, is_json, message)
     return [], message
@@ -366,7 +457,7 @@ def check_response(body, is_json, signal="logs"):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("bodies", nargs="+", help="files, each holding one request body")
-    ap.add_argument("--signal", choices=["logs", "traces"], default="logs",
+    ap.add_argument("--signal", choices=["logs", "traces", "metrics"], default="logs",
                     help="the signal of the bodies (default: logs)")
     ap.add_argument("--require-event", action="append", default=[], metavar="NAME",
                     help="an eventName that must appear in at least one body (repeatable)")
@@ -397,7 +488,8 @@ def main():
             kinds, body, is_json = decode(raw)
             for kind in kinds:
                 encodings[kind] = encodings.get(kind, 0) + 1
-            check = check_trace_body if args.signal == "traces" else check_body
+            check = {"traces": check_trace_body, "metrics": check_metrics_body}.get(
+                args.signal, check_body)
             if args.response:
                 names, message = check_response(body, is_json, args.signal)
             else:

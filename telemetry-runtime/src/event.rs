@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
+use crate::metrics::Measure;
 use crate::outcome::Outcome;
 
 /// Identifier of an agent session.
@@ -215,6 +216,10 @@ pub(crate) trait BuiltinEvent {
     fn span_duration(&self) -> Option<Duration> {
         None
     }
+    /// What the event adds to the operator's metrics (the same numbers its record holds).
+    fn measure(&self) -> Option<Measure<'_>> {
+        None
+    }
 }
 
 /// The JSON value of one field, before scrubbing.
@@ -269,6 +274,15 @@ pub(crate) struct ToolCall<'a> {
 }
 
 impl<'a> ToolCall<'a> {
+    fn measure(&self) -> Measure<'a> {
+        Measure::Tool {
+            tool: self.tool_name,
+            agent: self.agent_name,
+            millis: millis(self.duration),
+            error: self.outcome.error(),
+        }
+    }
+
     fn emit(self, out: &mut dyn FnMut(&'static str, Field<'a>)) {
         out("action", Field::Action(Action::Call));
         out("agent_name", Field::Name(self.agent_name));
@@ -285,6 +299,9 @@ impl<'a> ToolCall<'a> {
 impl BuiltinEvent for ToolCall<'_> {
     fn kind(&self) -> EventKind {
         EventKind::Tool
+    }
+    fn measure(&self) -> Option<Measure<'_>> {
+        Some(ToolCall::measure(self))
     }
     fn fields<'a>(&'a self, out: &mut dyn FnMut(&'static str, Field<'a>)) {
         self.emit(out);
@@ -406,6 +423,13 @@ impl BuiltinEvent for CommandEvent {
     fn span_duration(&self) -> Option<Duration> {
         Some(self.duration)
     }
+    fn measure(&self) -> Option<Measure<'_>> {
+        Some(Measure::Command {
+            action: &self.action,
+            millis: millis(self.duration),
+            error: self.outcome.error(),
+        })
+    }
     fn fields<'a>(&'a self, out: &mut dyn FnMut(&'static str, Field<'a>)) {
         out("action", Field::Str(&self.action));
         if !self.args.is_empty() {
@@ -426,6 +450,16 @@ impl BuiltinEvent for ToolEvent {
     fn span_duration(&self) -> Option<Duration> {
         Some(self.duration)
     }
+    fn measure(&self) -> Option<Measure<'_>> {
+        let call = ToolCall {
+            tool_name: &self.tool_name,
+            session_id: self.session_id.as_str(),
+            agent_name: self.agent_name.as_str(),
+            duration: self.duration,
+            outcome: &self.outcome,
+        };
+        Some(call.measure())
+    }
     fn fields<'a>(&'a self, out: &mut dyn FnMut(&'static str, Field<'a>)) {
         ToolCall {
             tool_name: &self.tool_name,
@@ -444,6 +478,17 @@ impl BuiltinEvent for TokenEvent {
     }
     fn span_duration(&self) -> Option<Duration> {
         Some(Duration::ZERO)
+    }
+    /// Provider and duration are not the event's: the client adds them from the turn's span.
+    fn measure(&self) -> Option<Measure<'_>> {
+        Some(Measure::Turn {
+            model: &self.model_name,
+            provider: None,
+            input: self.input_tokens,
+            output: self.output_tokens,
+            cost: self.cost,
+            nanos: None,
+        })
     }
     fn fields<'a>(&'a self, out: &mut dyn FnMut(&'static str, Field<'a>)) {
         out("action", Field::Action(Action::Usage));
@@ -475,6 +520,12 @@ impl BuiltinEvent for SessionEndEvent {
     }
     fn span_duration(&self) -> Option<Duration> {
         Some(self.duration)
+    }
+    fn measure(&self) -> Option<Measure<'_>> {
+        Some(Measure::SessionEnd {
+            agent: self.agent_name.as_str(),
+            success: self.error_count == 0,
+        })
     }
     fn fields<'a>(&'a self, out: &mut dyn FnMut(&'static str, Field<'a>)) {
         out("action", Field::Action(Action::End));

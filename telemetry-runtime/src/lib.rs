@@ -16,6 +16,7 @@ mod export;
 pub mod files;
 mod identity;
 pub mod limits;
+mod metrics;
 mod notice;
 mod outbox;
 mod outcome;
@@ -44,6 +45,8 @@ pub use event::{AgentName, Event, SessionId};
 #[doc(hidden)]
 pub use export::BenchEncoder as __BenchEncoder;
 pub use export::{Exporter, MAX_BODY_BYTES, OtlpCompression, OtlpProtocol};
+#[doc(hidden)]
+pub use metrics::BenchMetrics as __BenchMetrics;
 pub use notice::NoticeOutcome;
 pub use outcome::{Outcome, TrackOutcome};
 pub use scrub::{Scrubber, scrub};

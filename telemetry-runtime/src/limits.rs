@@ -57,6 +57,10 @@ pub const MAX_OTLP_HEADERS: usize = 64;
 /// its logs variant) are sent.
 pub const MAX_OTLP_HEADER_BYTES: usize = 8 * 1024;
 
+/// At most this many attribute sets (series) per metric of the operator's metrics; further
+/// ones are added to the metric's one overflow series (attribute `otel.metric.overflow`).
+pub const MAX_METRIC_SERIES: usize = 100;
+
 pub use crate::delivery::MAX_BATCH;
 pub use crate::outbox::{MAX_BYTES as OUTBOX_MAX_BYTES, MAX_RECORDS as OUTBOX_MAX_RECORDS};
 pub use crate::scrub::MAX_STRING_CHARS;

@@ -165,7 +165,7 @@ impl Drop for CommandScope {
             d.get()
         });
         if depth == 0 {
-            self.0.flush_point();
+            self.0.last_flush_point();
         }
     }
 }

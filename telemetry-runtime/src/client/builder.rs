@@ -52,6 +52,7 @@ pub struct ClientBuilder {
     otlp_compression: Option<OtlpCompression>,
     sink: Option<Arc<dyn Sink>>,
     otel_sink: Option<Arc<dyn Sink>>,
+    otel_metrics_sink: Option<Arc<dyn Sink>>,
     diag_writer: Option<Arc<Mutex<dyn Write + Send>>>,
 }
 
@@ -206,6 +207,32 @@ impl ClientBuilder {
         self
     }
 
+    /// Sends the operator's metrics to `sink`: at the last flush point (the outermost
+    /// command returning, [`Client::shutdown`], the [`FlushGuard`](crate::FlushGuard)), the
+    /// metrics recorded since the last report as one record (or several, each at most
+    /// [`MAX_RECORD_BYTES`](crate::limits::MAX_RECORD_BYTES)), with `"event":"metrics"`,
+    /// the operator's stream's consent still deciding whether anything is measured (see
+    /// [`otel`](Self::otel)). Nothing is measured without a metrics destination.
+    ///
+    /// ```
+    /// use telemetry_runtime::{Client, Env, testing::Records};
+    /// let metrics = Records::default();
+    /// let client = Client::builder()
+    ///     .otel(true)
+    ///     .env(Env::empty())
+    ///     .otel_metrics_sink(metrics.clone())
+    ///     .build();
+    /// client.record_tool_call("read_file", None, None, Default::default(), Default::default());
+    /// client.shutdown();
+    /// let record = &metrics.take()[0];
+    /// assert_eq!(record["event"], "metrics");
+    /// assert_eq!(record["properties"]["metrics"][0]["name"], "gen_ai.execute_tool.duration");
+    /// ```
+    pub fn otel_metrics_sink(mut self, sink: impl Sink) -> Self {
+        self.otel_metrics_sink = Some(Arc::new(sink));
+        self
+    }
+
     /// How the OTLP exporter encodes records (default [`OtlpProtocol::Protobuf`], the
     /// OpenTelemetry specification's `http/protobuf`). `OTEL_EXPORTER_OTLP_LOGS_PROTOCOL` or
     /// `OTEL_EXPORTER_OTLP_PROTOCOL` (`http/protobuf` or `http/json`) overrides it.
@@ -332,13 +359,14 @@ impl ClientBuilder {
             stream: otel_stream,
             signals: otel_signals,
             timeout: otel_timeout,
+            metrics: metrics_sinks,
         } = otel_setup::wire(
             &resolved,
-            self.otel_sink.as_ref(),
+            [self.otel_sink.as_ref(), self.otel_metrics_sink.as_ref()],
             self.config_dir.as_deref(),
         );
-        let remote = otel_stream
-            .is_some()
+        let metrics = Self::metrics_signal(&settings, &env, metrics_sinks);
+        let remote = (otel_stream.is_some() || metrics.is_some())
             .then(|| remote_parent(&env, &diag))
             .flatten();
         if !settings.consent.enabled
@@ -366,6 +394,7 @@ impl ClientBuilder {
                 otel,
                 otel_stream,
                 otel_signals,
+                metrics,
                 remote,
                 config_dir: self.config_dir,
                 tags,
@@ -386,6 +415,27 @@ impl ClientBuilder {
                 decided_by: settings.decided_by,
             }),
         }
+    }
+
+    /// The operator's metrics, when its stream is on and has a metrics destination
+    /// (`sinks`); the temporality from `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`
+    /// (one warning for a value that is not one).
+    fn metrics_signal(
+        settings: &Settings,
+        env: &Env,
+        sinks: Vec<Arc<dyn Sink>>,
+    ) -> Option<super::MetricsSignal> {
+        if !settings.otel.enabled || sinks.is_empty() {
+            return None;
+        }
+        let (temporality, warning) = crate::metrics::temporality(env);
+        if let Some(w) = warning {
+            eprintln!("telemetry: {}", printable(&w, false));
+        }
+        Some(super::MetricsSignal {
+            metrics: crate::metrics::Metrics::new(temporality),
+            sinks,
+        })
     }
 
     /// The connect and request timeouts: the builder's, else the defaults; each at most

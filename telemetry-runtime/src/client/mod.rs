@@ -25,6 +25,7 @@ use crate::event::{BuiltinEvent, CommandEvent, Event};
 use crate::export::Exporter;
 use crate::files;
 use crate::identity;
+use crate::metrics::{Measure, Metrics};
 use crate::outbox::Outbox;
 use crate::outcome::Outcome;
 use crate::record::Fixed;
@@ -52,8 +53,16 @@ pub struct FlushGuard(Client);
 
 impl Drop for FlushGuard {
     fn drop(&mut self) {
-        self.0.flush_point();
+        self.0.last_flush_point();
     }
+}
+
+/// The operator's metrics: the instruments, and where their records go at the last flush
+/// point.
+struct MetricsSignal {
+    metrics: Metrics,
+    /// Its destinations: OTLP delivery, the console, the application's own sink.
+    sinks: Vec<Arc<dyn Sink>>,
 }
 
 /// A telemetry client. Cheap to clone (an `Arc`), `Send + Sync`.
@@ -82,6 +91,9 @@ struct Inner {
     otel_stream: Option<OtelStream>,
     /// What the status says of each signal of the operator's stream.
     otel_signals: Vec<crate::status::SignalStatus>,
+    /// The operator's metrics and where their records go; `None` (then nothing is
+    /// aggregated) unless the operator's stream is on and has a metrics destination.
+    metrics: Option<MetricsSignal>,
     /// The parent process's span (`TRACEPARENT`, `TRACESTATE`), when valid.
     remote: Option<RemoteParent>,
     config_dir: Option<PathBuf>,
@@ -202,7 +214,7 @@ impl Client {
     /// Whether tracked calls make records at all: for the usage stream, or for the
     /// operator's stream when it has somewhere to go.
     pub(crate) fn is_recording(&self) -> bool {
-        self.inner.consent.enabled || self.inner.otel_stream.is_some()
+        self.inner.consent.enabled || self.inner.otel_stream.is_some() || self.has_metrics()
     }
 
     /// Whether debug mode is on (records printed, not sent).
@@ -387,12 +399,12 @@ impl Client {
     /// Records any event. Synchronous: returns once the record was delivered or its delivery
     /// failed (within the configured timeouts). Never panics, never writes to stdout.
     pub fn track(&self, event: &dyn Event) {
-        if !self.records_go_somewhere() {
-            return;
-        }
         match event.__builtin() {
             Some(builtin) => self.track_builtin(builtin.0),
-            None => self.dispatch(self.record_json(event), RecordTrace::Current),
+            None if self.records_go_somewhere() => {
+                self.dispatch(self.record_json(event), RecordTrace::Current);
+            }
+            None => {}
         }
     }
 
@@ -414,6 +426,9 @@ impl Client {
 
     /// [`track_builtin`](Self::track_builtin) with the record's place in the trace.
     pub(crate) fn track_builtin_in(&self, event: &dyn BuiltinEvent, trace: RecordTrace<'_>) {
+        if let Some(m) = &self.inner.metrics {
+            measure(&m.metrics, event, &trace);
+        }
         if self.records_go_somewhere() {
             self.dispatch(self.builtin_json(event), trace);
         }
@@ -441,7 +456,8 @@ impl Client {
             .as_deref()
             .filter(|_| self.inner.consent.enabled);
         let otel = self.inner.otel_stream.iter().flat_map(OtelStream::sinks);
-        let sinks: Vec<&dyn Sink> = usage.into_iter().chain(otel).collect();
+        let metrics = self.inner.metrics.iter().flat_map(|m| m.sinks.iter().map(|s| &**s));
+        let sinks: Vec<&dyn Sink> = usage.into_iter().chain(otel).chain(metrics).collect();
         // The two streams flush side by side: one deadline, one round trip.
         crate::sink::flush_side_by_side(&sinks, deadline);
     }
@@ -457,6 +473,7 @@ impl Client {
     /// client.shutdown();
     /// ```
     pub fn shutdown(&self) {
+        self.report_metrics();
         self.flush();
     }
 
@@ -474,12 +491,41 @@ impl Client {
         FlushGuard(self.clone())
     }
 
+    /// The last flush point of a program (the outermost command returned, the flush guard
+    /// dropped): the operator's metrics are reported, then what waits is flushed.
+    pub(crate) fn last_flush_point(&self) {
+        self.report_metrics();
+        self.flush_point();
+    }
+
+    /// Writes the operator's metrics recorded since the last report as their record(s), to
+    /// the metrics destination; nothing when none were recorded or there is none.
+    fn report_metrics(&self) {
+        if let Some(m) = &self.inner.metrics {
+            let scrub = |s: &str| self.scrub(s);
+            for line in m.metrics.report(&self.inner.app, &scrub) {
+                if let Some((last, rest)) = m.sinks.split_last() {
+                    for sink in rest {
+                        sink.record(line.clone());
+                    }
+                    last.record(line);
+                }
+            }
+        }
+    }
+
     /// A flush point of the program (the outermost command returned, a session ended); skipped
     /// while a tracked future is polled (async code never waits on the network).
     pub(crate) fn flush_point(&self) {
         if !crate::delivery::is_queue_only() {
             self.flush();
         }
+    }
+
+    /// Whether the operator's metrics are aggregated (the operator's stream is on and has a
+    /// metrics destination).
+    pub(crate) fn has_metrics(&self) -> bool {
+        self.inner.metrics.is_some()
     }
 
     /// Hands a record's JSON text to each stream: the usage stream as it is, the operator's
@@ -517,5 +563,28 @@ impl Client {
             Outcome::Success,
             Duration::ZERO,
         ));
+    }
+}
+
+/// Adds what a built-in event measures to the operator's metrics; a model turn's provider and
+/// duration come from its span.
+fn measure(metrics: &Metrics, event: &dyn BuiltinEvent, trace: &RecordTrace<'_>) {
+    match event.measure() {
+        Some(Measure::Turn {
+            model,
+            input,
+            output,
+            cost,
+            ..
+        }) => metrics.measure(Measure::Turn {
+            model,
+            provider: trace.attr("provider"),
+            input,
+            output,
+            cost,
+            nanos: trace.span_nanos(),
+        }),
+        Some(m) => metrics.measure(m),
+        None => {}
     }
 }

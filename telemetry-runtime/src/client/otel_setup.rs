@@ -1,5 +1,5 @@
 //! The operator's OpenTelemetry stream, wired from the standard variables only: for each
-//! signal (traces, logs) its exporters (`OTEL_<SIGNAL>_EXPORTER`: `otlp`, `console`, `none`),
+//! signal (traces, logs, metrics) its exporters (`OTEL_<SIGNAL>_EXPORTER`: `otlp`, `console`, `none`),
 //! and for OTLP its endpoint, headers, timeout, protocol, compression and outbox.
 //!
 //! Invariants: nothing of the usage stream reaches this stream (no key, no header, no
@@ -21,7 +21,7 @@ use crate::status::SignalStatus;
 use crate::transport::Transport;
 
 /// The signals of the operator's stream, in the order the status shows them.
-pub(super) const SIGNALS: [Signal; 2] = [Signal::Traces, Signal::Logs];
+pub(super) const SIGNALS: [Signal; 3] = [Signal::Traces, Signal::Logs, Signal::Metrics];
 
 /// What the stream is wired to, and what the status says of each signal.
 pub(super) struct OtelWiring {
@@ -29,6 +29,9 @@ pub(super) struct OtelWiring {
     pub(super) signals: Vec<SignalStatus>,
     /// The longest request timeout of its signals (each bounds its own flushes).
     pub(super) timeout: Duration,
+    /// Where the metrics records go (they are not the stream's records: the client reports
+    /// them at the last flush point).
+    pub(super) metrics: Vec<Arc<dyn Sink>>,
 }
 
 /// Which exporters `OTEL_<SIGNAL>_EXPORTER` asks for.
@@ -80,11 +83,13 @@ fn exporters(env: &Env, signal: Signal, warnings: &mut Vec<String>) -> (Exporter
     (chosen, var)
 }
 
-/// Wires the stream: the application's own sink when it gave one (it takes every record),
-/// else each signal's exporters. `None` stream when it is off or has nowhere to go.
+/// Wires the stream: the application's own sink when it gave one (it takes every record but
+/// the metrics), else each signal's exporters; the metrics to the application's own metrics
+/// sink when it gave one, else to the metrics signal's exporters (none when the application
+/// took the stream's other records). `None` stream when it is off or has nowhere to go.
 pub(super) fn wire(
     r: &Resolved<'_>,
-    app_sink: Option<&Arc<dyn Sink>>,
+    [app_sink, app_metrics_sink]: [Option<&Arc<dyn Sink>>; 2],
     config_dir: Option<&std::path::Path>,
 ) -> OtelWiring {
     if !r.settings.otel.enabled {
@@ -103,16 +108,22 @@ pub(super) fn wire(
             stream: None,
             signals: Vec::new(),
             timeout: Duration::ZERO,
+            metrics: Vec::new(),
         };
     }
     let mut stream = OtelStream::default();
+    let mut metrics: Vec<Arc<dyn Sink>> = app_metrics_sink.cloned().into_iter().collect();
     if let Some(sink) = app_sink {
         stream.add(Signal::Logs, sink.clone());
-        let signals = vec![SignalStatus::new("all", "application sink")];
+        let mut signals = vec![SignalStatus::new("all", "application sink")];
+        if !metrics.is_empty() {
+            signals.push(SignalStatus::new("metrics", "application sink"));
+        }
         return OtelWiring {
             stream: Some(stream),
             signals,
             timeout: Duration::ZERO,
+            metrics,
         };
     }
     let mut warnings = Vec::new();
@@ -121,6 +132,14 @@ pub(super) fn wire(
     let mut signals = Vec::new();
     let mut longest = Duration::ZERO;
     for signal in SIGNALS {
+        if signal == Signal::Metrics && !metrics.is_empty() {
+            signals.push(SignalStatus::new("metrics", "application sink"));
+            continue;
+        }
+        let mut place = |sink: Arc<dyn Sink>| match signal {
+            Signal::Metrics => metrics.push(sink),
+            _ => stream.add(signal, sink),
+        };
         let (chosen, by) = exporters(r.env, signal, &mut warnings);
         let mut status = SignalStatus::new(signal.name(), "");
         status.exporter_decided_by = by;
@@ -132,7 +151,7 @@ pub(super) fn wire(
                 OtlpCompression::None,
             );
             let out = r.console.clone();
-            stream.add(signal, Arc::new(Console { format, out }));
+            place(Arc::new(Console { format, out }));
             status.exporters.push("console");
         }
         if chosen.otlp {
@@ -141,7 +160,7 @@ pub(super) fn wire(
                     longest = longest.max(delivery.timeout());
                     status.endpoint = Some(config::redact_endpoint(&endpoint));
                     status.endpoint_decided_by = by;
-                    stream.add(signal, Arc::new(delivery));
+                    place(Arc::new(delivery));
                     status.exporters.push("otlp");
                 }
                 Err(why) => status.problem = Some(why),
@@ -160,6 +179,7 @@ pub(super) fn wire(
         stream: (!stream.is_empty()).then_some(stream),
         signals,
         timeout: longest,
+        metrics,
     }
 }
 

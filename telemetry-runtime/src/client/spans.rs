@@ -25,11 +25,32 @@ pub(crate) enum RecordTrace<'a> {
     Ends(Option<SpanEnd>, &'a SpanAttrs<'a>),
 }
 
+impl RecordTrace<'_> {
+    /// How long the span the record is lasted, in nanoseconds, when it is one.
+    pub(crate) fn span_nanos(&self) -> Option<u64> {
+        match self {
+            Self::Ends(Some(end), _) => {
+                let d = end.end.saturating_duration_since(end.span.start);
+                Some(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+            }
+            _ => None,
+        }
+    }
+
+    /// A known extra of the span the record is (`provider`, ...).
+    pub(crate) fn attr(&self, key: &str) -> Option<&str> {
+        match self {
+            Self::Ends(_, attrs) => attrs.iter().find(|(k, _)| *k == key).map(|(_, v)| *v),
+            _ => None,
+        }
+    }
+}
+
 impl Client {
     /// Whether records carry trace context: the operator's stream is on and has somewhere to
-    /// go.
+    /// go (its metrics too: a model turn's duration is its span's).
     pub(crate) fn is_tracing(&self) -> bool {
-        self.inner.otel_stream.is_some()
+        self.inner.otel_stream.is_some() || self.has_metrics()
     }
 
     /// The span new spans hang off: the newest of this thread's innermost open span and the

@@ -18,6 +18,9 @@ mod otlp_check;
 mod otlp_common;
 mod otlp_env;
 mod otlp_logs;
+mod otlp_metrics;
+#[cfg(test)]
+mod otlp_metrics_tests;
 mod otlp_parse;
 #[cfg(test)]
 mod otlp_protocol_tests;

@@ -1,9 +1,9 @@
-//! The OTLP/HTTP exporter of one signal: one `ExportLogsServiceRequest` (logs) or
-//! `ExportTraceServiceRequest` (traces) per request, in protobuf (`application/x-protobuf`,
+//! The OTLP/HTTP exporter of one signal: one `ExportLogsServiceRequest` (logs),
+//! `ExportTraceServiceRequest` (traces) or `ExportMetricsServiceRequest` (metrics) per request, in protobuf (`application/x-protobuf`,
 //! the specification's default) or in OTLP's JSON mapping (`application/json`), optionally
 //! gzip-compressed; one resource (the sending application), one scope (this crate), one
-//! `LogRecord` per canonical record (see `otlp_logs`) or one `Span` per record that is a span
-//! (see `otlp_traces`). Answers are judged per the OTLP/HTTP specification.
+//! `LogRecord` per canonical record (see `otlp_logs`), one `Span` per record that is a span
+//! (see `otlp_traces`) or one `ScopeMetrics` per metrics record (see `otlp_metrics`). Answers are judged per the OTLP/HTTP specification.
 //!
 //! No OpenTelemetry SDK and no generated protobuf types: the `opentelemetry-otlp` crate
 //! brings an async runtime and over a hundred crates for what is a few strings here, and
@@ -14,6 +14,7 @@
 use super::otlp_answer::{Encoding, partial_success, status_message};
 use super::otlp_common::{OtlpResource, Pieces};
 use super::otlp_logs::{self, Written};
+use super::otlp_metrics;
 use super::otlp_traces;
 use super::otlp_wire::{JsonWire, ProtoWire, gzip};
 use super::{
@@ -45,7 +46,7 @@ impl Otlp {
         Self::for_signal(Signal::Logs, resource, protocol, compression)
     }
 
-    /// The exporter of `signal` (logs or traces; metrics are not sent as records).
+    /// The exporter of `signal`: its records are log records, spans or metrics records.
     pub(crate) fn for_signal(
         signal: Signal,
         resource: &OtlpResource,
@@ -91,8 +92,9 @@ impl Otlp {
     ) -> Written {
         match self.signal {
             Signal::Traces => otlp_traces::write_request(w, &self.pieces, records, dropped, limit),
-            Signal::Logs | Signal::Metrics => {
-                otlp_logs::write_request(w, &self.pieces, records, dropped, limit)
+            Signal::Logs => otlp_logs::write_request(w, &self.pieces, records, dropped, limit),
+            Signal::Metrics => {
+                otlp_metrics::write_request(w, &self.pieces, records, dropped, limit)
             }
         }
     }

@@ -20,8 +20,8 @@ pub(crate) use size::fit_record;
 pub(crate) use writer::RecordWriter;
 
 use crate::event::EventKind;
-use event_id::new_event_id;
-pub(crate) use event_id::random_u128;
+
+pub(crate) use event_id::{new_event_id, random_u128};
 use size::PROPERTIES_BUDGET;
 use writer::{MapWriter, TextWriter};
 

@@ -187,6 +187,47 @@ impl Wire for JsonWire {
         self.push(json_double(text));
     }
 
+    fn double(&mut self, field: Field, x: f64) {
+        self.key(field);
+        push_double(&mut self.out, x);
+    }
+
+    fn sfixed64(&mut self, field: Field, n: i64) {
+        self.int64(field, n);
+    }
+
+    fn packed_fixed64(&mut self, field: Field, items: &[u64]) {
+        if items.is_empty() {
+            return;
+        }
+        self.key(field);
+        self.out.push(b'[');
+        for (i, &n) in items.iter().enumerate() {
+            if i > 0 {
+                self.out.push(b',');
+            }
+            self.out.push(b'"');
+            push_decimal(&mut self.out, n);
+            self.out.push(b'"');
+        }
+        self.out.push(b']');
+    }
+
+    fn packed_double(&mut self, field: Field, items: &[f64]) {
+        if items.is_empty() {
+            return;
+        }
+        self.key(field);
+        self.out.push(b'[');
+        for (i, &x) in items.iter().enumerate() {
+            if i > 0 {
+                self.out.push(b',');
+            }
+            push_double(&mut self.out, x);
+        }
+        self.out.push(b']');
+    }
+
     #[inline(always)]
     fn id(&mut self, field: Field, id: &[u8]) {
         const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -221,6 +262,22 @@ pub(crate) fn json_double(text: &str) -> &str {
         Ok(f) if f == f64::INFINITY => "\"Infinity\"",
         Ok(f) if f == f64::NEG_INFINITY => "\"-Infinity\"",
         _ => text,
+    }
+}
+
+/// Appends a double as the JSON mapping writes it: the shortest decimal that reads back as
+/// the same number (Rust's `Display` of `f64`), or `"NaN"`, `"Infinity"`, `"-Infinity"`.
+fn push_double(out: &mut Vec<u8>, x: f64) {
+    if x.is_nan() {
+        out.extend_from_slice(b"\"NaN\"");
+    } else if x.is_infinite() {
+        out.extend_from_slice(if x > 0.0 {
+            b"\"Infinity\""
+        } else {
+            b"\"-Infinity\""
+        });
+    } else {
+        out.extend_from_slice(x.to_string().as_bytes());
     }
 }
 

@@ -1,6 +1,5 @@
 //! The OTLP wire: one set of calls that writes a message either in protobuf (`proto`) or in
-//! OTLP's JSON mapping (`json`), so each OTLP message (logs today; traces and metrics share
-//! it) is mapped once and written twice. Plus gzip for request bodies (`gzip`).
+//! OTLP's JSON mapping (`json`), so each OTLP message (logs, traces, metrics) is mapped once and written twice. Plus gzip for request bodies (`gzip`).
 //!
 //! A message is written field by field, in the order the caller chooses, with [`Wire`]:
 //! scalars with their [`Field`] (number and JSON name), embedded messages between
@@ -119,6 +118,15 @@ pub(crate) trait Wire {
     fn boolean(&mut self, field: Field, b: bool);
     /// A `double` given as the text of a JSON number: JSON copies it, protobuf parses it.
     fn double_text(&mut self, field: Field, text: &str);
+    /// A `double`: JSON writes the shortest text that reads back as the same number
+    /// (`"NaN"`, `"Infinity"`, `"-Infinity"` as the mapping writes those).
+    fn double(&mut self, field: Field, x: f64);
+    /// An `sfixed64` (JSON: a decimal string).
+    fn sfixed64(&mut self, field: Field, n: i64);
+    /// A packed `repeated fixed64` (JSON: an array of decimal strings); nothing when empty.
+    fn packed_fixed64(&mut self, field: Field, items: &[u64]);
+    /// A packed `repeated double` (JSON: an array of numbers); nothing when empty.
+    fn packed_double(&mut self, field: Field, items: &[f64]);
     /// A trace or span id (`bytes`): JSON writes it in lowercase hex, as OTLP's JSON
     /// mapping requires for ids (not base64).
     #[allow(dead_code)] // Spans and log records with a trace context write ids.

@@ -221,6 +221,43 @@ impl Wire for ProtoWire {
     }
 
     #[inline]
+    fn double(&mut self, field: Field, x: f64) {
+        let bits = x.to_bits();
+        if bits != 0 || field.presence {
+            self.tag(field, WireType::I64);
+            self.out.extend_from_slice(&bits.to_le_bytes());
+        }
+    }
+
+    #[inline]
+    fn sfixed64(&mut self, field: Field, n: i64) {
+        if n != 0 || field.presence {
+            self.tag(field, WireType::I64);
+            self.out.extend_from_slice(&n.to_le_bytes());
+        }
+    }
+
+    fn packed_fixed64(&mut self, field: Field, items: &[u64]) {
+        if !items.is_empty() {
+            self.tag(field, WireType::Len);
+            varint(&mut self.out, 8 * items.len() as u64);
+            for n in items {
+                self.out.extend_from_slice(&n.to_le_bytes());
+            }
+        }
+    }
+
+    fn packed_double(&mut self, field: Field, items: &[f64]) {
+        if !items.is_empty() {
+            self.tag(field, WireType::Len);
+            varint(&mut self.out, 8 * items.len() as u64);
+            for x in items {
+                self.out.extend_from_slice(&x.to_bits().to_le_bytes());
+            }
+        }
+    }
+
+    #[inline]
     fn id(&mut self, field: Field, id: &[u8]) {
         if !id.is_empty() || field.presence {
             self.tag(field, WireType::Len);

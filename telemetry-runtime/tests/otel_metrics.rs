@@ -1,0 +1,325 @@
+//! The operator's metrics (issue 22) at the client: aggregated only while the operator's
+//! stream is on, reported once at the last flush point, and exactly what the same run's
+//! records say.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_json::Value;
+use telemetry_runtime::testing::Records;
+use telemetry_runtime::{Client, Env, Outcome, SessionId};
+
+/// A client with the operator's stream on (unless `env` says otherwise), its records in one
+/// sink and its metrics records in another.
+fn client(pairs: &[(&str, &str)]) -> (Client, Records, Records) {
+    let (records, metrics) = (Records::default(), Records::default());
+    let mut env = vec![("TELEMETRY_OTEL", "1")];
+    env.extend_from_slice(pairs);
+    let client = Client::builder()
+        .app("mytool", "1.0")
+        .env(Env::from_pairs(env))
+        .enabled(false)
+        .otel_sink(records.clone())
+        .otel_metrics_sink(metrics.clone())
+        .build();
+    (client, records, metrics)
+}
+
+/// Several commands, tool calls (some failing), model turns of two models and sessions.
+fn work(client: &Client) {
+    for (i, fail) in [false, true, false].into_iter().enumerate() {
+        let session = client.start_session("root", SessionId::new(format!("s{i}")));
+        for (tool, ms, ok) in [("read_file", 3, true), ("list_directory", 40, !fail)] {
+            let outcome = if ok {
+                Outcome::Success
+            } else {
+                Outcome::failure("No such file (os error 2)")
+            };
+            let d = Duration::from_millis(ms);
+            client.record_tool_call(tool, None, None, d, outcome);
+        }
+        let turn = client.model_turn("scripted", if i == 1 { "large" } else { "echo" });
+        std::thread::sleep(Duration::from_millis(2));
+        turn.finish(100 + i as u64, 25, 0.25);
+        client.record_token_usage("echo", 7, 1, 0.5);
+        drop(session);
+    }
+    let failed = Outcome::failure("boom");
+    client.track(&telemetry_runtime::event::CommandEvent::new(
+        "run",
+        vec![],
+        failed,
+        Duration::from_millis(1234),
+    ));
+    client.track_command("list", ["--all"]);
+}
+
+/// (metric, attributes) → (count, sum): what the records say.
+type Totals = BTreeMap<(String, String), (u64, f64)>;
+
+/// A metric's name and its attributes as one sorted text (absent and empty values left out).
+fn key(metric: &str, attrs: &[(&str, Value)]) -> (String, String) {
+    let mut attrs: Vec<String> = attrs
+        .iter()
+        .filter(|(_, v)| !v.is_null() && *v != "")
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    attrs.sort();
+    (metric.to_owned(), attrs.join(","))
+}
+
+fn add(t: &mut Totals, metric: &str, attrs: &[(&str, Value)], v: f64) {
+    let e = t.entry(key(metric, attrs)).or_default();
+    e.0 += 1;
+    e.1 += v;
+}
+
+fn error_type(p: &Value) -> Value {
+    match p["error"].as_str() {
+        None => Value::Null,
+        Some("panicked") => "panic".into(),
+        Some("cancelled") => "cancelled".into(),
+        Some(_) => "_OTHER".into(),
+    }
+}
+
+/// The totals the records of a run imply.
+fn from_records(records: &[Value]) -> Totals {
+    let mut t = Totals::new();
+    for r in records {
+        let p = &r["properties"];
+        let secs = p["duration_ms"].as_f64().unwrap_or(0.0) / 1000.0;
+        match (r["event"].as_str().unwrap(), p["action"].as_str()) {
+            ("command", _) => add(
+                &mut t,
+                "cli_telemetry.command.duration",
+                &[
+                    ("cli_telemetry.action", p["action"].clone()),
+                    ("error.type", error_type(p)),
+                ],
+                secs,
+            ),
+            ("tool", _) => add(
+                &mut t,
+                "gen_ai.execute_tool.duration",
+                &[
+                    ("gen_ai.tool.name", p["tool_name"].clone()),
+                    ("gen_ai.tool.type", "function".into()),
+                    ("gen_ai.agent.name", p["agent_name"].clone()),
+                    ("error.type", error_type(p)),
+                ],
+                secs,
+            ),
+            ("token", _) => {
+                let provider = r["trace"]["provider"].clone();
+                let model = p["model_name"].clone();
+                let base = |extra: (&'static str, Value)| {
+                    vec![
+                        ("gen_ai.operation.name", Value::from("chat")),
+                        ("gen_ai.provider.name", provider.clone()),
+                        ("gen_ai.request.model", model.clone()),
+                        extra,
+                    ]
+                };
+                for (kind, key) in [("input", "input_tokens"), ("output", "output_tokens")] {
+                    let attrs = base(("gen_ai.token.type", kind.into()));
+                    add(
+                        &mut t,
+                        "gen_ai.client.token.usage",
+                        &attrs,
+                        p[key].as_f64().unwrap(),
+                    );
+                }
+                let (start, end) = (&r["trace"]["start_ns"], &r["trace"]["end_ns"]);
+                let nanos = end.as_u64().unwrap() - start.as_u64().unwrap();
+                if nanos > 0 {
+                    let attrs = base(("error.type", Value::Null));
+                    add(
+                        &mut t,
+                        "gen_ai.client.operation.duration",
+                        &attrs,
+                        nanos as f64 / 1e9,
+                    );
+                }
+                let attrs = [
+                    ("gen_ai.provider.name", provider),
+                    ("gen_ai.request.model", model),
+                ];
+                add(
+                    &mut t,
+                    "cli_telemetry.cost",
+                    &attrs,
+                    p["cost"].as_f64().unwrap(),
+                );
+            }
+            ("session", Some("end")) => add(
+                &mut t,
+                "cli_telemetry.session.count",
+                &[
+                    ("gen_ai.agent.name", p["agent_name"].clone()),
+                    ("cli_telemetry.is_success", p["is_success"].clone()),
+                ],
+                1.0,
+            ),
+            _ => {}
+        }
+    }
+    t
+}
+
+/// The totals the metrics records say (a counter's point counts once, its value is the sum).
+fn from_metrics(records: &[Value]) -> Totals {
+    let mut t = Totals::new();
+    for r in records {
+        for m in r["properties"]["metrics"].as_array().unwrap() {
+            let name = m["name"].as_str().unwrap();
+            for p in m["points"].as_array().unwrap() {
+                let attrs: Vec<(&str, Value)> = p["attributes"]
+                    .as_object()
+                    .unwrap()
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.clone()))
+                    .collect();
+                let (count, sum) = match m["kind"].as_str().unwrap() {
+                    "histogram" => {
+                        let buckets: u64 = p["buckets"]
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .map(|n| n.as_u64().unwrap())
+                            .sum();
+                        assert_eq!(Some(buckets), p["count"].as_u64(), "{p}");
+                        (p["count"].as_u64().unwrap(), p["sum"].as_f64().unwrap())
+                    }
+                    _ => (1, p["value"].as_f64().unwrap()),
+                };
+                let e = t.entry(key(name, &attrs)).or_default();
+                assert_eq!(e.0, 0, "two points of one attribute set: {name} {attrs:?}");
+                *e = (count, sum);
+            }
+        }
+    }
+    t
+}
+
+fn rounded(t: Totals, counters: bool) -> Vec<(String, String, u64, String)> {
+    t.into_iter()
+        .map(|((m, a), (n, s))| {
+            let n = if counters && (m == "cli_telemetry.cost" || m == "cli_telemetry.session.count")
+            {
+                0
+            } else {
+                n
+            };
+            (m, a, n, format!("{s:.9}"))
+        })
+        .collect()
+}
+
+#[test]
+fn the_metrics_record_says_exactly_what_the_runs_records_say() {
+    for preference in ["", "delta", "cumulative"] {
+        let (client, records, metrics) = client(&[(
+            "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE",
+            preference,
+        )]);
+        work(&client);
+        assert!(metrics.is_empty(), "nothing before the last flush point");
+        client.shutdown();
+        let metrics = metrics.take();
+        assert_eq!(metrics.len(), 1, "one record");
+        let want = if preference == "cumulative" {
+            "cumulative"
+        } else {
+            "delta"
+        };
+        assert_eq!(metrics[0]["properties"]["temporality"], want);
+        let records = records.take();
+        assert_eq!(records.len(), 20);
+        assert_eq!(
+            rounded(from_metrics(&metrics), true),
+            rounded(from_records(&records), true),
+            "{preference}"
+        );
+        // The counters: one point per attribute set, each the sum of its records.
+        let sessions = from_metrics(&metrics)
+            .into_iter()
+            .filter(|((m, _), _)| m == "cli_telemetry.session.count")
+            .map(|((_, a), (_, v))| (a, v))
+            .collect::<Vec<_>>();
+        assert_eq!(
+            sessions,
+            [
+                (
+                    "cli_telemetry.is_success=false,gen_ai.agent.name=\"root\"".to_owned(),
+                    1.0
+                ),
+                (
+                    "cli_telemetry.is_success=true,gen_ai.agent.name=\"root\"".to_owned(),
+                    2.0
+                )
+            ]
+        );
+        let p = &metrics[0]["properties"];
+        assert!(p["start_time_unix_nano"].as_u64() <= p["time_unix_nano"].as_u64());
+    }
+}
+
+#[test]
+fn reported_at_the_last_flush_points_only_and_never_when_nothing_was_recorded() {
+    let (client, _records, metrics) = client(&[]);
+    client.shutdown();
+    {
+        let _guard = client.flush_guard();
+    }
+    assert!(metrics.is_empty(), "nothing recorded: no metrics record");
+    client.record_tool_call("t", None, None, Duration::ZERO, Outcome::Success);
+    client.flush();
+    let _ = client.start_session("a", SessionId::random());
+    assert!(
+        metrics.is_empty(),
+        "flush() and a session's end are not the last flush point"
+    );
+    {
+        let _guard = client.flush_guard();
+    }
+    assert_eq!(metrics.take().len(), 1, "the flush guard is");
+    client.shutdown();
+    assert!(metrics.is_empty(), "nothing new since: no second record");
+    client.track_command("run", Vec::<String>::new());
+    client.shutdown();
+    let second = metrics.take();
+    assert_eq!(second.len(), 1);
+    let names: Vec<&str> = second[0]["properties"]["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["cli_telemetry.command.duration"],
+        "delta: only what is new"
+    );
+}
+
+#[test]
+fn with_the_operators_stream_off_nothing_is_aggregated_or_reported() {
+    for off in [
+        [("TELEMETRY_OTEL", "0"), ("OTEL_SDK_DISABLED", "false")],
+        [("TELEMETRY_OTEL", "1"), ("OTEL_SDK_DISABLED", "true")],
+    ] {
+        let (records, metrics) = (Records::default(), Records::default());
+        let client = Client::builder()
+            .env(Env::from_pairs(off))
+            .sink(records.clone())
+            .otel_metrics_sink(metrics.clone())
+            .build();
+        assert!(!client.is_otel_enabled());
+        work(&client);
+        client.shutdown();
+        assert!(metrics.is_empty(), "{off:?}");
+        assert_eq!(records.len(), 20, "the usage stream is untouched");
+        assert!(client.traceparent().is_none());
+    }
+}
