@@ -321,7 +321,7 @@ fn invalid_endpoints_warn_once_and_status_says_why() {
     let problem = status.endpoint_problem.unwrap_or_default();
     assert!(problem.contains("the endpoint set in code"), "{problem}");
     for (var, signals) in [
-        ("OTEL_EXPORTER_OTLP_ENDPOINT", 2),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", 3),
         ("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", 1),
     ] {
         let dir = tempfile::tempdir().unwrap();

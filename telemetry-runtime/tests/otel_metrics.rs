@@ -2,12 +2,21 @@
 //! stream is on, reported once at the last flush point, and exactly what the same run's
 //! records say.
 
+#[path = "../src/export/otlp_check.rs"]
+mod otlp_check;
+
+mod common;
+
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::time::Duration;
 
+use common::DebugBuffer;
 use serde_json::Value;
+use telemetry_runtime::files::OTEL_METRICS_OUTBOX_FILE;
 use telemetry_runtime::testing::Records;
 use telemetry_runtime::{Client, Env, Outcome, SessionId};
+use telemetry_test_collector::{Collector, Request, dead_endpoint};
 
 /// A client with the operator's stream on (unless `env` says otherwise), its records in one
 /// sink and its metrics records in another.
@@ -322,4 +331,210 @@ fn with_the_operators_stream_off_nothing_is_aggregated_or_reported() {
         assert_eq!(records.len(), 20, "the usage stream is untouched");
         assert!(client.traceparent().is_none());
     }
+}
+
+/// A client whose operator's stream is configured by `otel` only (the standard variables), in
+/// `dir`.
+fn wired(dir: &Path, otel: &[(&str, &str)]) -> Client {
+    let mut pairs = vec![("TELEMETRY_OTEL", "1")];
+    pairs.extend_from_slice(otel);
+    Client::builder()
+        .app("mytool", "1.0")
+        .config_dir(dir)
+        .enabled(false)
+        .env(Env::from_pairs(pairs))
+        .build()
+}
+
+/// The requests to `/v1/metrics`.
+fn metrics_requests(c: &Collector) -> Vec<Request> {
+    c.requests()
+        .into_iter()
+        .filter(|r| r.path == "/v1/metrics")
+        .collect()
+}
+
+#[test]
+fn metrics_go_to_their_own_endpoint_once_strictly_in_both_encodings_and_both_temporalities() {
+    let collector = Collector::start();
+    let base = collector.base_url();
+    let mut bodies = Vec::new();
+    for (protocol, preference, gzip) in [
+        ("http/json", "delta", "none"),
+        ("http/protobuf", "cumulative", "gzip"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let c = wired(
+            dir.path(),
+            &[
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", &base),
+                ("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", protocol),
+                ("OTEL_EXPORTER_OTLP_METRICS_COMPRESSION", gzip),
+                ("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", preference),
+                ("OTEL_TRACES_EXPORTER", "none"),
+                ("OTEL_LOGS_EXPORTER", "none"),
+            ],
+        );
+        let before = metrics_requests(&collector).len();
+        work(&c);
+        c.flush();
+        assert_eq!(metrics_requests(&collector).len(), before, "not before the last flush point");
+        c.shutdown();
+        c.shutdown();
+        let sent = metrics_requests(&collector);
+        assert_eq!(sent.len(), before + 1, "one request, sent once");
+        let r = sent.last().unwrap();
+        assert!(r.is_accepted());
+        let want = if protocol == "http/json" {
+            "application/json"
+        } else {
+            "application/x-protobuf"
+        };
+        assert_eq!(r.header("content-type"), Some(want));
+        assert_eq!(r.header("content-encoding").is_some(), gzip == "gzip");
+        assert_eq!(lines(&dir.path().join(OTEL_METRICS_OUTBOX_FILE)), 0);
+        bodies.push(r.body.clone());
+        let shown = c.status().to_string();
+        assert!(shown.contains("metrics:      otlp"), "{shown}");
+    }
+    let args = ["--signal", "metrics", "--print-json"];
+    let Some(result) = otlp_check::check_bodies(&bodies, &args) else {
+        return;
+    };
+    assert!(result.passed, "{result:?}");
+    let parsed: Vec<Value> = serde_json::from_str(result.stdout.lines().nth(1).unwrap()).unwrap();
+    for (body, temporality) in parsed.iter().zip([1, 2]) {
+        let scopes = body["resourceMetrics"][0]["scopeMetrics"].as_array().unwrap();
+        assert_eq!(scopes.len(), 1, "one record");
+        let names: Vec<&str> = scopes[0]["metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "gen_ai.client.token.usage",
+                "gen_ai.client.operation.duration",
+                "gen_ai.execute_tool.duration",
+                "cli_telemetry.command.duration",
+                "cli_telemetry.cost",
+                "cli_telemetry.session.count"
+            ]
+        );
+        for m in scopes[0]["metrics"].as_array().unwrap() {
+            let data = m.get("histogram").or(m.get("sum")).unwrap();
+            assert_eq!(data["aggregationTemporality"], temporality);
+        }
+    }
+}
+
+#[test]
+fn none_exports_no_metrics_and_nothing_recorded_sends_nothing() {
+    let collector = Collector::start();
+    let base = collector.base_url();
+    let dir = tempfile::tempdir().unwrap();
+    let off = wired(
+        dir.path(),
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &base),
+            ("OTEL_METRICS_EXPORTER", "none"),
+            ("OTEL_LOGS_EXPORTER", "none"),
+        ],
+    );
+    work(&off);
+    off.shutdown();
+    assert!(metrics_requests(&collector).is_empty());
+    assert!(!dir.path().join(OTEL_METRICS_OUTBOX_FILE).exists());
+    let shown = off.status().to_string();
+    assert!(shown.contains("metrics:      off (OTEL_METRICS_EXPORTER)"), "{shown}");
+
+    let before = collector.requests().len();
+    let idle = wired(dir.path(), &[("OTEL_EXPORTER_OTLP_ENDPOINT", &base)]);
+    idle.shutdown();
+    {
+        let _guard = idle.flush_guard();
+    }
+    assert_eq!(
+        collector.requests().len(),
+        before,
+        "a process that records nothing sends nothing"
+    );
+}
+
+#[test]
+fn the_console_exporter_prints_the_metrics_request_in_strict_otlp_json() {
+    let out = DebugBuffer::default();
+    let dir = tempfile::tempdir().unwrap();
+    let pairs = [
+        ("TELEMETRY_OTEL", "1"),
+        ("OTEL_METRICS_EXPORTER", "console"),
+        ("OTEL_TRACES_EXPORTER", "none"),
+        ("OTEL_LOGS_EXPORTER", "none"),
+    ];
+    let c = Client::builder()
+        .app("mytool", "1.0")
+        .config_dir(dir.path())
+        .enabled(false)
+        .env(Env::from_pairs(pairs))
+        .debug_output(out.writer())
+        .build();
+    work(&c);
+    assert!(out.text().is_empty());
+    c.shutdown();
+    let text = out.text();
+    let bodies: Vec<Vec<u8>> = text.lines().map(|l| l.as_bytes().to_vec()).collect();
+    assert_eq!(bodies.len(), 1, "{text}");
+    if let Some(r) = otlp_check::check_bodies(&bodies, &["--signal", "metrics"]) {
+        assert!(r.passed, "{r:?}");
+    }
+}
+
+#[test]
+fn a_metrics_record_waits_out_an_outage_and_leaves_once_on_a_later_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let dead = dead_endpoint();
+    let only = |endpoint: &str| {
+        wired(
+            dir.path(),
+            &[
+                ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", endpoint),
+                ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+                ("OTEL_TRACES_EXPORTER", "none"),
+                ("OTEL_LOGS_EXPORTER", "none"),
+            ],
+        )
+    };
+    let down = only(&dead);
+    work(&down);
+    down.shutdown();
+    assert_eq!(lines(&dir.path().join(OTEL_METRICS_OUTBOX_FILE)), 1);
+    let up = Collector::start();
+    let endpoint = format!("{}/v1/metrics", up.base_url());
+    let again = only(&endpoint);
+    again.track_command("run", Vec::<String>::new());
+    again.shutdown();
+    let requests = metrics_requests(&up);
+    let ids: Vec<String> = requests
+        .iter()
+        .flat_map(|r| {
+            let body = r.json();
+            body["resourceMetrics"][0]["scopeMetrics"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s["metrics"][0]["metadata"][0]["value"]["stringValue"].to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(ids.len(), 2, "both runs' records: {ids:?}");
+    assert_ne!(ids[0], ids[1]);
+    assert_eq!(lines(&dir.path().join(OTEL_METRICS_OUTBOX_FILE)), 0);
+    again.shutdown();
+    assert_eq!(metrics_requests(&up).len(), requests.len(), "sent once");
+}
+
+fn lines(path: &Path) -> usize {
+    std::fs::read_to_string(path).map_or(0, |t| t.lines().count())
 }

@@ -243,9 +243,11 @@ fn a_cagent_run_over_otlp_is_strict_otlp() {
 fn the_operators_logs_are_strict_otlp_in_every_encoding() {
     let collector = Collector::start();
     let sb = Sandbox::new();
+    // The logs signal alone (the metrics signal's own test is in tests/otel.rs).
     sb.run(&[
         ("TELEMETRY_OTEL", "1"),
         ("OTEL_TRACES_EXPORTER", "none"),
+        ("OTEL_METRICS_EXPORTER", "none"),
         ("TELEMETRY_API_KEY", TELEMETRY_KEY),
         ("CAGENT_TELEMETRY_API_KEY", CAGENT_KEY),
         ("OTEL_EXPORTER_OTLP_ENDPOINT", &collector.base_url()),
@@ -287,6 +289,7 @@ fn the_operators_logs_are_strict_otlp_in_every_encoding() {
     sb.run(&[
         ("CAGENT_TELEMETRY_OTEL", "on"),
         ("OTEL_TRACES_EXPORTER", "none"),
+        ("OTEL_METRICS_EXPORTER", "none"),
         ("OTEL_SERVICE_NAME", "my-agent-service"),
         ("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", &logs_endpoint),
         ("OTEL_EXPORTER_OTLP_ENDPOINT", &collector.base_url()),

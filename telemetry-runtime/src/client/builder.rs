@@ -222,7 +222,8 @@ impl ClientBuilder {
     ///     .env(Env::empty())
     ///     .otel_metrics_sink(metrics.clone())
     ///     .build();
-    /// client.record_tool_call("read_file", None, None, Default::default(), Default::default());
+    /// let ok = telemetry_runtime::Outcome::Success;
+    /// client.record_tool_call("read_file", None, None, Default::default(), ok);
     /// client.shutdown();
     /// let record = &metrics.take()[0];
     /// assert_eq!(record["event"], "metrics");
