@@ -370,7 +370,10 @@ fn metrics_go_to_their_own_endpoint_once_strictly_in_both_encodings_and_both_tem
                 ("OTEL_EXPORTER_OTLP_ENDPOINT", &base),
                 ("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", protocol),
                 ("OTEL_EXPORTER_OTLP_METRICS_COMPRESSION", gzip),
-                ("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", preference),
+                (
+                    "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE",
+                    preference,
+                ),
                 ("OTEL_TRACES_EXPORTER", "none"),
                 ("OTEL_LOGS_EXPORTER", "none"),
             ],
@@ -378,7 +381,11 @@ fn metrics_go_to_their_own_endpoint_once_strictly_in_both_encodings_and_both_tem
         let before = metrics_requests(&collector).len();
         work(&c);
         c.flush();
-        assert_eq!(metrics_requests(&collector).len(), before, "not before the last flush point");
+        assert_eq!(
+            metrics_requests(&collector).len(),
+            before,
+            "not before the last flush point"
+        );
         c.shutdown();
         c.shutdown();
         let sent = metrics_requests(&collector);
@@ -404,7 +411,9 @@ fn metrics_go_to_their_own_endpoint_once_strictly_in_both_encodings_and_both_tem
     assert!(result.passed, "{result:?}");
     let parsed: Vec<Value> = serde_json::from_str(result.stdout.lines().nth(1).unwrap()).unwrap();
     for (body, temporality) in parsed.iter().zip([1, 2]) {
-        let scopes = body["resourceMetrics"][0]["scopeMetrics"].as_array().unwrap();
+        let scopes = body["resourceMetrics"][0]["scopeMetrics"]
+            .as_array()
+            .unwrap();
         assert_eq!(scopes.len(), 1, "one record");
         let names: Vec<&str> = scopes[0]["metrics"]
             .as_array()
@@ -448,7 +457,10 @@ fn none_exports_no_metrics_and_nothing_recorded_sends_nothing() {
     assert!(metrics_requests(&collector).is_empty());
     assert!(!dir.path().join(OTEL_METRICS_OUTBOX_FILE).exists());
     let shown = off.status().to_string();
-    assert!(shown.contains("metrics:      off (OTEL_METRICS_EXPORTER)"), "{shown}");
+    assert!(
+        shown.contains("metrics:      off (OTEL_METRICS_EXPORTER)"),
+        "{shown}"
+    );
 
     let before = collector.requests().len();
     let idle = wired(dir.path(), &[("OTEL_EXPORTER_OTLP_ENDPOINT", &base)]);

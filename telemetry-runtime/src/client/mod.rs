@@ -456,7 +456,11 @@ impl Client {
             .as_deref()
             .filter(|_| self.inner.consent.enabled);
         let otel = self.inner.otel_stream.iter().flat_map(OtelStream::sinks);
-        let metrics = self.inner.metrics.iter().flat_map(|m| m.sinks.iter().map(|s| &**s));
+        let metrics = self
+            .inner
+            .metrics
+            .iter()
+            .flat_map(|m| m.sinks.iter().map(|s| &**s));
         let sinks: Vec<&dyn Sink> = usage.into_iter().chain(otel).chain(metrics).collect();
         // The two streams flush side by side: one deadline, one round trip.
         crate::sink::flush_side_by_side(&sinks, deadline);

@@ -322,7 +322,7 @@ mod tests {
         let Aggregate::Histogram(h) = &series[0].value else {
             panic!("not a histogram")
         };
-        let mut want = vec![0; 15];
+        let mut want = [0; 15];
         want[0] = 2; // 0 and 1: <= 1
         want[1] = 2; // 1.5 and 4: (1, 4]
         want[2] = 1; // 5: (4, 16]
