@@ -22,7 +22,7 @@ use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, Semaphore};
 use tower_service::Service;
 
 use crate::limits::{Limits, REFUSALS};
@@ -163,7 +163,11 @@ async fn watchdog(a: &Activity, limits: &Limits) -> Closed {
                 },
             }
         };
-        tokio::time::sleep(Duration::from_millis(wait)).await;
+        // A request that starts or ends moves the deadline: wake up then too.
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_millis(wait)) => {}
+            () = a.changed.notified() => {}
+        }
     }
 }
 
@@ -183,6 +187,8 @@ struct Activity {
     head: AtomicU64,
     /// Requests being handled.
     busy: AtomicUsize,
+    /// Signalled when a request head starts or a request has been handled.
+    changed: Notify,
 }
 
 impl Activity {
@@ -193,6 +199,7 @@ impl Activity {
             // A fresh connection owes its first request head within --header-timeout.
             head: AtomicU64::new(1),
             busy: AtomicUsize::new(0),
+            changed: Notify::new(),
         }
     }
 
@@ -203,10 +210,13 @@ impl Activity {
     fn read(&self) {
         let now = self.now();
         self.last.store(now, Ordering::Release);
-        if self.busy.load(Ordering::Acquire) == 0 {
-            let _ = self
+        if self.busy.load(Ordering::Acquire) == 0
+            && self
                 .head
-                .compare_exchange(0, now, Ordering::AcqRel, Ordering::Acquire);
+                .compare_exchange(0, now, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+        {
+            self.changed.notify_one();
         }
     }
 
@@ -230,6 +240,7 @@ impl Drop for Busy {
     fn drop(&mut self) {
         self.0.wrote();
         self.0.busy.fetch_sub(1, Ordering::AcqRel);
+        self.0.changed.notify_one();
     }
 }
 

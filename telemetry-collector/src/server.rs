@@ -69,6 +69,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/login", post(login))
         .route("/logout", get(logout).post(logout))
         .route("/healthz", get(healthz))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
         .layer(axum::middleware::map_response(nosniff))
 }
@@ -78,6 +80,19 @@ async fn nosniff(mut resp: Response) -> Response {
     resp.headers_mut()
         .insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     resp
+}
+
+/// 404, after reading what the client sent (within the limits), so its keep-alive connection
+/// stays usable: hyper closes a connection whose request body was left unread.
+async fn not_found(State(st): State<Arc<AppState>>, req: Request) -> Response {
+    let resp = reason(StatusCode::NOT_FOUND, "no such path");
+    finish_refusal(&st, resp, req.into_body()).await
+}
+
+/// 405, the same way.
+async fn method_not_allowed(State(st): State<Arc<AppState>>, req: Request) -> Response {
+    let resp = reason(StatusCode::METHOD_NOT_ALLOWED, "method not allowed here");
+    finish_refusal(&st, resp, req.into_body()).await
 }
 
 /// 200 with the health report when the writer runs and the database can be written (the
