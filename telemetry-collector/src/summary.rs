@@ -343,13 +343,24 @@ pub fn build(t: Totals, w: &Window) -> Summary {
     s
 }
 
+/// Puts the `top` first entries by `cmp` in front, in order; the rest stays behind them in
+/// no particular order (linear time: sorting every one of 100,000 made-up names cost more
+/// than the rest of the summary).
+fn top_first<T>(v: &mut [T], top: usize, cmp: impl Fn(&T, &T) -> std::cmp::Ordering) {
+    if v.len() > top && top > 0 {
+        v.select_nth_unstable_by(top - 1, &cmp);
+    }
+    let n = top.min(v.len());
+    v[..n].sort_by(&cmp);
+}
+
 /// The `top` values with most installs, and how many more there are.
 fn shares(map: HashMap<String, u64>, top: usize) -> (Vec<Share>, Rest) {
     let mut out: Vec<Share> = map
         .into_iter()
         .map(|(name, installs)| Share { name, installs })
         .collect();
-    out.sort_by(|a, b| {
+    top_first(&mut out, top, |a, b| {
         b.installs
             .cmp(&a.installs)
             .then_with(|| a.name.cmp(&b.name))
@@ -371,7 +382,9 @@ fn errors(counts: HashMap<String, i64>, top: usize) -> (Vec<ErrorCount>, Rest) {
             count: n.max(0) as u64,
         })
         .collect();
-    all.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.text.cmp(&b.text)));
+    top_first(&mut all, top, |a, b| {
+        b.count.cmp(&a.count).then_with(|| a.text.cmp(&b.text))
+    });
     let mut rest = Rest::default();
     for e in all.iter().skip(top) {
         rest.entries += 1;
@@ -394,7 +407,9 @@ fn fill_days(counts: &BTreeMap<i64, u64>, first: i64, today: i64) -> Vec<DayCoun
 /// summed.
 fn name_stats(totals: HashMap<String, Calls>, top: usize) -> (Vec<NameStats>, Rest) {
     let mut all: Vec<(String, Calls)> = totals.into_iter().collect();
-    all.sort_by(|a, b| b.1.calls.cmp(&a.1.calls).then_with(|| a.0.cmp(&b.0)));
+    top_first(&mut all, top, |a, b| {
+        b.1.calls.cmp(&a.1.calls).then_with(|| a.0.cmp(&b.0))
+    });
     let mut rest = Rest::default();
     for (_, c) in all.iter().skip(top) {
         rest.entries += 1;
@@ -456,7 +471,7 @@ fn model_stats(totals: HashMap<String, Tokens>, top: usize) -> (Vec<ModelStats>,
             cost: t.cost,
         })
         .collect();
-    out.sort_by(|a, b| {
+    top_first(&mut out, top, |a, b| {
         b.calls
             .cmp(&a.calls)
             .then_with(|| b.cost.total_cmp(&a.cost))

@@ -35,7 +35,8 @@ enum Step {
 
 /// The schema, one migration per version; `schema_version` holds how many have run.
 /// Version 2 replaces the per-record report indexes with the daily rollups (`rollup.rs`);
-/// version 3 replaces the unique text index on `event_id` with 64-bit keys (`dedupe.rs`).
+/// version 3 replaces the unique text index on `event_id` with 64-bit keys (`dedupe.rs`);
+/// version 4 stores `daily` in key order (`WITHOUT ROWID`), so a window is one range read.
 const MIGRATIONS: &[Step] = &[
     Step::Sql(
         r"
@@ -79,6 +80,7 @@ CREATE INDEX events_sessions ON events (day, action, session_id, tool_calls, err
         rollups::backfill(tx)
     }),
     Step::Rust(dedupe::migrate_v3),
+    Step::Sql(rollups::CLUSTER_DAILY),
 ];
 
 /// Opens (creating if needed) the database for writing and brings its schema up to date.
@@ -121,8 +123,13 @@ pub fn open_read(path: &Path) -> Result<Connection, String> {
     if !path.exists() {
         return Err(format!("no database at {}", path.display()));
     }
-    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    let conn = Connection::open_with_flags(
+        path,
+        // No mutex: a `Connection` is never shared between threads (it is not `Sync`), and
+        // serialized mode locked a mutex around every column the summary reads.
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
     let _ = conn.busy_timeout(std::time::Duration::from_secs(10));
     // Scans read the file through the OS page cache, without a copy per page.
     let _ = conn.pragma_update(None, "mmap_size", 1_i64 << 30);
@@ -398,7 +405,7 @@ mod tests {
         assert_eq!(schema_version(&conn).unwrap(), 2);
         drop(conn);
         let conn = open_write(&path).unwrap();
-        assert_eq!(schema_version(&conn).unwrap(), 3);
+        assert_eq!(schema_version(&conn).unwrap(), MIGRATIONS.len() as i64);
         let keyed: i64 = conn
             .query_row("SELECT COUNT(*) FROM event_keys", [], |r| r.get(0))
             .unwrap();

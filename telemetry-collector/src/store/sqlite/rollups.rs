@@ -47,6 +47,25 @@ DROP INDEX events_sessions;
 CREATE INDEX events_day ON events (day);
 ";
 
+/// Schema version 4: `daily` clustered on its key. As a rowid table, reading a window went
+/// through the key index and then looked up every row in the table (most of a summary's
+/// time with thousands of names a day); now the window's rows are read in one range.
+pub const CLUSTER_DAILY: &str = r"
+CREATE TABLE daily_v4 (
+    day INTEGER NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL,
+    calls INTEGER NOT NULL, failures INTEGER NOT NULL,
+    input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL, cost REAL NOT NULL,
+    ends INTEGER NOT NULL, end_failures INTEGER NOT NULL,
+    tool_calls INTEGER NOT NULL, error_count INTEGER NOT NULL, dropped INTEGER NOT NULL,
+    hist BLOB NOT NULL,
+    PRIMARY KEY (day, kind, name)
+) WITHOUT ROWID;
+INSERT INTO daily_v4 SELECT day, kind, name, calls, failures, input_tokens, output_tokens,
+    cost, ends, end_failures, tool_calls, error_count, dropped, hist FROM daily;
+DROP TABLE daily;
+ALTER TABLE daily_v4 RENAME TO daily;
+";
+
 /// The rollup tables retention prunes by day.
 pub const TABLES: &[&str] = &["daily", "daily_errors", "daily_installs", "daily_sessions"];
 
