@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::time::Instant;
 
-use crate::client::{Client, RecordTrace, SessionGuard};
+use crate::client::{self, Client, RecordTrace, SessionGuard, SessionKey};
 use crate::current::{current, maybe_enabled};
 use crate::event::{AgentName, CommandEvent, SessionId};
 use crate::outcome::{Outcome, TrackOutcome};
@@ -63,13 +63,14 @@ impl Start {
         )
     }
 
-    /// Starts a session (a random id unless one is given). Its start record is queued (this
-    /// may run in the poll of a tracked future) and leaves at the session's end, a flush point.
+    /// Starts a session (a random id unless one is given), current where the function's
+    /// body runs; it nests inside a running one. Its start record is queued (this may run in
+    /// the poll of a tracked future) and leaves at the session's end, a flush point.
     #[must_use]
     pub fn session(self, agent: AgentName, id: Option<SessionId>) -> Session {
         let id = id.unwrap_or_else(SessionId::random);
         Session(Some(crate::delivery::queue_only(|| {
-            self.0.start_session(agent, id)
+            self.0.start_scoped_session(agent, id)
         })))
     }
 }
@@ -108,9 +109,10 @@ pub trait Finish {
         crate::delivery::queue_only(|| self.finish(outcome));
     }
 
-    /// The call's span as its body sees it (the current span while the body runs).
+    /// What the call's body runs inside: its span (the current span while the body runs)
+    /// and, for a session, the session.
     fn frame(&self) -> SpanFrame {
-        SpanFrame(None)
+        SpanFrame::default()
     }
 
     /// For a command: marks it running on this thread until the scope is dropped, which is a
@@ -126,7 +128,10 @@ impl Finish for Tracker {
     }
 
     fn frame(&self) -> SpanFrame {
-        SpanFrame(self.span.as_ref().map(SpanStart::frame))
+        SpanFrame {
+            span: self.span.as_ref().map(SpanStart::frame),
+            session: None,
+        }
     }
 
     fn command_scope(&self) -> Option<CommandScope> {
@@ -138,6 +143,13 @@ impl Finish for Session {
     fn finish(mut self, outcome: Outcome) {
         if let Some(guard) = self.0.take() {
             guard.finish(&outcome);
+        }
+    }
+
+    fn frame(&self) -> SpanFrame {
+        SpanFrame {
+            span: None,
+            session: self.0.as_ref().and_then(SessionGuard::key),
         }
     }
 }
@@ -190,33 +202,40 @@ pub fn run<G: Finish, R>(
     ret
 }
 
-/// A tracked call's span as its body sees it: opaque, `Copy`.
-#[derive(Clone, Copy, Debug)]
-pub struct SpanFrame(Option<trace::Frame>);
+/// What a tracked call's body runs inside: the call's span, and for `#[track_session]` its
+/// session (current in that scope only, so nested and concurrent sessions each see their
+/// own). Opaque, `Copy`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SpanFrame {
+    span: Option<trace::Frame>,
+    session: Option<SessionKey>,
+}
 
-/// The span of a tracked call's guard, if any.
+/// The span (and session) of a tracked call's guard, if any.
 #[inline]
 #[must_use]
 pub fn frame_of<G: Finish>(guard: &Option<G>) -> SpanFrame {
-    guard.as_ref().map_or(SpanFrame(None), Finish::frame)
+    guard.as_ref().map_or(SpanFrame::default(), Finish::frame)
 }
 
-/// Runs `f` with the call's span as the current span.
+/// Runs `f` with the call's span as the current span, and its session in scope.
 #[inline]
 pub fn within<R>(frame: SpanFrame, f: impl FnOnce() -> R) -> R {
-    trace::within(frame.0, f)
+    trace::within(frame.span, || client::within_session(frame.session, f))
 }
 
 /// Calls the wrapped body of a function returning a future (see [`once`]) with the call's span
-/// current, so what the body does before returning its future hangs off that span.
+/// current (and session in scope), so what the body does before returning its future hangs
+/// off that span.
 #[inline]
 pub fn once_in<R, F: FnOnce() -> R>(frame: SpanFrame, f: F) -> R {
-    trace::within(frame.0, f)
+    within(frame, f)
 }
 
-/// Awaits `future` with the call's span current during each of its polls.
+/// Awaits `future` with the call's span current (and session in scope) during each of its
+/// polls.
 pub async fn in_span<F: Future>(frame: SpanFrame, future: F) -> F::Output {
-    trace::in_span(frame.0, future).await
+    trace::in_span(frame.span, client::in_session(frame.session, future)).await
 }
 
 /// Gives the wrapped body of an `async fn` (an `async move` block) the function's return type,
@@ -226,7 +245,7 @@ pub async fn in_span<F: Future>(frame: SpanFrame, future: F) -> F::Output {
 pub async fn typed<R, F: Future<Output = R>>(frame: SpanFrame, f: F) -> R {
     let mut f = std::pin::pin!(f);
     std::future::poll_fn(move |cx| {
-        trace::within(frame.0, || {
+        within(frame, || {
             if enabled() {
                 crate::delivery::queue_only(|| f.as_mut().poll(cx))
             } else {

@@ -408,7 +408,7 @@ impl ClientBuilder {
                 // Each destination bounds its own requests and flushes by its own timeout.
                 flush_timeout: timeouts.request.max(otel_timeout),
                 nothing_sent,
-                session: Mutex::new(None),
+                sessions: Mutex::default(),
                 env,
                 endpoint,
                 send_budget: settings.send_budget,

@@ -1,11 +1,13 @@
 //! The client: the application's handle on telemetry. It builds records from events
-//! ([`records`]), keeps the running session ([`session`]) and hands each record to its sink.
+//! ([`records`]), keeps the running sessions ([`session`], [`sessions`]) and hands each
+//! record to its sink.
 
 mod builder;
 mod names;
 mod otel_setup;
 mod records;
 mod session;
+mod sessions;
 mod spans;
 mod turn;
 
@@ -16,6 +18,7 @@ use std::time::{Duration, Instant};
 pub use builder::ClientBuilder;
 pub use session::SessionGuard;
 pub(crate) use session::ToolCallInfo;
+pub(crate) use sessions::{SessionKey, in_session, within as within_session};
 pub(crate) use spans::RecordTrace;
 pub use turn::ModelTurn;
 
@@ -33,7 +36,7 @@ use crate::scrub::Scrubber;
 use crate::sink::Sink;
 use crate::trace::RemoteParent;
 use names::NameCache;
-use session::SessionState;
+use sessions::Sessions;
 
 /// The `user_uuid` debug-mode records show when no anonymous id exists yet: a well-formed v4
 /// UUID that is visibly not a real one (debug mode never creates the id file).
@@ -114,7 +117,8 @@ struct Inner {
     /// Why nothing is sent although an endpoint was given (it cannot be used).
     nothing_sent: Option<String>,
     scrubber: Scrubber,
-    session: Mutex<Option<SessionState>>,
+    /// The running sessions (see [`sessions`]).
+    sessions: Mutex<Sessions>,
     env: Env,
     endpoint: Option<String>,
     /// The send budget chosen (for `Client::send_budget` and the status report; delivery got

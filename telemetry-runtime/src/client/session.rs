@@ -1,20 +1,23 @@
-//! Sessions: the running session's aggregates, the session events, and [`SessionGuard`].
+//! Sessions: a session's aggregates, the session events, and [`SessionGuard`]. Which
+//! sessions run and which one is current where: [`super::sessions`].
 //!
-//! Invariants: at most one session runs per client; its state changes only under the
-//! client's session lock, and a start replaces the state in one critical section, so a session
-//! another thread starts in between is never overwritten without its end event. A poisoned
-//! lock is used as it is (the state is plain data, always consistent between statements).
+//! Invariants: sessions change only under the client's session lock; a start (with the end
+//! of a session it replaces) happens in one critical section, so a session another thread
+//! starts in between is never lost without its end event; a session's own outcome (its
+//! guard's) counts in its own aggregates, whatever session is current. A poisoned lock is
+//! used as it is (the state is plain data, always consistent between statements).
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use super::sessions::{Origin, SessionKey, Sessions};
 use super::{Client, RecordTrace};
 use crate::event::{
     AgentName, SessionEndEvent, SessionId, SessionStartEvent, TokenEvent, ToolCall,
 };
 use crate::limits::MAX_SESSION_ERRORS;
 use crate::outcome::Outcome;
-use crate::trace::{Frame, SpanEnd, SpanStart};
+use crate::trace::{self, Frame, SpanEnd, SpanStart};
 
 /// Who made a tool call and how the model named it.
 #[derive(Debug)]
@@ -26,10 +29,12 @@ pub(crate) struct ToolCallInfo<'a> {
     pub(crate) call_id: Option<String>,
 }
 
-/// The running session and its aggregates.
+/// A running session and its aggregates.
 #[derive(Debug)]
 pub(super) struct SessionState {
-    id: SessionId,
+    pub(super) key: SessionKey,
+    pub(super) origin: Origin,
+    pub(super) id: SessionId,
     agent: AgentName,
     start: Instant,
     tool_calls: u64,
@@ -48,8 +53,16 @@ pub(super) struct SessionState {
 }
 
 impl SessionState {
-    fn new(id: SessionId, agent: AgentName, start: Instant, span: Option<SpanStart>) -> Self {
+    fn new(
+        (key, origin): (SessionKey, Origin),
+        id: SessionId,
+        agent: AgentName,
+        start: Instant,
+        span: Option<SpanStart>,
+    ) -> Self {
         Self {
+            key,
+            origin,
             id,
             agent,
             start,
@@ -109,15 +122,19 @@ impl SessionState {
 }
 
 /// The session lock, poisoned or not.
-fn lock(session: &Mutex<Option<SessionState>>) -> MutexGuard<'_, Option<SessionState>> {
-    session.lock().unwrap_or_else(PoisonError::into_inner)
+fn lock(sessions: &Mutex<Sessions>) -> MutexGuard<'_, Sessions> {
+    sessions.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Client {
+    fn sessions(&self) -> MutexGuard<'_, Sessions> {
+        lock(&self.inner.sessions)
+    }
+
     /// How the current session's span looks to new spans, when there is one.
     pub(super) fn session_frame(&self) -> Option<Frame> {
-        lock(&self.inner.session)
-            .as_ref()
+        self.sessions()
+            .current()
             .and_then(|s| s.span.as_ref().map(SpanStart::frame))
     }
 
@@ -132,15 +149,19 @@ impl Client {
         self.track_builtin_in(&end, RecordTrace::Ends(span, &attrs));
     }
 
-    /// The current session's id and agent name, if a session is running.
+    /// The current session's id and agent name, if a session is running: the innermost
+    /// `#[track_session]` whose body is running here (this thread, or this future), else the
+    /// newest session started with [`start_session`](Self::start_session) or
+    /// [`record_session_start`](Self::record_session_start), else the newest running.
     #[must_use]
     pub fn current_session(&self) -> Option<(SessionId, AgentName)> {
-        let s = lock(&self.inner.session);
-        s.as_ref().map(|s| (s.id.clone(), s.agent.clone()))
+        let s = self.sessions();
+        s.current().map(|s| (s.id.clone(), s.agent.clone()))
     }
 
     /// Records a tool call. Empty `session`/`agent` are filled from the current session; the
-    /// call counts in the current session's aggregates when it belongs to it.
+    /// call counts in the aggregates of the session it belongs to (the current one, or the
+    /// running one `session` names).
     pub fn record_tool_call(
         &self,
         tool: &str,
@@ -177,14 +198,18 @@ impl Client {
             call_id,
         } = call;
         let (session_id, agent_name) = {
-            let mut guard = lock(&self.inner.session);
-            match guard.as_mut() {
-                Some(s) if session.as_ref().is_none_or(|id| *id == s.id) => {
+            let mut sessions = self.sessions();
+            let target = match &session {
+                Some(id) => sessions.named_mut(id),
+                None => sessions.current_mut(),
+            };
+            match target {
+                Some(s) => {
                     let error = outcome.error().map(|e| self.scrub(e));
                     s.on_tool_call(error);
                     (s.id.clone(), agent.unwrap_or_else(|| s.agent.clone()))
                 }
-                _ => (session.unwrap_or_default(), agent.unwrap_or_default()),
+                None => (session.unwrap_or_default(), agent.unwrap_or_default()),
             }
         };
         let call_id = call_id
@@ -264,8 +289,8 @@ impl Client {
             .filter(|p| !p.trim().is_empty())
             .map(|p| self.scrub(p));
         let (session_id, agent_name) = {
-            let mut guard = lock(&self.inner.session);
-            match guard.as_mut() {
+            let mut sessions = self.sessions();
+            match sessions.current_mut() {
                 Some(s) => {
                     s.on_tokens(input_tokens, output_tokens, cost);
                     if s.provider.is_none() {
@@ -294,47 +319,35 @@ impl Client {
         );
     }
 
-    /// Starts a session (ending a running one first, with its end event) and records its start.
+    /// Starts a session and records its start. It replaces the session the previous call of
+    /// this method started, if that one still runs (which ends, with its end event); it nests
+    /// inside the others (see [`start_session`](Self::start_session)).
     pub fn record_session_start(
         &self,
         agent: impl Into<AgentName>,
         session_id: impl Into<SessionId>,
     ) {
-        if !self.is_recording() {
-            return;
-        }
-        let (id, agent) = (session_id.into(), agent.into());
-        let start = Instant::now();
-        let (previous, span) = {
-            let mut guard = lock(&self.inner.session);
-            // The session it replaces ends: the new one hangs off the thread's open span.
-            let span = self
-                .is_tracing()
-                .then(|| SpanStart::child_of(self.parent_cx_without_session(), start));
-            let state = SessionState::new(id.clone(), agent.clone(), start, span);
-            (guard.replace(state), span)
-        };
-        if let Some(previous) = previous {
-            self.end(previous);
-        }
-        self.track_builtin_in(
-            &SessionStartEvent {
-                session_id: id,
-                agent_name: agent,
-            },
-            RecordTrace::In(span),
-        );
+        self.begin_session(agent.into(), session_id.into(), Origin::Replaced);
     }
 
     /// Starts a session and returns a guard that ends it when dropped (early return, `?`,
     /// panic: a panic counts as an error of the session).
     ///
+    /// Sessions nest: one started while another runs (a sub-agent) is current until it ends,
+    /// then the outer one is again; each ends once, with its own aggregates. A session started
+    /// here is current on every thread of the client (`#[track_session]` scopes its session
+    /// to its body instead).
+    ///
     /// ```
     /// use telemetry_runtime::{Client, Env, SessionId};
     /// let client = Client::builder().env(Env::empty()).build();
     /// {
-    ///     let _session = client.start_session("root", SessionId::random());
-    ///     assert!(client.current_session().is_some());
+    ///     let _outer = client.start_session("root", SessionId::new("outer"));
+    ///     {
+    ///         let _inner = client.start_session("helper", SessionId::new("inner"));
+    ///         assert_eq!(client.current_session().unwrap().0.as_str(), "inner");
+    ///     }
+    ///     assert_eq!(client.current_session().unwrap().0.as_str(), "outer");
     /// }
     /// assert!(client.current_session().is_none());
     /// ```
@@ -343,13 +356,60 @@ impl Client {
         agent: impl Into<AgentName>,
         session_id: impl Into<SessionId>,
     ) -> SessionGuard {
-        let session_id = session_id.into();
-        self.record_session_start(agent, session_id.clone());
+        self.guarded_session(agent.into(), session_id.into(), Origin::Nested)
+    }
+
+    /// Starts a session current only where its body runs (`#[track_session]`: see
+    /// [`super::sessions::within`]).
+    pub(crate) fn start_scoped_session(&self, agent: AgentName, id: SessionId) -> SessionGuard {
+        self.guarded_session(agent, id, Origin::Scoped)
+    }
+
+    fn guarded_session(&self, agent: AgentName, id: SessionId, origin: Origin) -> SessionGuard {
+        let key = self.begin_session(agent, id.clone(), origin);
         SessionGuard {
             client: self.clone(),
-            session_id,
+            session_id: id,
+            key,
             done: false,
         }
+    }
+
+    /// Starts a session of `origin`: in one critical section, ends the session it replaces
+    /// and adds it (its span under the newest open span); then records the ends and its start.
+    fn begin_session(&self, agent: AgentName, id: SessionId, origin: Origin) -> Option<SessionKey> {
+        if !self.is_recording() {
+            return None;
+        }
+        let key = SessionKey::next();
+        let start = Instant::now();
+        let (ended, span) = {
+            let mut sessions = self.sessions();
+            let replaced = (origin == Origin::Replaced)
+                .then(|| sessions.take_replaced())
+                .flatten();
+            let span = self.is_tracing().then(|| {
+                let outer = sessions
+                    .current()
+                    .and_then(|s| s.span.as_ref().map(SpanStart::frame));
+                SpanStart::child_of(self.parent_between(trace::innermost(), outer), start)
+            });
+            let state = SessionState::new((key, origin), id.clone(), agent.clone(), start, span);
+            let mut ended: Vec<SessionState> = replaced.into_iter().collect();
+            ended.extend(sessions.push(state));
+            (ended, span)
+        };
+        for s in ended {
+            self.end(s);
+        }
+        self.track_builtin_in(
+            &SessionStartEvent {
+                session_id: id,
+                agent_name: agent,
+            },
+            RecordTrace::In(span),
+        );
+        Some(key)
     }
 
     /// Counts an error in the current session and keeps its (scrubbed) text.
@@ -357,44 +417,33 @@ impl Client {
         if !self.is_recording() {
             return;
         }
-        if let Some(s) = lock(&self.inner.session).as_mut() {
-            s.on_error(self.scrub(message));
-        }
-    }
-
-    /// Counts the session `id`'s own failure as one of its errors (when it is still current)
-    /// and remembers it: its span ends in error.
-    fn session_failed(&self, id: &SessionId, message: &str) {
-        if !self.is_recording() {
-            return;
-        }
-        let text = self.scrub(message);
-        if let Some(s) = lock(&self.inner.session).as_mut() {
-            if s.id == *id {
-                s.failure = Some(text.clone());
-            }
-            s.on_error(text);
+        let message = self.scrub(message);
+        if let Some(s) = self.sessions().current_mut() {
+            s.on_error(message);
         }
     }
 
     /// Ends the current session and records its aggregates. Sent once: later calls, with no
     /// session running, do nothing.
     pub fn record_session_end(&self) {
-        let state = lock(&self.inner.session).take();
+        let state = self.sessions().take_current();
         if let Some(s) = state {
             self.end(s);
             self.flush_point();
         }
     }
 
-    /// Ends the session `id` if it is still the current one (in one critical section).
-    fn end_session_if(&self, id: &SessionId) {
+    /// Ends the session `key` if it still runs, in one critical section; `failure` (its body's
+    /// error or panic) first counts as one of its errors and marks its span as failed.
+    fn end_session(&self, key: SessionKey, failure: Option<&str>) {
+        let failure = failure.map(|e| self.scrub(e));
         let state = {
-            let mut guard = lock(&self.inner.session);
-            match guard.as_ref() {
-                Some(s) if s.id == *id => guard.take(),
-                _ => None,
+            let mut sessions = self.sessions();
+            if let (Some(text), Some(s)) = (failure, sessions.by_key_mut(key)) {
+                s.failure = Some(text.clone());
+                s.on_error(text);
             }
+            sessions.take(key)
         };
         if let Some(s) = state {
             self.end(s);
@@ -409,6 +458,8 @@ impl Client {
 pub struct SessionGuard {
     client: Client,
     session_id: SessionId,
+    /// `None`: telemetry was off when it started (no session runs).
+    key: Option<SessionKey>,
     done: bool,
 }
 
@@ -419,13 +470,17 @@ impl SessionGuard {
         &self.session_id
     }
 
-    /// Ends the session now, counting `outcome`'s error if it failed.
+    /// The session's key, while it may run.
+    pub(crate) fn key(&self) -> Option<SessionKey> {
+        self.key
+    }
+
+    /// Ends the session now, counting `outcome`'s error in it if it failed.
     pub fn finish(mut self, outcome: &Outcome) {
-        if let Some(e) = outcome.error() {
-            self.client.session_failed(&self.session_id, e);
-        }
         self.done = true;
-        self.client.end_session_if(&self.session_id);
+        if let Some(key) = self.key {
+            self.client.end_session(key, outcome.error());
+        }
     }
 }
 
@@ -434,9 +489,9 @@ impl Drop for SessionGuard {
         if self.done {
             return;
         }
-        if std::thread::panicking() {
-            self.client.session_failed(&self.session_id, "panicked");
+        if let Some(key) = self.key {
+            let error = std::thread::panicking().then_some("panicked");
+            self.client.end_session(key, error);
         }
-        self.client.end_session_if(&self.session_id);
     }
 }

@@ -59,14 +59,12 @@ impl Client {
         self.parent_between(trace::innermost(), self.session_frame())
     }
 
-    /// [`parent_cx`](Self::parent_cx) as if no session were running (for a session that
-    /// starts while the session lock is held).
-    pub(super) fn parent_cx_without_session(&self) -> Option<SpanContext> {
-        self.parent_between(trace::innermost(), None)
-    }
-
     /// The newer of two open spans, else the parent process's span.
-    fn parent_between(&self, local: Option<Frame>, session: Option<Frame>) -> Option<SpanContext> {
+    pub(super) fn parent_between(
+        &self,
+        local: Option<Frame>,
+        session: Option<Frame>,
+    ) -> Option<SpanContext> {
         let newest = match (local, session) {
             (Some(l), Some(s)) => Some(if s.started > l.started { s } else { l }),
             (l, s) => l.or(s),
