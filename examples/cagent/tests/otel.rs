@@ -462,3 +462,46 @@ fn do_not_track_stops_the_usage_stream_only_and_nothing_goes_without_the_switch(
     ]);
     assert!(off.requests().is_empty(), "OTEL_SDK_DISABLED");
 }
+
+#[test]
+fn telemetry_status_shows_both_streams_and_what_decided_each() {
+    let sb = Sandbox::new();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cagent"));
+    cmd.env_clear();
+    if let Some(path) = std::env::var_os("PATH") {
+        cmd.env("PATH", path);
+    }
+    let out = cmd
+        .env("HOME", &sb.home)
+        .env("DO_NOT_TRACK", "1")
+        .env("CAGENT_TELEMETRY_OTEL", "1")
+        .env(
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "https://tenant:s3cret@127.0.0.1:9",
+        )
+        .env("OTEL_LOGS_EXPORTER", "none")
+        .arg("--config-dir")
+        .arg(&sb.config)
+        .args(["telemetry", "status"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Telemetry:      disabled"), "{text}");
+    assert!(text.contains("Decided by:     DO_NOT_TRACK"), "{text}");
+    assert!(
+        text.contains("OpenTelemetry:  on (decided by CAGENT_TELEMETRY_OTEL"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "traces:       otlp (default) -> https://***@127.0.0.1:9/v1/traces (from OTEL_EXPORTER_OTLP_ENDPOINT)"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("logs:         off (OTEL_LOGS_EXPORTER)"),
+        "{text}"
+    );
+    assert!(!text.contains("s3cret"), "{text}");
+}
