@@ -89,7 +89,8 @@ pub fn thousands(n: impl Into<i128>) -> String {
     if n < 0 { format!("-{out}") } else { out }
 }
 
-const STYLE: &str = "
+/// The report's CSS, shared by the session page.
+pub const STYLE: &str = "
 *{box-sizing:border-box}body{margin:0;font:14px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;background:#f6f7f9;color:#1d2330}
 header{background:#fff;border-bottom:1px solid #e3e6eb;padding:14px 28px;display:flex;align-items:center;gap:18px;flex-wrap:wrap}
 header h1{font-size:18px;margin:0;font-weight:650}header .range{color:#667085}
@@ -108,7 +109,7 @@ table{border-collapse:collapse;width:100%}th,td{padding:5px 8px;text-align:right
 th{color:#667085;font-weight:550;font-size:12px}th:first-child,td:first-child{text-align:left;white-space:normal;word-break:break-word}
 td.bar{width:30%}td.bar div{height:8px;background:#91a7ff;border-radius:4px}
 .bad{color:#c92a2a}.good{color:#2b8a3e}.empty{color:#98a2b3;padding:8px 0}svg text{font-size:11px;fill:#667085}
-tr.more td{color:#667085;font-style:italic}form.out{margin-left:auto}form.out button{padding:4px 10px;border:1px solid #d0d5dd;border-radius:6px;background:#fff;color:#3b5bdb}
+tr.more td{color:#667085;font-style:italic}section.wide{margin-bottom:16px}nav.filter{margin:0 0 10px}.pager{margin:8px 0 0}.pager a,td a{color:#3b5bdb}form.out{margin-left:auto}form.out button{padding:4px 10px;border:1px solid #d0d5dd;border-radius:6px;background:#fff;color:#3b5bdb}
 ";
 
 /// "12,345 more" when a list left entries out.
@@ -118,6 +119,11 @@ fn more_label(rest: &Rest) -> Option<String> {
 
 /// The report for a summary; `sign_out` adds the sign-out button (an admin token is set).
 pub fn report_page(s: &Summary, sign_out: bool) -> String {
+    report_page_with(s, sign_out, "")
+}
+
+/// [`report_page`] with `sessions` (the Recent sessions section's HTML) after the charts.
+pub fn report_page_with(s: &Summary, sign_out: bool, sessions: &str) -> String {
     let mut h = String::with_capacity(16 * 1024);
     let _ = write!(
         h,
@@ -143,7 +149,9 @@ pub fn report_page(s: &Summary, sign_out: bool) -> String {
     h.push_str("<div class=grid>");
     chart_section(&mut h, "Installs per day", &s.installs_per_day, "#4c6ef5");
     chart_section(&mut h, "Commands per day", &s.commands_per_day, "#12b886");
-    h.push_str("</div><div class=grid>");
+    h.push_str("</div>");
+    h.push_str(sessions);
+    h.push_str("<div class=grid>");
     name_table(&mut h, "Commands", &s.commands, &s.more.commands);
     name_table(&mut h, "Tools", &s.tools, &s.more.tools);
     h.push_str("</div><div class=grid>");

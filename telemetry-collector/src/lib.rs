@@ -25,11 +25,14 @@ pub mod otlp;
 pub mod record;
 pub mod rollup;
 pub mod server;
+pub mod sessions;
 pub mod shed;
+pub mod span;
 pub mod store;
 pub mod summary;
 pub mod text;
 pub mod validate;
+pub mod waterfall;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -8,7 +8,7 @@ use clap::builder::TypedValueParser as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use telemetry_collector::limits::{self, Limits};
 use telemetry_collector::store::{self, Db};
-use telemetry_collector::{Config, DEFAULT_MAX_BODY, Ready, summary, text};
+use telemetry_collector::{Config, DEFAULT_MAX_BODY, Ready, html, summary, text, waterfall};
 
 /// A small receiver for cli-telemetry records: SQLite or PostgreSQL storage and a report page.
 #[derive(Parser)]
@@ -74,6 +74,10 @@ enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+        /// Print this session's waterfall instead of the summary (text: indented spans with
+        /// their durations; json: as `/api/sessions/{id}`).
+        #[arg(long, value_name = "ID")]
+        session: Option<String>,
     },
 }
 
@@ -174,7 +178,11 @@ fn main() -> ExitCode {
             days,
             top,
             format,
-        } => report(&db, days, top, format),
+            session,
+        } => match session {
+            Some(id) => report_session(&db, &id, format),
+            None => report(&db, days, top, format),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -242,6 +250,28 @@ fn report(db: &Db, days: u32, top: usize, format: Format) -> Result<(), String> 
             );
         }
         Format::Text => print!("{}", text::render(&s)),
+    }
+    Ok(())
+}
+
+/// `report --session ID`: one session's waterfall, or its JSON.
+fn report_session(db: &Db, id: &str, format: Format) -> Result<(), String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start a runtime: {e}"))?;
+    let Some(d) = runtime.block_on(store::session(db, id))? else {
+        return Err(format!(
+            "no session `{}` in {db}: no span or record carries this id",
+            html::visible(id)
+        ));
+    };
+    match format {
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&d).map_err(|e| e.to_string())?
+        ),
+        Format::Text => print!("{}", waterfall::text::render(&d)),
     }
     Ok(())
 }

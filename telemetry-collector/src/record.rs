@@ -5,7 +5,8 @@
 //! deterministic id, `sha256:` + the first 32 hex digits of SHA-256 over the record's
 //! canonical JSON (keys sorted, no whitespace), so a replayed batch still deduplicates.
 //! Every string in the record is capped at [`MAX_STRING_CHARS`] characters before storing,
-//! and its numbers are checked against their bounds first (`validate.rs`).
+//! and its numbers are checked against their bounds first (`validate.rs`); a NUL in a
+//! string becomes U+FFFD.
 
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -34,6 +35,8 @@ pub struct Row {
     pub user_id: Option<String>,
     /// `session_id`.
     pub session_id: Option<String>,
+    /// `agent_name` (the session view's agent when no session record names one).
+    pub agent: Option<String>,
     /// `is_success`.
     pub is_success: Option<bool>,
     /// `duration_ms`.
@@ -111,6 +114,10 @@ fn flatten(event_id: String, record: Value, now_ms: i64) -> Row {
         name,
         user_id: str_of(&p["user_uuid"]),
         session_id: str_of(&p["session_id"]),
+        agent: p["agent_name"]
+            .as_str()
+            .filter(|a| !a.is_empty())
+            .map(crate::span::no_nul),
         is_success: p["is_success"].as_bool(),
         duration_ms: int_of(&p["duration_ms"]).map(|d| d.max(0)),
         input_tokens: int_of(&p["input_tokens"]),
@@ -150,17 +157,19 @@ fn derived_id(obj: &Map<String, Value>) -> String {
 }
 
 fn cap(s: &str) -> String {
-    match s.char_indices().nth(MAX_STRING_CHARS) {
-        Some((at, _)) => s[..at].to_owned(),
-        None => s.to_owned(),
-    }
+    crate::span::cap(s)
 }
 
+/// Caps every string, and replaces each NUL by U+FFFD: PostgreSQL's text cannot hold NUL
+/// (a record with one would fail its whole batch there), and both stores keep the same text.
 fn cap_strings(v: &mut Value) {
     match v {
         Value::String(s) => {
             if let Some((at, _)) = s.char_indices().nth(MAX_STRING_CHARS) {
                 s.truncate(at);
+            }
+            if s.contains('\0') {
+                *s = crate::span::no_nul(s);
             }
         }
         Value::Array(items) => items.iter_mut().for_each(cap_strings),

@@ -26,7 +26,7 @@ use crate::otlp::body::{Compression, Encoding, Refusal};
 use crate::record::{Rejection, Row, to_row};
 use crate::shed::{Shed, ShedLog};
 use crate::store::{Store, now_ms};
-use crate::{Config, auth, html, otlp, summary};
+use crate::{Config, auth, html, otlp, sessions, summary};
 
 /// Shared by every request.
 pub struct AppState {
@@ -64,8 +64,12 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/events/v1/track", post(track))
         .route("/v1/logs", post(logs))
+        .route("/v1/traces", post(traces))
         .route("/", get(report_page))
         .route("/api/summary", get(api_summary))
+        .route("/api/sessions", get(sessions::routes::api_list))
+        .route("/api/sessions/{id}", get(sessions::routes::api_one))
+        .route("/sessions/{id}", get(sessions::routes::session_page))
         .route("/login", post(login))
         .route("/logout", get(logout).post(logout))
         .route("/healthz", get(healthz))
@@ -116,7 +120,7 @@ fn peer_ip(req: &Request) -> IpAddr {
 }
 
 /// A one-line plain-text answer.
-fn reason(status: StatusCode, text: impl std::fmt::Display) -> Response {
+pub(crate) fn reason(status: StatusCode, text: impl std::fmt::Display) -> Response {
     let line = text.to_string().replace(['\n', '\r'], " ");
     (
         status,
@@ -130,6 +134,7 @@ fn reason(status: StatusCode, text: impl std::fmt::Display) -> Response {
 enum Format {
     Cagent,
     Otlp,
+    Traces,
 }
 
 async fn track(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
@@ -138,6 +143,10 @@ async fn track(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Body) 
 
 async fn logs(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
     ingest(&st, &headers, body, Format::Otlp).await
+}
+
+async fn traces(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
+    ingest(&st, &headers, body, Format::Traces).await
 }
 
 /// 503 with `Retry-After: 1`, closing the connection (its body is left unread).
@@ -204,6 +213,11 @@ async fn ingest(st: &AppState, headers: &HeaderMap, body: Body, format: Format) 
             Err(e) => Err(Refusal::Malformed(format!("malformed JSON: {e}"))),
         },
         Format::Otlp => otlp::body::decode(&bytes, otlp_encoding, compression, st.config.max_body),
+        Format::Traces => {
+            let max = st.config.max_body;
+            let spans = otlp::body::decode_traces(&bytes, otlp_encoding, compression, max);
+            return store_spans(st, spans, otlp_encoding).await;
+        }
     };
     let records = match records {
         Ok(r) => r,
@@ -233,7 +247,7 @@ async fn ingest(st: &AppState, headers: &HeaderMap, body: Body, format: Format) 
             "accepted": counts.accepted, "duplicates": counts.duplicates, "rejected": 0}),
         Format::Cagent => json!({"accepted": counts.accepted, "duplicates": counts.duplicates,
             "rejected": rejected.len(), "error": first_reason}),
-        Format::Otlp => {
+        Format::Otlp | Format::Traces => {
             let message = format!(
                 "{} log record(s) skipped; first: {first_reason}",
                 rejected.len()
@@ -242,6 +256,38 @@ async fn ingest(st: &AppState, headers: &HeaderMap, body: Body, format: Format) 
         }
     };
     (StatusCode::OK, axum::Json(answer)).into_response()
+}
+
+/// Checks and stores the spans of one request; the answer is an
+/// `ExportTraceServiceResponse`, with `partialSuccess` when spans were skipped.
+async fn store_spans(
+    st: &AppState,
+    raw: Result<Vec<otlp::traces::RawSpan>, Refusal>,
+    encoding: Encoding,
+) -> Response {
+    let raw = match raw {
+        Ok(r) => r,
+        Err(Refusal::TooLarge) => return too_large(st.config.max_body),
+        Err(Refusal::Malformed(e)) => return reason(StatusCode::BAD_REQUEST, e),
+    };
+    let now = now_ms();
+    let mut spans = Vec::with_capacity(raw.len());
+    let mut rejected: Vec<Rejection> = Vec::new();
+    for r in raw {
+        match otlp::traces::to_row(r, now) {
+            Ok(s) => spans.push(s),
+            Err(r) => rejected.push(r),
+        }
+    }
+    if !spans.is_empty()
+        && let Err(e) = st.store.insert_spans(spans).await
+    {
+        return reason(StatusCode::SERVICE_UNAVAILABLE, e);
+    }
+    let message = rejected.first().map_or_else(String::new, |first| {
+        format!("{} span(s) skipped; first: {}", rejected.len(), first.0)
+    });
+    otlp::body::answer_traces(encoding, rejected.len(), &message)
 }
 
 /// Reads and discards a refused body within the limit, so the connection stays usable for
@@ -271,7 +317,7 @@ fn cagent_records(value: Value) -> Result<Vec<Result<Value, Rejection>>, String>
 /// `otlp::body::negotiate`); 413 when the declared length is over the limit.
 #[allow(clippy::result_large_err)]
 fn check_headers(headers: &HeaderMap, max_body: usize, format: Format) -> Result<(), Response> {
-    if format == Format::Otlp {
+    if format != Format::Cagent {
         otlp::body::negotiate(headers)
             .map_err(|why| reason(StatusCode::UNSUPPORTED_MEDIA_TYPE, why))?;
         return check_length(headers, max_body);
@@ -349,6 +395,10 @@ async fn read_limited(body: Body, max_body: usize) -> Result<Bytes, Response> {
 struct Window {
     days: Option<u32>,
     top: Option<usize>,
+    /// Recent sessions: `failed=1`, `limit`, `cursor` (as `/api/sessions`).
+    failed: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
 }
 
 /// The report window (30 days unless asked, between 1 and 3650) and list length
@@ -373,7 +423,7 @@ async fn load_summary(
 }
 
 /// 429 with `Retry-After` in whole seconds (at least 1).
-fn throttled(wait: Duration, resp: Response) -> Response {
+pub(crate) fn throttled(wait: Duration, resp: Response) -> Response {
     let mut resp = resp;
     *resp.status_mut() = StatusCode::TOO_MANY_REQUESTS;
     let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
@@ -383,7 +433,7 @@ fn throttled(wait: Duration, resp: Response) -> Response {
     resp
 }
 
-fn access(st: &AppState, req: &Request) -> Access {
+pub(crate) fn access(st: &AppState, req: &Request) -> Access {
     let access = auth::admin_access(
         st.config.admin_token.as_deref(),
         &st.login,
@@ -430,17 +480,30 @@ async fn report_page(
             return throttled(wait, page(StatusCode::OK, html::login_page(Some(wait))));
         }
     }
-    match load_summary(&st, window(&w)).await {
-        Ok(s) => page(
-            StatusCode::OK,
-            html::report_page(&s, st.config.admin_token.is_some()),
-        ),
-        Err(resp) => resp,
-    }
+    let (days, top) = window(&w);
+    let summary = match load_summary(&st, (days, top)).await {
+        Ok(s) => s,
+        Err(resp) => return resp,
+    };
+    // A limit or cursor that is not one shows the first page.
+    let (failed, limit) = (w.failed.as_deref(), w.limit.as_deref());
+    let q = sessions::ListQuery::from_params(failed, limit, w.cursor.as_deref())
+        .or_else(|_| sessions::ListQuery::from_params(failed, None, None))
+        .unwrap_or_default();
+    let list = match sessions::routes::load_page(&st, q.clone()).await {
+        Ok(p) => p,
+        Err(e) => return reason(StatusCode::INTERNAL_SERVER_ERROR, e),
+    };
+    let own = format!("days={days}&top={top}");
+    let section = sessions::recent::section(&list, &q, &own);
+    page(
+        StatusCode::OK,
+        html::report_page_with(&summary, st.config.admin_token.is_some(), &section),
+    )
 }
 
 /// An HTML answer that may load nothing from anywhere (all CSS and SVG are inline).
-fn page(status: StatusCode, body: String) -> Response {
+pub(crate) fn page(status: StatusCode, body: String) -> Response {
     let headers = [
         (CONTENT_TYPE, "text/html; charset=utf-8"),
         (

@@ -1,4 +1,4 @@
-//! `/v1/logs` over HTTP: which bodies are taken (`Content-Type`, `Content-Encoding`), gzip
+//! `/v1/logs` and `/v1/traces` over HTTP: which bodies are taken (`Content-Type`, `Content-Encoding`), gzip
 //! inflated within the body limit, and the answer in the request's own encoding.
 //!
 //! Invariants: a gzip body is never inflated past `--max-body` bytes (the limit applies to
@@ -15,9 +15,13 @@ use flate2::read::MultiGzDecoder;
 use opentelemetry_proto::tonic::collector::logs::v1::{
     ExportLogsPartialSuccess, ExportLogsServiceResponse,
 };
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTracePartialSuccess, ExportTraceServiceResponse,
+};
 use prost::Message;
 use serde_json::{Value, json};
 
+use super::traces::RawSpan;
 use crate::record::Rejection;
 
 /// The types `/v1/logs` takes, as a 415 names them.
@@ -144,6 +148,50 @@ pub fn decode(
             let value: Value = serde_json::from_slice(&body)
                 .map_err(|e| Refusal::Malformed(format!("malformed JSON: {e}")))?;
             super::records(&value).map_err(Refusal::Malformed)
+        }
+    }
+}
+
+/// The raw spans of a `/v1/traces` body (inflated, then decoded as its encoding).
+pub fn decode_traces(
+    body: &[u8],
+    encoding: Encoding,
+    compression: Compression,
+    max: usize,
+) -> Result<Vec<RawSpan>, Refusal> {
+    let body = inflate(body, compression, max)?;
+    match encoding {
+        Encoding::Protobuf => super::spans_protobuf(&body).map_err(Refusal::Malformed),
+        Encoding::Json => {
+            let value: Value = serde_json::from_slice(&body)
+                .map_err(|e| Refusal::Malformed(format!("malformed JSON: {e}")))?;
+            super::traces::from_json(&value).map_err(Refusal::Malformed)
+        }
+    }
+}
+
+/// The `200` answer of `/v1/traces`: an `ExportTraceServiceResponse` in the request's
+/// encoding, with a `partial_success` when `rejected` spans were left out.
+pub fn answer_traces(encoding: Encoding, rejected: usize, message: &str) -> Response {
+    let rejected = i64::try_from(rejected).unwrap_or(i64::MAX);
+    match encoding {
+        Encoding::Json => {
+            let body = if rejected == 0 {
+                json!({})
+            } else {
+                json!({"partialSuccess": {
+                    "rejectedSpans": rejected.to_string(), "errorMessage": message}})
+            };
+            (StatusCode::OK, axum::Json(body)).into_response()
+        }
+        Encoding::Protobuf => {
+            let partial_success = (rejected > 0).then(|| ExportTracePartialSuccess {
+                rejected_spans: rejected,
+                error_message: message.to_owned(),
+            });
+            let body = ExportTraceServiceResponse { partial_success }.encode_to_vec();
+            let headers = [(CONTENT_TYPE, Encoding::Protobuf.content_type())];
+            (StatusCode::OK, headers, body).into_response()
         }
     }
 }

@@ -6,12 +6,13 @@
 
 pub mod body;
 mod proto;
+pub mod traces;
 
 use serde_json::{Map, Value, json};
 
 use crate::record::Rejection;
 
-pub use proto::records_protobuf;
+pub use proto::{records_protobuf, spans_protobuf};
 
 /// Attributes with a semantic-convention name and their canonical property.
 const SEMCONV: &[(&str, &str)] = &[
@@ -172,7 +173,7 @@ fn nanos(v: &Value) -> Option<u64> {
 }
 
 /// `[{"key", "value": AnyValue}]` as a JSON object; malformed entries are ignored.
-fn attributes(list: &Value) -> Map<String, Value> {
+pub fn attributes(list: &Value) -> Map<String, Value> {
     let mut map = Map::new();
     for kv in list.as_array().into_iter().flatten() {
         if let (Some(key), Some(value)) = (kv["key"].as_str(), any_value(&kv["value"])) {

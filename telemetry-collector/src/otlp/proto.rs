@@ -1,14 +1,17 @@
-//! OTLP/HTTP protobuf: an `ExportLogsServiceRequest` decoded with the OpenTelemetry
-//! project's own message definitions (`opentelemetry-proto`, generated for prost), read into
-//! the same `LogIn`s as OTLP/JSON, and mapped by the one mapping (`log_record`).
+//! OTLP/HTTP protobuf: an `ExportLogsServiceRequest` (or `ExportTraceServiceRequest`)
+//! decoded with the OpenTelemetry project's own message definitions (`opentelemetry-proto`,
+//! generated for prost), read into the same `LogIn`s (raw spans) as OTLP/JSON, and mapped by
+//! the one mapping (`log_record`, `traces::to_row`).
 //! `AnyValue`s become the JSON values the JSON mapping of the same value gives.
 
 use base64::Engine;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use prost::Message;
 use serde_json::{Map, Value};
 
+use super::traces::RawSpan;
 use super::{LogIn, log_record};
 use crate::record::Rejection;
 
@@ -58,6 +61,60 @@ pub fn records_protobuf(body: &[u8]) -> Result<Vec<Result<Value, Rejection>>, St
                     attributes(lr.attributes),
                 );
                 out.push(log_record(log, &resource));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The raw spans of a protobuf `ExportTraceServiceRequest`, in order (as
+/// [`traces::from_json`](super::traces::from_json) gives those of a JSON one); the one
+/// mapping from there is [`traces::to_row`](super::traces::to_row). `Err` when the body is
+/// not an `ExportTraceServiceRequest`.
+///
+/// ```
+/// use prost::Message;
+/// use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+/// use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+/// let span = Span { trace_id: vec![1; 16], span_id: vec![2; 8], name: "run".into(),
+///     start_time_unix_nano: 5, end_time_unix_nano: 9, ..Default::default() };
+/// let scope = ScopeSpans { spans: vec![span], ..Default::default() };
+/// let request = ExportTraceServiceRequest {
+///     resource_spans: vec![ResourceSpans { scope_spans: vec![scope], ..Default::default() }],
+/// };
+/// let spans = telemetry_collector::otlp::spans_protobuf(&request.encode_to_vec()).unwrap();
+/// assert_eq!((spans[0].name.as_str(), spans[0].end), ("run", 9));
+/// assert!(telemetry_collector::otlp::spans_protobuf(b"\x0a\x05cut").is_err());
+/// ```
+pub fn spans_protobuf(body: &[u8]) -> Result<Vec<RawSpan>, String> {
+    let request = ExportTraceServiceRequest::decode(body)
+        .map_err(|e| format!("malformed protobuf ExportTraceServiceRequest: {e}"))?;
+    let mut out = Vec::new();
+    for rs in request.resource_spans {
+        let resource = rs
+            .resource
+            .map(|r| attributes(r.attributes))
+            .unwrap_or_default();
+        let service = resource
+            .get("service.name")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        for ss in rs.scope_spans {
+            for sp in ss.spans {
+                let status = sp.status.unwrap_or_default();
+                out.push(RawSpan {
+                    trace_id: sp.trace_id,
+                    span_id: sp.span_id,
+                    parent_span_id: sp.parent_span_id,
+                    name: sp.name,
+                    kind: sp.kind,
+                    start: sp.start_time_unix_nano,
+                    end: sp.end_time_unix_nano,
+                    status_code: status.code,
+                    status_message: status.message,
+                    attributes: attributes(sp.attributes),
+                    service: service.clone(),
+                });
             }
         }
     }

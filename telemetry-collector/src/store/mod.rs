@@ -12,6 +12,8 @@ use std::sync::Arc;
 
 use crate::health::Health;
 use crate::record::Row;
+use crate::sessions::{Detail, ListQuery, Page};
+use crate::span::SpanRow;
 use crate::summary::{Summary, Window, build};
 use postgres::{PgStore, PgUrl};
 
@@ -112,6 +114,33 @@ impl Store {
         }
     }
 
+    /// Stores spans (each `(trace_id, span_id)` once) and adds the new ones to their
+    /// sessions; answers once committed.
+    pub async fn insert_spans(&self, spans: Vec<SpanRow>) -> Result<Counts, String> {
+        match self {
+            Self::Sqlite(w) => w.insert_spans(spans).await,
+            Self::Postgres(p) => p.insert_spans(spans).await,
+        }
+    }
+
+    /// A page of Recent sessions.
+    pub async fn sessions(&self, q: ListQuery) -> Result<Page, String> {
+        match self {
+            Self::Sqlite(w) => w.sessions(q).await,
+            Self::Postgres(p) => postgres::sessions::page(p.pool(), &q).await,
+        }
+    }
+
+    /// One session's view; `None` when no span or record carries its id.
+    pub async fn session(&self, id: String) -> Result<Option<Detail>, String> {
+        // Stored ids never hold a NUL (ingest replaced it), and PostgreSQL refuses one.
+        let id = crate::span::no_nul(&id);
+        match self {
+            Self::Sqlite(w) => w.session(id).await,
+            Self::Postgres(p) => postgres::sessions::session(p.pool(), &id).await,
+        }
+    }
+
     /// Deletes the records of days before `today - days`: how many, or `None` when another
     /// replica is doing it right now.
     pub async fn retain(&self, days: u32) -> Result<Option<u64>, String> {
@@ -176,5 +205,31 @@ pub async fn summarize(db: &Db, days: u32, top: usize) -> Result<Summary, String
                 .map_err(|e| format!("the summary failed: {e}"))?
         }
         Db::Postgres(url) => postgres::summarize(url, days, top).await,
+    }
+}
+
+/// One session of a database without serving it (`report --session`): read-only, as
+/// [`summarize`].
+pub async fn session(db: &Db, id: &str) -> Result<Option<Detail>, String> {
+    let id = &crate::span::no_nul(id);
+    match db {
+        Db::Sqlite(path) => {
+            let (path, id) = (path.clone(), id.to_owned());
+            tokio::task::spawn_blocking(move || {
+                let conn = sqlite::open_read(&path)?;
+                sqlite::sessions::session(&conn, &id)
+                    .map_err(|e| format!("cannot read {}: {e}", path.display()))
+            })
+            .await
+            .map_err(|e| format!("the read failed: {e}"))?
+        }
+        Db::Postgres(url) => {
+            let pool = postgres::open_current(url).await?;
+            let d = postgres::sessions::session(&pool, id)
+                .await
+                .map_err(|e| format!("{url}: {e}"));
+            pool.close();
+            d
+        }
     }
 }

@@ -19,8 +19,19 @@ use crate::record::Row;
 use crate::rollup::Contribution;
 
 /// The statement: `$1..$20` the `events` columns, `$21` the receive time, `$22` the JSON,
-/// `$23..$39` the contributions. Returns the `event_id`s it stored.
-const STORE: &str = r"
+/// `$23..$39` the contributions, `$40..$52` the session tallies (`sessions.rs`). Returns the
+/// `event_id`s it stored.
+static STORE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    STORE_TEMPLATE
+        .replace("$TALLY_PARAMS", &super::sessions::tally_params(40))
+        .replace("$TALLY_COLUMNS", super::sessions::TALLY_COLUMNS)
+        .replace(
+            "$UPSERT_SESSIONS",
+            &super::sessions::upsert(crate::sessions::Source::Records),
+        )
+});
+
+const STORE_TEMPLATE: &str = r"
 WITH input AS (
     SELECT * FROM UNNEST(
         $1::TEXT[], $2::BIGINT[], $3::INTEGER[], $4::TEXT[], $5::TEXT[], $6::TEXT[],
@@ -30,13 +41,13 @@ WITH input AS (
         $23::TEXT[], $24::TEXT[], $25::INTEGER[], $26::INTEGER[], $27::INTEGER[],
         $28::BIGINT[], $29::BIGINT[], $30::DOUBLE PRECISION[], $31::BIGINT[], $32::BIGINT[],
         $33::BIGINT[], $34::BIGINT[], $35::TEXT[], $36::TEXT[], $37::TEXT[], $38::TEXT[],
-        $39::TEXT[]
+        $39::TEXT[], $TALLY_PARAMS
     ) AS i(event_id, ts_ms, day, kind, action, name, user_id, session_id, is_success,
            duration_ms, input_tokens, output_tokens, cost, tool_calls, error_count, error,
            version, os, source, dropped_records, json,
            r_kind, r_name, r_failed, r_end, r_end_failed, r_input, r_output, r_cost,
            r_tool_calls, r_error_count, r_dropped, r_bucket, r_error, r_user, r_version,
-           r_os, r_session)
+           r_os, r_session, $TALLY_COLUMNS)
 ),
 ins AS (
     INSERT INTO events (event_id, ts_ms, day, kind, action, name, user_id, session_id,
@@ -90,7 +101,8 @@ s AS (
     SELECT DISTINCT day, r_session FROM new WHERE r_session IS NOT NULL
     ORDER BY day, r_session
     ON CONFLICT DO NOTHING
-)
+),
+ses AS ($UPSERT_SESSIONS)
 SELECT event_id FROM ins
 ";
 
@@ -133,7 +145,8 @@ pub async fn store(
         int(|r| r.dropped_records),
     );
     let c = Columns::of(adds);
-    let params: [&(dyn ToSql + Sync); 39] = [
+    let tallies = super::sessions::TallyColumns::of_rows(rows.iter().copied());
+    let mut params: Vec<&(dyn ToSql + Sync)> = vec![
         &event_id,
         &ts_ms,
         &day,
@@ -174,7 +187,8 @@ pub async fn store(
         &c.os,
         &c.session,
     ];
-    let stmt = client.prepare_cached(STORE).await?;
+    params.extend(tallies.params());
+    let stmt = client.prepare_cached(&STORE).await?;
     let stored = client.query(&stmt, &params).await?;
     Ok(stored.iter().map(|r| r.get(0)).collect())
 }

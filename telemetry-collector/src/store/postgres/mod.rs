@@ -9,6 +9,7 @@ pub mod names;
 pub mod read;
 pub mod retention;
 pub mod schema;
+pub mod sessions;
 pub mod tls;
 pub mod url;
 pub mod writer;
@@ -69,6 +70,11 @@ impl PgStore {
     /// Stores a batch; returns once it is committed.
     pub async fn insert(&self, rows: Vec<Row>) -> Result<Counts, String> {
         self.writer.insert(rows).await
+    }
+
+    /// Stores spans (each `(trace_id, span_id)` once); returns once committed.
+    pub async fn insert_spans(&self, spans: Vec<crate::span::SpanRow>) -> Result<Counts, String> {
+        sessions::insert_spans(&self.pool, &spans).await
     }
 
     /// The writer's and the database's state.
@@ -151,16 +157,23 @@ pub fn connect_error(url: &PgUrl, e: &deadpool_postgres::PoolError) -> String {
 /// The summary of the database at `url` without serving it (`report`): no migration; a
 /// schema older or newer than this collector's is refused.
 pub async fn summarize(url: &PgUrl, days: u32, top: usize) -> Result<Summary, String> {
-    let pool = pool(url, 5)?;
-    let client = pool.get().await.map_err(|e| connect_error(url, &e))?;
-    schema::check_current(&client)
-        .await
-        .map_err(|e| format!("{url}: {e}"))?;
-    drop(client);
+    let pool = open_current(url).await?;
     let w = Window::new(days, top);
     let totals = read::totals(&pool, &w)
         .await
         .map_err(|e| format!("{url}: {e}"))?;
     pool.close();
     Ok(build(totals, &w))
+}
+
+/// A pool on the database at `url` for reading it without serving it: no migration; a
+/// schema older or newer than this collector's is refused.
+pub async fn open_current(url: &PgUrl) -> Result<Pool, String> {
+    let pool = pool(url, 5)?;
+    let client = pool.get().await.map_err(|e| connect_error(url, &e))?;
+    schema::check_current(&client)
+        .await
+        .map_err(|e| format!("{url}: {e}"))?;
+    drop(client);
+    Ok(pool)
 }

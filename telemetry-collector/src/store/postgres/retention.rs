@@ -48,6 +48,7 @@ async fn delete_before(
             .await?;
     }
     tx.commit().await?;
+    super::sessions::delete_spans(client, cutoff).await?;
     let chunk = client
         .prepare_cached(
             "DELETE FROM events WHERE event_id IN

@@ -1,7 +1,7 @@
 //! The PostgreSQL schema, all of it, and how it is migrated.
 //!
-//! The tables mirror the SQLite store's (`events` plus the daily rollups), in PostgreSQL's
-//! types. Differences, each for several writers on one database:
+//! The tables mirror the SQLite store's (`events` plus the daily rollups; from version 2
+//! `spans` and `sessions`, see `sessions.rs`), in PostgreSQL's types. Differences, each for several writers on one database:
 //! - `events.event_id` is the primary key: claiming an id is `INSERT … ON CONFLICT DO
 //!   NOTHING`, and a concurrent claim of the same id waits for the first to commit or abort;
 //! - duration histograms are rows of `daily_durations` (one per bucket) rather than a blob,
@@ -16,7 +16,8 @@
 use tokio_postgres::Client;
 
 /// The schema steps; version N is the first N of them.
-pub const MIGRATIONS: &[&str] = &[r"
+pub const MIGRATIONS: &[&str] = &[
+    r"
 CREATE TABLE events (
     event_id TEXT PRIMARY KEY,
     ts_ms BIGINT NOT NULL,
@@ -85,7 +86,9 @@ CREATE TABLE daily_sessions (
     session_id TEXT NOT NULL,
     PRIMARY KEY (day, session_id)
 );
-"];
+",
+    super::sessions::SCHEMA,
+];
 
 /// The tables retention prunes by `day`, rollups first.
 pub const DAY_TABLES: &[&str] = &[
@@ -94,6 +97,7 @@ pub const DAY_TABLES: &[&str] = &[
     "daily_errors",
     "daily_installs",
     "daily_sessions",
+    "sessions",
 ];
 
 /// The advisory lock migrations run under (any value only this collector uses).

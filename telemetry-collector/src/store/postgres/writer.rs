@@ -226,7 +226,7 @@ async fn store(
 }
 
 /// Deadlocks, serialization failures and lost connections are worth another attempt.
-fn retryable(e: &tokio_postgres::Error) -> bool {
+pub(crate) fn retryable(e: &tokio_postgres::Error) -> bool {
     use tokio_postgres::error::SqlState;
     match e.code() {
         Some(c) => {

@@ -17,6 +17,7 @@ pub mod dbfile;
 pub mod dedupe;
 pub mod read;
 pub mod rollups;
+pub mod sessions;
 pub mod writer;
 
 use crate::cardinality::NameCaps;
@@ -25,6 +26,7 @@ use crate::rollup::MS_PER_DAY;
 use crate::store::{Counts, now_ms};
 use dedupe::Claim;
 use rollups::{Deltas, Seen};
+use sessions::Tallies;
 pub use writer::Writer;
 
 /// One schema step.
@@ -37,6 +39,7 @@ enum Step {
 /// Version 2 replaces the per-record report indexes with the daily rollups (`rollup.rs`);
 /// version 3 replaces the unique text index on `event_id` with 64-bit keys (`dedupe.rs`);
 /// version 4 stores `daily` in key order (`WITHOUT ROWID`), so a window is one range read.
+/// version 5 adds spans and sessions (`sessions.rs`).
 const MIGRATIONS: &[Step] = &[
     Step::Sql(
         r"
@@ -81,6 +84,7 @@ CREATE INDEX events_sessions ON events (day, action, session_id, tool_calls, err
     }),
     Step::Rust(dedupe::migrate_v3),
     Step::Sql(rollups::CLUSTER_DAILY),
+    Step::Rust(sessions::migrate_v5),
 ];
 
 /// Opens (creating if needed) the database for writing and brings its schema up to date.
@@ -201,11 +205,11 @@ fn migrate_to(conn: &Connection, target: usize) -> Result<(), String> {
 }
 
 /// Stores the rows of one batch that are new (exactly-once through `dedupe`) and adds them
-/// to the transaction's rollup deltas.
+/// to the transaction's rollup deltas and session tallies.
 pub(crate) fn insert_rows<'a>(
     tx: &rusqlite::Transaction<'_>,
     rows: &'a [Row],
-    deltas: &mut Deltas<'a>,
+    (deltas, tallies): &mut (&mut Deltas<'a>, &mut Tallies),
     seen: &Seen,
     caps: &mut NameCaps,
 ) -> rusqlite::Result<Counts> {
@@ -260,6 +264,7 @@ pub(crate) fn insert_rows<'a>(
         ])?;
         next_row += 1;
         deltas.add(r, seen, caps, tx)?;
+        tallies.add_row(r);
         counts.accepted += 1;
     }
     Ok(counts)
@@ -274,6 +279,7 @@ pub(crate) fn delete_old(conn: &Connection, days: u32) -> rusqlite::Result<usize
         tx.execute(&format!("DELETE FROM {table} WHERE day < ?1"), [cutoff])?;
     }
     tx.commit()?;
+    sessions::delete_old(conn, cutoff)?;
     let mut total = 0;
     loop {
         let tx = conn.unchecked_transaction()?;
@@ -389,10 +395,73 @@ mod tests {
         let tx = conn.unchecked_transaction().unwrap();
         let mut deltas = Deltas::default();
         let mut caps = NameCaps::new(100);
-        let c = insert_rows(&tx, &rows, &mut deltas, &Seen::default(), &mut caps).unwrap();
+        let mut tallies = Tallies::default();
+        let mut to = (&mut deltas, &mut tallies);
+        let c = insert_rows(&tx, &rows, &mut to, &Seen::default(), &mut caps).unwrap();
         deltas.flush(&tx).unwrap();
         tx.commit().unwrap();
         (c.accepted, c.duplicates)
+    }
+
+    #[test]
+    fn a_v3_database_gets_the_sessions_of_its_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v3.db");
+        let conn = Connection::open(&path).unwrap();
+        migrate_to(&conn, 3).unwrap();
+        let rec = |id: &str, event: &str, props: serde_json::Value, ts: i64| {
+            let mut p =
+                serde_json::json!({"event_id": id, "session_id": "s1", "agent_name": "root"});
+            p.as_object_mut()
+                .unwrap()
+                .extend(props.as_object().unwrap().clone());
+            crate::record::to_row(
+                serde_json::json!({"event": event, "event_timestamp": ts,
+                "properties": p}),
+                0,
+            )
+            .unwrap()
+        };
+        let rows = vec![
+            rec("a", "session", serde_json::json!({"action": "start"}), 1000),
+            rec(
+                "b",
+                "tool",
+                serde_json::json!({"tool_name": "t", "duration_ms": 5, "is_success": false}),
+                1100,
+            ),
+            rec(
+                "c",
+                "token",
+                serde_json::json!({"model_name": "m", "input_tokens": 7}),
+                1200,
+            ),
+        ];
+        let tx = conn.unchecked_transaction().unwrap();
+        let (mut deltas, mut tallies) = (Deltas::default(), Tallies::default());
+        let mut to = (&mut deltas, &mut tallies);
+        insert_rows(
+            &tx,
+            &rows,
+            &mut to,
+            &Seen::default(),
+            &mut NameCaps::new(10),
+        )
+        .unwrap();
+        deltas.flush(&tx).unwrap();
+        tx.commit().unwrap();
+        drop(conn);
+        let conn = open_write(&path).unwrap();
+        let page = sessions::page(&conn, &crate::sessions::ListQuery::default()).unwrap();
+        let s = &page.sessions[0];
+        assert_eq!((s.id.as_str(), s.start, s.duration_ms), ("s1", 1000, 200));
+        assert_eq!(
+            (s.tool_calls, s.failed_tool_calls, s.input_tokens),
+            (1, 1, 7)
+        );
+        assert_eq!((s.agent.as_deref(), s.is_success), (Some("root"), false));
+        let d = sessions::session(&conn, "s1").unwrap().unwrap();
+        assert_eq!(d.session, *s, "the list and the view agree");
     }
 
     #[test]

@@ -306,6 +306,7 @@ pub fn backfill(tx: &Transaction<'_>) -> rusqlite::Result<()> {
                         name: r.get(4)?,
                         user_id: r.get(5)?,
                         session_id: r.get(6)?,
+                        agent: None,
                         is_success: r.get(7)?,
                         duration_ms: r.get(8)?,
                         input_tokens: r.get(9)?,

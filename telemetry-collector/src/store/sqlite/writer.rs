@@ -21,17 +21,25 @@ use tokio::sync::oneshot;
 
 use super::dbfile::DbFile;
 use super::rollups::{Deltas, Seen};
+use super::sessions::{Tallies, insert_spans};
 use super::{delete_old, insert_rows, open_write};
 use crate::cardinality::NameCaps;
 use crate::health::Health;
 use crate::limits::DEFAULT_MAX_NAMES_PER_DAY;
 use crate::record::Row;
-use crate::store::Counts;
+use crate::span::SpanRow;
+use crate::store::{Counts, now_ms};
 
 type Reply<T> = oneshot::Sender<Result<T, String>>;
 
+/// What one request stores: records, or spans.
+pub(crate) enum Batch {
+    Rows(Vec<Row>),
+    Spans(Vec<SpanRow>),
+}
+
 enum Job {
-    Insert(Vec<Row>, Reply<Counts>),
+    Insert(Batch, Reply<Counts>),
     Retain(u32, Reply<usize>),
 }
 
@@ -129,7 +137,15 @@ impl Writer {
     /// Stores a batch in one transaction; returns once it is committed.
     pub async fn insert(&self, rows: Vec<Row>) -> Result<Counts, String> {
         let (reply, answer) = oneshot::channel();
-        self.send(Job::Insert(rows, reply))?;
+        self.send(Job::Insert(Batch::Rows(rows), reply))?;
+        answer.await.map_err(|_| "the writer stopped".to_owned())?
+    }
+
+    /// Stores spans (each `(trace_id, span_id)` once) in one transaction; returns once it
+    /// is committed.
+    pub async fn insert_spans(&self, spans: Vec<SpanRow>) -> Result<Counts, String> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Job::Insert(Batch::Spans(spans), reply))?;
         answer.await.map_err(|_| "the writer stopped".to_owned())?
     }
 
@@ -210,7 +226,7 @@ fn run(conn: &mut Connection, rx: &mpsc::Receiver<Job>, state: &mut State) {
 }
 
 /// Commits a group of batches in one transaction; if that fails, each batch on its own.
-fn commit_isolated(conn: &mut Connection, group: Vec<(Vec<Row>, Reply<Counts>)>, st: &mut State) {
+fn commit_isolated(conn: &mut Connection, group: Vec<(Batch, Reply<Counts>)>, st: &mut State) {
     if group.is_empty() {
         return;
     }
@@ -221,7 +237,7 @@ fn commit_isolated(conn: &mut Connection, group: Vec<(Vec<Row>, Reply<Counts>)>,
         }
         return;
     }
-    let batches: Vec<&[Row]> = group.iter().map(|(rows, _)| rows.as_slice()).collect();
+    let batches: Vec<&Batch> = group.iter().map(|(batch, _)| batch).collect();
     match commit(conn, &batches, st) {
         Ok(counts) => {
             for ((_, reply), c) in group.into_iter().zip(counts) {
@@ -229,8 +245,8 @@ fn commit_isolated(conn: &mut Connection, group: Vec<(Vec<Row>, Reply<Counts>)>,
             }
         }
         Err(_) if group.len() > 1 => {
-            for (rows, reply) in group {
-                let alone = commit(conn, &[rows.as_slice()], st);
+            for (batch, reply) in group {
+                let alone = commit(conn, &[&batch], st);
                 let _ = reply.send(alone.map(|c| c.into_iter().next().unwrap_or_default()));
             }
         }
@@ -247,17 +263,25 @@ fn commit_isolated(conn: &mut Connection, group: Vec<(Vec<Row>, Reply<Counts>)>,
 /// the caches, which it may have left half-updated, are dropped.
 fn commit(
     conn: &mut Connection,
-    batches: &[&[Row]],
+    batches: &[&Batch],
     st: &mut State,
 ) -> Result<Vec<Counts>, String> {
     let attempt = catch_unwind(AssertUnwindSafe(|| {
         let tx = conn.transaction()?;
         let mut counts = Vec::with_capacity(batches.len());
         let mut deltas = Deltas::default();
-        for rows in batches {
-            counts.push(insert_rows(&tx, rows, &mut deltas, &st.seen, &mut st.caps)?);
+        let mut tallies = Tallies::default();
+        for batch in batches {
+            counts.push(match batch {
+                Batch::Rows(rows) => {
+                    let mut to = (&mut deltas, &mut tallies);
+                    insert_rows(&tx, rows, &mut to, &st.seen, &mut st.caps)?
+                }
+                Batch::Spans(spans) => insert_spans(&tx, spans, &mut tallies, now_ms())?,
+            });
         }
         deltas.flush(&tx)?;
+        tallies.flush(&tx)?;
         tx.commit()?;
         st.seen.extend(deltas);
         Ok::<_, rusqlite::Error>(counts)
@@ -304,10 +328,14 @@ pub(crate) mod failpoints {
         assert_ne!(event_id, PANIC_IN_COMMIT, "failpoint reached");
     }
 
-    pub fn on_group(group: &[(Vec<Row>, Reply<Counts>)]) {
+    pub fn on_group(group: &[(Batch, Reply<Counts>)]) {
         let hit = group
             .iter()
-            .flat_map(|(rows, _)| rows)
+            .filter_map(|(batch, _)| match batch {
+                Batch::Rows(rows) => Some(rows),
+                Batch::Spans(_) => None,
+            })
+            .flatten()
             .any(|r| r.event_id == PANIC_IN_LOOP);
         assert!(!hit, "failpoint reached in the writer's loop");
     }
