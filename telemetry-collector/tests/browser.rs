@@ -5,165 +5,17 @@
 //!
 //! Without /usr/bin/chromium: fails when `CI` is set, otherwise prints a loud skip line.
 
+mod cdp;
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use base64::Engine as _;
+use cdp::*;
 use common::*;
 use serde_json::{Value, json};
-use tungstenite::stream::MaybeTlsStream;
-use tungstenite::{Message, WebSocket};
 
-const CHROMIUM: &str = "/usr/bin/chromium";
 const TOKEN: &str = "browser-test-admin-token";
-
-/// A CDP connection to one page session; events seen while waiting are kept.
-struct Cdp {
-    ws: WebSocket<MaybeTlsStream<TcpStream>>,
-    next_id: u64,
-    session: Option<String>,
-    events: Vec<Value>,
-    deadline: Instant,
-}
-
-impl Cdp {
-    fn read(&mut self) -> Value {
-        loop {
-            assert!(
-                Instant::now() < self.deadline,
-                "the browser stopped answering"
-            );
-            match self.ws.read() {
-                Ok(Message::Text(t)) => return serde_json::from_str(&t).unwrap(),
-                Ok(_) => {}
-                Err(tungstenite::Error::Io(e))
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) => {}
-                Err(e) => panic!("CDP connection: {e}"),
-            }
-        }
-    }
-
-    fn call(&mut self, method: &str, params: Value) -> Value {
-        self.next_id += 1;
-        let mut msg = json!({"id": self.next_id, "method": method, "params": params});
-        if let Some(s) = &self.session {
-            msg["sessionId"] = json!(s);
-        }
-        self.ws.send(Message::text(msg.to_string())).unwrap();
-        loop {
-            let m = self.read();
-            if m["id"] == self.next_id {
-                assert!(m.get("error").is_none(), "{method}: {m}");
-                return m["result"].clone();
-            }
-            self.events.push(m);
-        }
-    }
-
-    fn wait_event(&mut self, method: &str) {
-        if let Some(pos) = self.events.iter().position(|e| e["method"] == method) {
-            self.events.remove(pos);
-            return;
-        }
-        loop {
-            let m = self.read();
-            if m["method"] == method {
-                return;
-            }
-            self.events.push(m);
-        }
-    }
-
-    fn eval(&mut self, expression: &str) -> Value {
-        let r = self.call(
-            "Runtime.evaluate",
-            json!({"expression": expression, "returnByValue": true}),
-        );
-        r["result"]["value"].clone()
-    }
-
-    /// Console errors, uncaught exceptions and browser log errors seen so far.
-    fn errors(&self) -> Vec<Value> {
-        self.events
-            .iter()
-            .filter(|e| {
-                (e["method"] == "Runtime.consoleAPICalled" && e["params"]["type"] == "error")
-                    || e["method"] == "Runtime.exceptionThrown"
-                    || (e["method"] == "Log.entryAdded" && e["params"]["entry"]["level"] == "error")
-            })
-            .cloned()
-            .collect()
-    }
-}
-
-struct Browser(Child);
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn launch(profile: &Path) -> (Browser, String) {
-    let mut child = Command::new(CHROMIUM)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--remote-debugging-address=127.0.0.1",
-            "--remote-debugging-port=0",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .arg("about:blank")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("chromium starts");
-    let stderr = child.stderr.take().unwrap();
-    let browser = Browser(child);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(at) = line.find("ws://") {
-                let _ = tx.send(line[at..].trim().to_owned());
-            }
-        }
-    });
-    let ws = rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("chromium prints its DevTools address");
-    assert!(ws.starts_with("ws://127.0.0.1:"), "{ws}");
-    (browser, ws)
-}
-
-fn connect(ws_url: &str) -> Cdp {
-    let (ws, _) = tungstenite::connect(ws_url).expect("CDP connects");
-    if let MaybeTlsStream::Plain(s) = ws.get_ref() {
-        s.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
-    }
-    Cdp {
-        ws,
-        next_id: 0,
-        session: None,
-        events: Vec::new(),
-        deadline: Instant::now() + Duration::from_secs(120),
-    }
-}
 
 /// Two weeks of plausible traffic, so every chart and table has something to show.
 fn seed(h: &Harness) {
