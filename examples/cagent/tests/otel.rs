@@ -6,13 +6,16 @@
 //! own definitions (`scripts/check_otlp.py`), which also gives each protobuf body back in
 //! OTLP's JSON mapping for the assertions here.
 //!
+//! The same run's metrics (one request at its end, in protobuf or JSON) say exactly what its
+//! records and spans say.
+//!
 //! Every child process gets a clean environment (only `PATH`, a home directory and a user
 //! name of its own), its own temporary config dir, and the first-run notice hidden.
 
 #[path = "../../../telemetry-runtime/src/export/otlp_check.rs"]
 mod otlp_check;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -503,5 +506,288 @@ fn telemetry_status_shows_both_streams_and_what_decided_each() {
         text.contains("logs:         off (OTEL_LOGS_EXPORTER)"),
         "{text}"
     );
+    assert!(
+        text.contains(
+            "metrics:      otlp (default) -> https://***@127.0.0.1:9/v1/metrics (from OTEL_EXPORTER_OTLP_ENDPOINT)"
+        ),
+        "{text}"
+    );
     assert!(!text.contains("s3cret"), "{text}");
+}
+
+/// (metric, its point's attributes as sorted `key=value` text) → (count, sum).
+type Totals = BTreeMap<(String, String), (u64, f64)>;
+
+/// An attribute set as one sorted text; `None` values are left out.
+fn attr_key(attrs: &[(&str, Option<String>)]) -> String {
+    let mut kv: Vec<String> = attrs
+        .iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={v}")))
+        .collect();
+    kv.sort();
+    kv.join(",")
+}
+
+fn add(t: &mut Totals, metric: &str, attrs: &[(&str, Option<String>)], value: f64) {
+    let e = t.entry((metric.to_owned(), attr_key(attrs))).or_default();
+    e.0 += 1;
+    e.1 += value;
+}
+
+/// What the metrics must say, from the same run's usage records (commands, tools, tokens,
+/// sessions) and its `chat` spans (a model turn's duration is its span's).
+fn expected_metrics(records: &[Value], spans: &[Span]) -> Totals {
+    let mut t = Totals::new();
+    let s = |v: &Value| v.as_str().map(str::to_owned);
+    let failed = |p: &Value| (p["is_success"] == false).then(|| "_OTHER".to_owned());
+    for r in records {
+        let p = &r["properties"];
+        let secs = p["duration_ms"].as_f64().unwrap_or(0.0) / 1000.0;
+        match (r["event"].as_str().unwrap(), p["action"].as_str()) {
+            ("command", action) => {
+                let attrs = [
+                    ("cli_telemetry.action", action.map(str::to_owned)),
+                    ("error.type", failed(p)),
+                ];
+                add(&mut t, "cli_telemetry.command.duration", &attrs, secs);
+            }
+            ("tool", _) => {
+                let attrs = [
+                    ("gen_ai.tool.name", s(&p["tool_name"])),
+                    ("gen_ai.tool.type", Some("function".into())),
+                    ("gen_ai.agent.name", s(&p["agent_name"])),
+                    ("error.type", failed(p)),
+                ];
+                add(&mut t, "gen_ai.execute_tool.duration", &attrs, secs);
+            }
+            ("token", _) => {
+                let model = s(&p["model_name"]);
+                let provider = Some("scripted".to_owned());
+                for (kind, key) in [("input", "input_tokens"), ("output", "output_tokens")] {
+                    let attrs = [
+                        ("gen_ai.operation.name", Some("chat".into())),
+                        ("gen_ai.provider.name", provider.clone()),
+                        ("gen_ai.request.model", model.clone()),
+                        ("gen_ai.token.type", Some(kind.into())),
+                    ];
+                    let n = p[key].as_f64().unwrap();
+                    add(&mut t, "gen_ai.client.token.usage", &attrs, n);
+                }
+                let attrs = [
+                    ("gen_ai.provider.name", provider),
+                    ("gen_ai.request.model", model),
+                ];
+                add(
+                    &mut t,
+                    "cli_telemetry.cost",
+                    &attrs,
+                    p["cost"].as_f64().unwrap(),
+                );
+            }
+            ("session", Some("end")) => {
+                let attrs = [
+                    ("gen_ai.agent.name", s(&p["agent_name"])),
+                    (
+                        "cli_telemetry.is_success",
+                        Some(p["is_success"].to_string()),
+                    ),
+                ];
+                add(&mut t, "cli_telemetry.session.count", &attrs, 1.0);
+            }
+            _ => {}
+        }
+    }
+    for c in spans.iter().filter(|s| s.name.starts_with("chat ")) {
+        let attrs = [
+            ("gen_ai.operation.name", Some("chat".into())),
+            (
+                "gen_ai.provider.name",
+                string_attr(c, "gen_ai.provider.name").map(Into::into),
+            ),
+            (
+                "gen_ai.request.model",
+                string_attr(c, "gen_ai.request.model").map(Into::into),
+            ),
+        ];
+        let secs = (c.end - c.start) as f64 / 1e9;
+        add(&mut t, "gen_ai.client.operation.duration", &attrs, secs);
+    }
+    t
+}
+
+/// The metrics of one strictly parsed body: every metric by name, and the totals of its
+/// points (a counter's point counts once). Checks what each point must hold on the way.
+fn metric_totals(body: &Value, temporality: i64) -> (BTreeMap<String, Value>, Totals) {
+    let mut by_name = BTreeMap::new();
+    let mut t = Totals::new();
+    let scopes = body["resourceMetrics"][0]["scopeMetrics"]
+        .as_array()
+        .unwrap();
+    assert_eq!(scopes.len(), 1, "one metrics record");
+    for m in scopes[0]["metrics"].as_array().unwrap() {
+        let name = m["name"].as_str().unwrap().to_owned();
+        let (data, histogram) = match (m.get("histogram"), m.get("sum")) {
+            (Some(h), None) => (h, true),
+            (None, Some(s)) => {
+                assert_eq!(s["isMonotonic"], true, "{name}: a counter");
+                (s, false)
+            }
+            _ => panic!("{m}"),
+        };
+        assert_eq!(data["aggregationTemporality"], temporality, "{name}");
+        for p in data["dataPoints"].as_array().unwrap() {
+            let attrs: Vec<(&str, Option<String>)> = p["attributes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|kv| {
+                    let v = &kv["value"];
+                    let text = v["stringValue"]
+                        .as_str()
+                        .map_or_else(|| v["boolValue"].to_string(), str::to_owned);
+                    (kv["key"].as_str().unwrap(), Some(text))
+                })
+                .collect();
+            let num = |v: &Value| -> u64 { v.as_str().unwrap().parse().unwrap() };
+            let (count, sum) = if histogram {
+                let buckets: u64 = p["bucketCounts"].as_array().unwrap().iter().map(num).sum();
+                assert_eq!(buckets, num(&p["count"]), "{name}: buckets add up");
+                (num(&p["count"]), p["sum"].as_f64().unwrap_or(0.0))
+            } else {
+                let v = p["asDouble"].as_f64();
+                (1, v.unwrap_or_else(|| num(&p["asInt"]) as f64))
+            };
+            let key = (name.clone(), attr_key(&attrs));
+            assert!(
+                t.insert(key, (count, sum)).is_none(),
+                "{name}: one point per set"
+            );
+        }
+        by_name.insert(name, m.clone());
+    }
+    (by_name, t)
+}
+
+/// Totals compared at the nanosecond (sums of seconds and costs are sums of floats); a
+/// counter's records count as one point.
+fn comparable(t: &Totals) -> Vec<(String, String, u64, String)> {
+    t.iter()
+        .map(|((m, a), (n, s))| {
+            let n = if m.starts_with("cli_telemetry.") && !m.ends_with(".duration") {
+                1
+            } else {
+                *n
+            };
+            (m.clone(), a.clone(), n, format!("{s:.9}"))
+        })
+        .collect()
+}
+
+#[test]
+fn a_cagent_run_reports_its_metrics_once_exactly_as_its_records_say_in_both_encodings() {
+    let sb = Sandbox::new();
+    for (protocol, compression, temporality) in
+        [("http/protobuf", "none", 1), ("http/json", "gzip", 2)]
+    {
+        let otel = Collector::start();
+        let usage = Collector::start();
+        let preference = if temporality == 1 { "" } else { "cumulative" };
+        sb.run(&[
+            ("TELEMETRY_OTEL", "1"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &otel.base_url()),
+            ("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", protocol),
+            ("OTEL_EXPORTER_OTLP_METRICS_COMPRESSION", compression),
+            (
+                "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE",
+                preference,
+            ),
+            ("TELEMETRY_ENDPOINT", &usage.url()),
+        ]);
+        let requests = otel.requests();
+        let metrics = at(&requests, "/v1/metrics");
+        assert_eq!(metrics.len(), 1, "one metrics request per run");
+        let req = &metrics[0];
+        assert!(req.is_accepted());
+        let json = protocol == "http/json";
+        let want = if json {
+            "application/json"
+        } else {
+            "application/x-protobuf"
+        };
+        assert_eq!(req.header("content-type"), Some(want));
+        assert_eq!(
+            req.header("content-encoding").is_some(),
+            compression == "gzip"
+        );
+        let names = [
+            "gen_ai.client.token.usage",
+            "gen_ai.client.operation.duration",
+            "gen_ai.execute_tool.duration",
+            "cli_telemetry.command.duration",
+            "cli_telemetry.cost",
+            "cli_telemetry.session.count",
+        ];
+        let Some(bodies) = strict(&metrics, "metrics", &names) else {
+            return;
+        };
+        let Some(trace_bodies) = strict(&at(&requests, "/v1/traces"), "traces", &[]) else {
+            return;
+        };
+        let spans = spans(&trace_bodies);
+        let (by_name, got) = metric_totals(&bodies[0], temporality);
+        let mut sorted = names.to_vec();
+        sorted.sort_unstable();
+        assert_eq!(
+            by_name.keys().map(String::as_str).collect::<Vec<_>>(),
+            sorted
+        );
+        let records = usage.records();
+        assert_eq!(records.len(), 10);
+        assert_eq!(
+            comparable(&got),
+            comparable(&expected_metrics(&records, &spans))
+        );
+
+        // Units and the conventions' boundaries.
+        let unit = |n: &str| by_name[n]["unit"].as_str().unwrap().to_owned();
+        assert_eq!(unit("gen_ai.client.token.usage"), "{token}");
+        assert_eq!(unit("gen_ai.client.operation.duration"), "s");
+        assert_eq!(unit("gen_ai.execute_tool.duration"), "s");
+        assert_eq!(unit("cli_telemetry.command.duration"), "s");
+        assert_eq!(unit("cli_telemetry.cost"), "{USD}");
+        let bounds = |n: &str| by_name[n]["histogram"]["dataPoints"][0]["explicitBounds"].clone();
+        let tokens: Vec<f64> = (0..14).map(|k| 4f64.powi(k)).collect();
+        assert_eq!(
+            bounds("gen_ai.client.token.usage"),
+            serde_json::json!(tokens)
+        );
+        let seconds = serde_json::json!([
+            0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92
+        ]);
+        assert_eq!(bounds("gen_ai.client.operation.duration"), seconds);
+        assert_eq!(bounds("gen_ai.execute_tool.duration"), seconds);
+        assert!(by_name["cli_telemetry.cost"]["sum"]["dataPoints"][0]["asDouble"].is_number());
+        assert!(
+            by_name["cli_telemetry.session.count"]["sum"]["dataPoints"][0]["asInt"].is_string()
+        );
+
+        // Every point covers the process's client, from before its command to its report.
+        let root = spans.iter().find(|s| s.parent.is_empty()).unwrap();
+        for m in by_name.values() {
+            let data = m.get("histogram").or(m.get("sum")).unwrap();
+            for p in data["dataPoints"].as_array().unwrap() {
+                let time = |k: &str| p[k].as_str().unwrap().parse::<u128>().unwrap();
+                assert!(time("startTimeUnixNano") <= root.start, "{p}");
+                assert!(time("timeUnixNano") >= root.end, "{p}");
+            }
+        }
+        // Nothing of the home directory or the user, and nothing left in the outbox.
+        let home = sb.home.to_string_lossy().into_owned();
+        for needle in [home.as_str(), USER] {
+            assert!(!appears(&metrics, &bodies, needle), "{needle} was sent");
+        }
+        let left = std::fs::read_to_string(sb.config.join("telemetry-otel-metrics.jsonl"))
+            .unwrap_or_default();
+        assert!(left.trim().is_empty(), "{left}");
+    }
 }
