@@ -331,6 +331,47 @@ mod tests {
     }
 
     #[test]
+    fn without_the_operators_stream_or_a_metrics_destination_the_client_holds_no_instruments() {
+        use crate::{Client, testing::Records};
+        let endpoint = ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9");
+        let holds = |pairs: &[(&str, &str)], sink: bool| {
+            let mut b = Client::builder().env(Env::from_pairs(pairs.iter().copied()));
+            if sink {
+                b = b.otel_metrics_sink(Records::default());
+            }
+            b.build().has_metrics()
+        };
+        assert!(holds(&[("TELEMETRY_OTEL", "1")], true));
+        assert!(holds(&[("TELEMETRY_OTEL", "1"), endpoint], false));
+        assert!(holds(
+            &[
+                ("TELEMETRY_OTEL", "1"),
+                ("OTEL_METRICS_EXPORTER", "console")
+            ],
+            false
+        ));
+        // The stream off, or on without anywhere for metrics to go: nothing is aggregated.
+        assert!(!holds(&[endpoint], true));
+        assert!(!holds(&[("TELEMETRY_OTEL", "0"), endpoint], true));
+        assert!(!holds(
+            &[("TELEMETRY_OTEL", "1"), ("OTEL_SDK_DISABLED", "true")],
+            true
+        ));
+        assert!(!holds(
+            &[
+                ("TELEMETRY_OTEL", "1"),
+                endpoint,
+                ("OTEL_METRICS_EXPORTER", "none")
+            ],
+            false
+        ));
+        assert!(
+            !holds(&[("TELEMETRY_OTEL", "1")], false),
+            "no endpoint: the signal is off"
+        );
+    }
+
+    #[test]
     fn the_temporality_preference_is_read_in_any_case_and_a_bad_value_warns() {
         let t = |v: &str| {
             temporality(&Env::from_pairs([(
