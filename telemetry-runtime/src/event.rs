@@ -479,7 +479,8 @@ impl BuiltinEvent for TokenEvent {
     fn span_duration(&self) -> Option<Duration> {
         Some(Duration::ZERO)
     }
-    /// Provider and duration are not the event's: the client adds them from the turn's span.
+    /// Provider, duration and error are not the event's: the client adds them from the turn's
+    /// span.
     fn measure(&self) -> Option<Measure<'_>> {
         Some(Measure::Turn {
             model: &self.model_name,
@@ -488,6 +489,7 @@ impl BuiltinEvent for TokenEvent {
             output: self.output_tokens,
             cost: self.cost,
             nanos: None,
+            error: None,
         })
     }
     fn fields<'a>(&'a self, out: &mut dyn FnMut(&'static str, Field<'a>)) {

@@ -34,7 +34,8 @@ fn client(pairs: &[(&str, &str)]) -> (Client, Records, Records) {
     (client, records, metrics)
 }
 
-/// Several commands, tool calls (some failing), model turns of two models and sessions.
+/// Several commands, tool calls (some failing), model turns of two models (one failing) and
+/// sessions.
 fn work(client: &Client) {
     for (i, fail) in [false, true, false].into_iter().enumerate() {
         let session = client.start_session("root", SessionId::new(format!("s{i}")));
@@ -51,6 +52,11 @@ fn work(client: &Client) {
         std::thread::sleep(Duration::from_millis(2));
         turn.finish(100 + i as u64, 25, 0.25);
         client.record_token_usage("echo", 7, 1, 0.5);
+        if fail {
+            let turn = client.model_turn("scripted", "echo");
+            std::thread::sleep(Duration::from_millis(1));
+            turn.fail("rate limited (429)");
+        }
         drop(session);
     }
     let failed = Outcome::failure("boom");
@@ -121,6 +127,7 @@ fn from_records(records: &[Value]) -> Totals {
             ),
             ("token", _) => {
                 let provider = r["trace"]["provider"].clone();
+                let failed = !r["trace"]["error"].is_null();
                 let model = p["model_name"].clone();
                 let base = |extra: (&'static str, Value)| {
                     vec![
@@ -130,6 +137,22 @@ fn from_records(records: &[Value]) -> Totals {
                         extra,
                     ]
                 };
+                let (start, end) = (&r["trace"]["start_ns"], &r["trace"]["end_ns"]);
+                let nanos = end.as_u64().unwrap() - start.as_u64().unwrap();
+                if nanos > 0 {
+                    let error = if failed { "_OTHER".into() } else { Value::Null };
+                    let attrs = base(("error.type", error));
+                    add(
+                        &mut t,
+                        "gen_ai.client.operation.duration",
+                        &attrs,
+                        nanos as f64 / 1e9,
+                    );
+                }
+                if failed {
+                    // A failed turn reports its duration only.
+                    continue;
+                }
                 for (kind, key) in [("input", "input_tokens"), ("output", "output_tokens")] {
                     let attrs = base(("gen_ai.token.type", kind.into()));
                     add(
@@ -137,17 +160,6 @@ fn from_records(records: &[Value]) -> Totals {
                         "gen_ai.client.token.usage",
                         &attrs,
                         p[key].as_f64().unwrap(),
-                    );
-                }
-                let (start, end) = (&r["trace"]["start_ns"], &r["trace"]["end_ns"]);
-                let nanos = end.as_u64().unwrap() - start.as_u64().unwrap();
-                if nanos > 0 {
-                    let attrs = base(("error.type", Value::Null));
-                    add(
-                        &mut t,
-                        "gen_ai.client.operation.duration",
-                        &attrs,
-                        nanos as f64 / 1e9,
                     );
                 }
                 let attrs = [
@@ -244,7 +256,7 @@ fn the_metrics_record_says_exactly_what_the_runs_records_say() {
         };
         assert_eq!(metrics[0]["properties"]["temporality"], want);
         let records = records.take();
-        assert_eq!(records.len(), 20);
+        assert_eq!(records.len(), 21);
         assert_eq!(
             rounded(from_metrics(&metrics), true),
             rounded(from_records(&records), true),
@@ -328,7 +340,7 @@ fn with_the_operators_stream_off_nothing_is_aggregated_or_reported() {
         work(&client);
         client.shutdown();
         assert!(metrics.is_empty(), "{off:?}");
-        assert_eq!(records.len(), 20, "the usage stream is untouched");
+        assert_eq!(records.len(), 21, "the usage stream is untouched");
         assert!(client.traceparent().is_none());
     }
 }
@@ -549,4 +561,99 @@ fn a_metrics_record_waits_out_an_outage_and_leaves_once_on_a_later_run() {
 
 fn lines(path: &Path) -> usize {
     std::fs::read_to_string(path).map_or(0, |t| t.lines().count())
+}
+
+#[test]
+fn a_failed_model_turn_is_an_error_span_and_a_duration_with_its_error_type() {
+    let collector = Collector::start();
+    let dir = tempfile::tempdir().unwrap();
+    let c = wired(
+        dir.path(),
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &collector.base_url()),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+            ("OTEL_LOGS_EXPORTER", "none"),
+        ],
+    );
+    let turn = c.model_turn("openai", "gpt-4o");
+    std::thread::sleep(Duration::from_millis(2));
+    turn.fail("quota of jane@example.com exceeded (429)");
+    c.shutdown();
+    let requests = collector.requests();
+    let at = |path: &str| -> Vec<Vec<u8>> {
+        requests
+            .iter()
+            .filter(|r| r.path == path)
+            .map(|r| r.body.clone())
+            .collect()
+    };
+    let (traces, metrics) = (at("/v1/traces"), at("/v1/metrics"));
+    assert_eq!((traces.len(), metrics.len()), (1, 1));
+    let Some(checked) = otlp_check::check_bodies(&traces, &["--signal", "traces"]) else {
+        return;
+    };
+    assert!(checked.passed, "{checked:?}");
+    let body: Value = serde_json::from_slice(&traces[0]).unwrap();
+    let span = &body["resourceSpans"][0]["scopeSpans"][0]["spans"][0];
+    assert_eq!(span["name"], "chat gpt-4o");
+    assert_eq!(span["status"]["code"], 2);
+    let message = span["status"]["message"].as_str().unwrap();
+    assert!(message.contains("exceeded (429)"), "{message}");
+    assert!(!message.contains("jane@example.com"), "scrubbed: {message}");
+    let attr = |key: &str| {
+        span["attributes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|kv| kv["key"] == key)
+            .map(|kv| kv["value"].clone())
+    };
+    assert_eq!(
+        attr("error.type"),
+        Some(serde_json::json!({"stringValue": "_OTHER"}))
+    );
+
+    let Some(checked) = otlp_check::check_bodies(&metrics, &["--signal", "metrics"]) else {
+        return;
+    };
+    assert!(checked.passed, "{checked:?}");
+    let body: Value = serde_json::from_slice(&metrics[0]).unwrap();
+    let names: Vec<&str> = body["resourceMetrics"][0]["scopeMetrics"][0]["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["gen_ai.client.operation.duration"],
+        "no token usage or cost for a failed turn"
+    );
+    let metric = &body["resourceMetrics"][0]["scopeMetrics"][0]["metrics"][0];
+    let point = &metric["histogram"]["dataPoints"][0];
+    assert_eq!(point["count"], "1");
+    let start: u64 = span["startTimeUnixNano"].as_str().unwrap().parse().unwrap();
+    let end: u64 = span["endTimeUnixNano"].as_str().unwrap().parse().unwrap();
+    let seconds = point["sum"].as_f64().unwrap();
+    assert!(
+        (seconds - (end - start) as f64 / 1e9).abs() < 1e-9,
+        "{seconds}"
+    );
+    let keys: Vec<(String, String)> = point["attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|kv| {
+            let v = kv["value"]["stringValue"].as_str().unwrap_or_default();
+            (kv["key"].as_str().unwrap().to_owned(), v.to_owned())
+        })
+        .collect();
+    assert!(
+        keys.contains(&("error.type".into(), "_OTHER".into())),
+        "{keys:?}"
+    );
+    assert!(
+        keys.contains(&("gen_ai.provider.name".into(), "openai".into())),
+        "{keys:?}"
+    );
 }

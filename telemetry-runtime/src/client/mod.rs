@@ -574,8 +574,8 @@ impl Client {
     }
 }
 
-/// Adds what a built-in event measures to the operator's metrics; a model turn's provider and
-/// duration come from its span.
+/// Adds what a built-in event measures to the operator's metrics; a model turn's provider,
+/// duration and error come from its span.
 fn measure(metrics: &Metrics, event: &dyn BuiltinEvent, trace: &RecordTrace<'_>) {
     match event.measure() {
         Some(Measure::Turn {
@@ -591,6 +591,7 @@ fn measure(metrics: &Metrics, event: &dyn BuiltinEvent, trace: &RecordTrace<'_>)
             output,
             cost,
             nanos: trace.span_nanos(),
+            error: trace.attr("error"),
         }),
         Some(m) => metrics.measure(m),
         None => {}

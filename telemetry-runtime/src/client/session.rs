@@ -246,7 +246,13 @@ impl Client {
             return;
         }
         let span = self.span_ending_now(Duration::ZERO);
-        self.token_usage(model, None, [input_tokens, output_tokens], cost, span);
+        self.token_usage(
+            model,
+            None,
+            [input_tokens, output_tokens],
+            cost,
+            (span, None),
+        );
     }
 
     /// Records one model turn: its token usage (as [`record_token_usage`]) and, for its
@@ -272,18 +278,19 @@ impl Client {
             Some(provider),
             [input_tokens, output_tokens],
             cost,
-            span,
+            (span, None),
         );
     }
 
-    /// Records a model turn whose span (when tracing) was opened when it started.
+    /// Records a model turn whose span (when tracing) was opened when it started; `error`,
+    /// already scrubbed, when the turn failed (its span's status and `error.type`).
     pub(crate) fn token_usage(
         &self,
         model: &str,
         provider: Option<&str>,
         [input_tokens, output_tokens]: [u64; 2],
         cost: f64,
-        span: Option<SpanEnd>,
+        (span, error): (Option<SpanEnd>, Option<&str>),
     ) {
         let provider = provider
             .filter(|p| !p.trim().is_empty())
@@ -301,11 +308,9 @@ impl Client {
                 None => Default::default(),
             }
         };
-        let attrs: Vec<(&'static str, &str)> = provider
-            .as_deref()
-            .map(|p| ("provider", p))
-            .into_iter()
-            .collect();
+        let extras = [("provider", provider.as_deref()), ("error", error)];
+        let attrs: Vec<(&'static str, &str)> =
+            extras.iter().filter_map(|&(k, v)| Some((k, v?))).collect();
         self.track_builtin_in(
             &TokenEvent {
                 session_id,

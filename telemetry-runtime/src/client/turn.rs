@@ -8,8 +8,8 @@ use crate::trace::SpanStart;
 /// One model turn being measured. Made by [`Client::model_turn`]; when
 /// [`finish`](Self::finish)ed, it records the turn's token usage (a `token` record, as
 /// [`Client::record_token_usage`] does) and, in the operator's OpenTelemetry stream, a `chat`
-/// span with the turn's real start and end and its provider. Dropped without `finish`, it
-/// records nothing.
+/// span with the turn's real start and end and its provider; [`fail`](Self::fail) records it
+/// as failed. Dropped without either, it records nothing.
 ///
 /// ```
 /// use telemetry_runtime::testing;
@@ -58,7 +58,40 @@ impl ModelTurn {
             Some(&self.provider),
             [input_tokens, output_tokens],
             cost,
-            self.span.map(|s| s.ended(Instant::now())),
+            (self.span.map(|s| s.ended(Instant::now())), None),
+        );
+    }
+
+    /// Records the turn as failed, ending now (the model call returned `error`): a `token`
+    /// record of no tokens and no cost and, in the operator's stream, a `chat` span with
+    /// status ERROR (the scrubbed `error` as its message) and `error.type` = `_OTHER`. Its
+    /// duration counts in the operator's `gen_ai.client.operation.duration` with that
+    /// `error.type`; no token usage is measured for it.
+    ///
+    /// ```
+    /// use telemetry_runtime::testing;
+    /// let ((), records) = testing::capture(|| {
+    ///     let turn = telemetry_runtime::current().model_turn("openai", "gpt-4o");
+    ///     turn.fail("rate limited (429)");
+    /// });
+    /// assert_eq!(records[0]["event"], "token");
+    /// assert_eq!(records[0]["properties"]["total_tokens"], 0);
+    /// ```
+    pub fn fail(self, error: impl std::fmt::Display) {
+        let client = &self.client;
+        if !client.is_recording() {
+            return;
+        }
+        let mut error = client.scrub(&error.to_string());
+        if error.trim().is_empty() {
+            "the model turn failed".clone_into(&mut error);
+        }
+        client.token_usage(
+            &self.model,
+            Some(&self.provider),
+            [0, 0],
+            0.0,
+            (self.span.map(|s| s.ended(Instant::now())), Some(&error)),
         );
     }
 }

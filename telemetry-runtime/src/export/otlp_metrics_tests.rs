@@ -45,8 +45,18 @@ fn measured(temporality: Temporality) -> Metrics {
             output,
             cost,
             nanos,
+            error: None,
         });
     }
+    m.measure(Measure::Turn {
+        model: "echo",
+        provider: Some("scripted"),
+        input: 0,
+        output: 0,
+        cost: 0.0,
+        nanos: Some(3_000_000),
+        error: Some("rate limited"),
+    });
     m.measure(Measure::Command {
         action: "run",
         millis: 700_000,
@@ -178,10 +188,21 @@ fn both_encodings_pass_the_reference_definitions_and_carry_exactly_what_was_meas
 
         let durations = points(first, "gen_ai.client.operation.duration");
         let total: f64 = durations.iter().map(|p| num(&p["count"])).sum();
-        assert_eq!(total, 2.0, "the turn without a duration has no point");
+        assert_eq!(total, 3.0, "the turn without a duration has no point");
         let echo = find(&durations, "gen_ai.request.model", "echo");
-        assert!((num(&echo[0]["sum"]) - 90.025).abs() < 1e-9);
-        assert_eq!(num(&echo[0]["min"]), 0.025);
+        assert_eq!(echo.len(), 2, "the failed turn is a series of its own");
+        let failed = find(&echo, "error.type", "_OTHER");
+        assert_eq!(
+            (num(&failed[0]["count"]), num(&failed[0]["sum"])),
+            (1.0, 0.003)
+        );
+        let ok: Vec<&Value> = echo
+            .iter()
+            .copied()
+            .filter(|p| attr(p, "error.type").is_none())
+            .collect();
+        assert!((num(&ok[0]["sum"]) - 90.025).abs() < 1e-9);
+        assert_eq!(num(&ok[0]["min"]), 0.025);
 
         let tools = points(first, "gen_ai.execute_tool.duration");
         let read_file = find(&tools, "gen_ai.tool.name", "read_file");

@@ -74,8 +74,8 @@ pub(crate) enum Measure<'a> {
         millis: u64,
         error: Option<&'a str>,
     },
-    /// A model turn ended: its tokens and cost; its provider and duration (from its span)
-    /// when known.
+    /// A model turn ended: its tokens and cost; its provider, duration (from its span) and
+    /// error (a failed turn: its duration only) when known.
     Turn {
         model: &'a str,
         provider: Option<&'a str>,
@@ -83,6 +83,7 @@ pub(crate) enum Measure<'a> {
         output: u64,
         cost: f64,
         nanos: Option<u64>,
+        error: Option<&'a str>,
     },
     /// A session ended.
     SessionEnd { agent: &'a str, success: bool },
@@ -157,18 +158,29 @@ impl Metrics {
                 output,
                 cost,
                 nanos,
+                error,
             } => {
                 let at = |flag| Attrs {
                     a: provider.unwrap_or(""),
                     b: model,
                     flag,
                 };
+                if let Some(ns) = nanos.filter(|&ns| ns > 0) {
+                    // As the span says it: any failure of a turn is `_OTHER`.
+                    let flag = report::error_flag(if error.is_some() {
+                        ErrorType::Other
+                    } else {
+                        ErrorType::None
+                    });
+                    store.record(Instrument::OperationDuration, at(flag), ns as f64 / 1e9);
+                }
+                // A failed turn reports no usage: its duration (with `error.type`) only.
+                if error.is_some() {
+                    return;
+                }
                 let count = |n: u64| crate::limits::clamp_count(n) as f64;
                 store.record(Instrument::TokenUsage, at(0), count(input));
                 store.record(Instrument::TokenUsage, at(1), count(output));
-                if let Some(ns) = nanos.filter(|&ns| ns > 0) {
-                    store.record(Instrument::OperationDuration, at(0), ns as f64 / 1e9);
-                }
                 // A counter only grows: a cost that is negative or not a number is left out.
                 if cost.is_finite() && cost >= 0.0 {
                     store.record(Instrument::Cost, at(0), cost);
@@ -260,6 +272,7 @@ mod tests {
             output: 10,
             cost,
             nanos,
+            error: None,
         }
     }
 
