@@ -573,3 +573,62 @@ fn protobuf_is_the_default_and_gzip_is_on_request() {
         assert!(r.passed, "{r:?}");
     }
 }
+
+/// Issue 18 item 2 with both streams (issue 21): every destination's flushes share the one
+/// deadline of the process. The usage stream waits 1.4 s at the first flush point (a backlog);
+/// then the operator's logs, then its traces, have something to flush, each at a later flush
+/// point. Were each destination's flushes bounded on their own account, each would wait its
+/// own 1.4 s one after the other (4.2 s); within the one deadline (send budget 0 plus one
+/// timeout of 1.5 s) the later flush points send nothing and the records wait in the outbox.
+#[test]
+fn every_destination_flushes_within_the_one_deadline_of_the_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let backlog = Client::builder()
+        .app("testapp", "1.2.3")
+        .config_dir(dir.path())
+        .endpoint(dead_endpoint())
+        .send_budget(Duration::ZERO)
+        .env(Env::empty())
+        .build();
+    backlog.track_command("earlier", ["x"]);
+    assert_eq!(lines(&dir.path().join(OUTBOX_FILE)), 1);
+
+    let usage = Collector::start();
+    let otel = Collector::start();
+    for c in [&usage, &otel] {
+        c.set_delay(Duration::from_millis(1_400));
+    }
+    let c = builder(
+        dir.path(),
+        Some(&usage.url()),
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &otel.base_url()),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "1500"),
+        ],
+    )
+    .send_budget(Duration::ZERO)
+    .timeout(Duration::from_millis(1_500))
+    .build();
+    let start = std::time::Instant::now();
+    c.flush(); // the usage stream's backlog: 1.4 s
+    c.record_session_start("root", "s-1"); // a record of the operator's logs
+    c.flush();
+    c.record_tool_call("t", None, None, Duration::ZERO, Outcome::Success); // a span
+    c.flush();
+    let took = start.elapsed();
+    // Scheduling slack on a loaded two-core machine.
+    let bound = Duration::from_millis(1_500) + Duration::from_secs(2);
+    assert!(took < bound, "three flush points took {took:?}");
+    assert_eq!(usage.records().len(), 1, "the backlog went first");
+    // A request may still start in what is left (then cut at the deadline): nothing of
+    // the operator's stream is delivered, all of it waits in its outboxes.
+    let paths: Vec<String> = otel.requests().iter().map(|r| r.path.clone()).collect();
+    assert!(paths.len() <= 2, "{paths:?}");
+    assert_eq!(lines(&dir.path().join(OTEL_LOGS_OUTBOX_FILE)), 2);
+    assert_eq!(lines(&dir.path().join(OTEL_TRACES_OUTBOX_FILE)), 1);
+    assert_eq!(
+        lines(&dir.path().join(OUTBOX_FILE)),
+        2,
+        "and the usage stream's"
+    );
+}

@@ -407,6 +407,11 @@ impl ClientBuilder {
                 debug,
                 // Each destination bounds its own requests and flushes by its own timeout.
                 flush_timeout: timeouts.request.max(otel_timeout),
+                flush_window: delivery::FlushWindow::new(
+                    settings.send_budget.unwrap_or(DEFAULT_SEND_BUDGET),
+                    timeouts.request.max(otel_timeout),
+                    direct,
+                ),
                 nothing_sent,
                 sessions: Mutex::default(),
                 env,

@@ -114,6 +114,8 @@ struct Inner {
     debug: bool,
     /// One deadline for a whole flush: the request timeout.
     flush_timeout: Duration,
+    /// The one flush deadline of the process, shared by every destination.
+    flush_window: crate::delivery::FlushWindow,
     /// Why nothing is sent although an endpoint was given (it cannot be used).
     nothing_sent: Option<String>,
     scrubber: Scrubber,
@@ -439,9 +441,11 @@ impl Client {
     }
 
     /// A flush point: delivers what waits (records queued while the send budget was spent, in
-    /// async code, or by an earlier run) in batches, within one deadline for the whole flush:
-    /// the request timeout. What cannot be delivered by then stays in the outbox for a later
-    /// flush or run. Without an endpoint, or when disabled, does nothing; when nothing waits,
+    /// async code, or by an earlier run) in batches, every destination (both streams) side by
+    /// side, within one deadline for the whole flush: the request timeout. All flush points of
+    /// the process share one deadline too: with the direct sends, they wait at most the send
+    /// budget plus one timeout. What cannot be delivered in time stays in the outbox for a
+    /// later run. Without an endpoint, or when disabled, does nothing; when nothing waits,
     /// returns at once.
     ///
     /// ```
@@ -450,10 +454,14 @@ impl Client {
     /// client.flush(); // nothing waits: returns at once
     /// ```
     pub fn flush(&self) {
-        let now = Instant::now();
-        // The timeout is capped (config::MAX_TIMEOUT): no real clock overflows here, and a
-        // clock that would gets a flush with no time at all rather than a panic.
-        let deadline = now.checked_add(self.inner.flush_timeout).unwrap_or(now);
+        // At most one timeout, and no later than what is left of the process's network time
+        // (every destination's direct sends and every earlier flush point count): a flush
+        // point after it is spent sends nothing, and what waits stays in the outbox.
+        let open = self
+            .inner
+            .flush_window
+            .open(Instant::now(), self.inner.flush_timeout);
+        let deadline = open.deadline;
         let usage = self
             .inner
             .sink

@@ -32,6 +32,19 @@ fn nanos(d: Duration) -> u64 {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct DirectSpend(Arc<AtomicU64>);
 
+impl DirectSpend {
+    /// What direct sends of every destination waited so far.
+    pub(crate) fn waited(&self) -> Duration {
+        Duration::from_nanos(self.0.load(Ordering::Relaxed))
+    }
+
+    /// Counts a direct send's wait (tests of the flush window).
+    #[cfg(test)]
+    pub(crate) fn add(&self, waited: Duration) {
+        add(&self.0, nanos(waited));
+    }
+}
+
 /// Time spent waiting on the network by this process, against its two limits.
 #[derive(Debug)]
 pub(crate) struct Budget {

@@ -21,6 +21,7 @@
 mod budget;
 mod destination;
 mod flush;
+mod window;
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -30,6 +31,7 @@ use std::time::{Duration, Instant, SystemTime};
 pub use budget::DEFAULT_SEND_BUDGET;
 pub(crate) use budget::{DirectSpend, is_queue_only, queue_only};
 pub(crate) use destination::{OtelStream, outbox_file};
+pub(crate) use window::FlushWindow;
 
 use crate::diag::DiagOut;
 use crate::export::{Answer, Verdict, WireFormat};
