@@ -525,3 +525,39 @@ fn a_tool_call_id_given_to_the_attribute_names_the_span() {
     assert!(usage[0].get("trace").is_none());
     assert!(!usage[0].to_string().contains("toolu_8"));
 }
+
+#[test]
+fn a_tool_call_id_leaves_as_gen_ai_tool_call_id() {
+    let printed = Records::default();
+    let out = std::sync::Arc::new(std::sync::Mutex::new(Lines(printed.clone())));
+    let client = Client::builder()
+        .env(Env::from_pairs([
+            ("TELEMETRY_OTEL", "1"),
+            ("OTEL_TRACES_EXPORTER", "console"),
+            ("OTEL_LOGS_EXPORTER", "none"),
+            ("OTEL_METRICS_EXPORTER", "none"),
+        ]))
+        .debug_output(out)
+        .build();
+    with_client(&client, || called_by_the_model(3)).unwrap();
+    let text = printed.take_json().concat();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("{\"resourceSpans\""))
+        .unwrap_or_else(|| panic!("no span printed: {text}"));
+    let body: Value = serde_json::from_str(line).unwrap();
+    let span = &body["resourceSpans"][0]["scopeSpans"][0]["spans"][0];
+    assert_eq!(span["name"], "execute_tool called_by_the_model");
+    let attrs: HashMap<&str, &Value> = span["attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|kv| (kv["key"].as_str().unwrap(), &kv["value"]))
+        .collect();
+    assert_eq!(attrs["gen_ai.tool.call.id"]["stringValue"], "toolu_3");
+    assert_eq!(attrs["gen_ai.tool.type"]["stringValue"], "function");
+    assert_eq!(
+        attrs["gen_ai.operation.name"]["stringValue"],
+        "execute_tool"
+    );
+}

@@ -302,8 +302,15 @@ fn spans_of(c: &Collector) -> Vec<Value> {
 
 #[test]
 fn a_logs_endpoint_that_refuses_never_stops_the_traces() {
+    // 404: a receiver that takes traces only; 415: one that takes another encoding of logs.
+    for status in [404, 415] {
+        a_logs_endpoint_answering(status);
+    }
+}
+
+fn a_logs_endpoint_answering(status: u16) {
     let otel = Collector::start();
-    otel.answer_path("/v1/logs", Reply::Status(404));
+    otel.answer_path("/v1/logs", Reply::Status(status));
     let dir = tempfile::tempdir().unwrap();
     let c = builder(
         dir.path(),
@@ -318,7 +325,7 @@ fn a_logs_endpoint_that_refuses_never_stops_the_traces() {
     assert!(
         requests
             .iter()
-            .any(|r| r.path == "/v1/logs" && r.answered == Some(404)),
+            .any(|r| r.path == "/v1/logs" && r.answered == Some(status)),
         "the logs were offered"
     );
     assert_eq!(spans(&requests).len(), 10, "every span arrived");
@@ -630,5 +637,83 @@ fn every_destination_flushes_within_the_one_deadline_of_the_process() {
         lines(&dir.path().join(OUTBOX_FILE)),
         2,
         "and the usage stream's"
+    );
+}
+
+/// A failing stream never stops the other: a dead usage endpoint leaves the operator's spans
+/// going, and a dead operator's receiver leaves the usage records going.
+#[test]
+fn a_failing_stream_never_stops_the_other() {
+    let dead = dead_endpoint();
+    let otel = Collector::start();
+    let dir = tempfile::tempdir().unwrap();
+    let c = builder(
+        dir.path(),
+        Some(&dead),
+        &[("OTEL_EXPORTER_OTLP_ENDPOINT", &otel.base_url())],
+    )
+    .build();
+    agent_run(&c);
+    agent_run(&c);
+    assert_eq!(spans_of(&otel).len(), 10, "every span");
+    assert_eq!(log_records(&otel.requests()).len(), 12, "every log record");
+    assert_eq!(
+        lines(&dir.path().join(OUTBOX_FILE)),
+        12,
+        "the usage records wait"
+    );
+
+    let usage = Collector::start();
+    let dir = tempfile::tempdir().unwrap();
+    let c = builder(
+        dir.path(),
+        Some(&usage.url()),
+        &[("OTEL_EXPORTER_OTLP_ENDPOINT", &dead)],
+    )
+    .build();
+    agent_run(&c);
+    agent_run(&c);
+    assert_eq!(usage.records().len(), 12, "every usage record");
+    assert_eq!(lines(&dir.path().join(OTEL_TRACES_OUTBOX_FILE)), 10);
+    assert_eq!(lines(&dir.path().join(OTEL_LOGS_OUTBOX_FILE)), 12);
+}
+
+/// The persisted choice (`telemetry disable`) and the first-run hold govern the usage stream
+/// only: the operator's stream sends in the first run and after the user opted out.
+#[test]
+fn the_persisted_choice_and_the_first_run_hold_govern_the_usage_stream_only() {
+    let usage = Collector::start();
+    let otel = Collector::start();
+    let dir = tempfile::tempdir().unwrap();
+    let otel_env = [("OTEL_EXPORTER_OTLP_ENDPOINT", otel.base_url())];
+    let otel_env: Vec<(&str, &str)> = otel_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    // The first run: the notice was shown, so the usage stream's records stay on the machine.
+    let first = builder(dir.path(), Some(&usage.url()), &otel_env).build();
+    first.hold_delivery();
+    agent_run(&first);
+    assert!(usage.requests().is_empty(), "held");
+    assert_eq!(lines(&dir.path().join(OUTBOX_FILE)), 6);
+    assert_eq!(
+        spans_of(&otel).len(),
+        5,
+        "the operator's stream is not held"
+    );
+
+    // `telemetry disable`, persisted: the usage stream is off, the operator's goes on.
+    first.persist_choice(false).unwrap();
+    let c = builder(dir.path(), Some(&usage.url()), &otel_env).build();
+    assert!(!c.is_enabled() && c.is_otel_enabled());
+    agent_run(&c);
+    assert!(usage.requests().is_empty(), "opted out");
+    assert_eq!(
+        lines(&dir.path().join(OUTBOX_FILE)),
+        0,
+        "the held records are deleted"
+    );
+    assert_eq!(spans_of(&otel).len(), 10);
+    let status = c.status().to_string();
+    assert!(
+        status.contains("OpenTelemetry:  on (decided by TELEMETRY_OTEL"),
+        "{status}"
     );
 }
