@@ -717,3 +717,39 @@ fn the_persisted_choice_and_the_first_run_hold_govern_the_usage_stream_only() {
         "{status}"
     );
 }
+
+/// The operator's outboxes are trusted like the usage stream's (issue 18, item 13): one that
+/// group or others may write is neither read nor appended to, so planted spans never reach
+/// the operator's backend.
+#[cfg(unix)]
+#[test]
+fn an_operators_outbox_others_may_write_is_neither_read_nor_appended_to() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let traces_only = |endpoint: &str| {
+        builder(
+            dir.path(),
+            None,
+            &[
+                ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", endpoint),
+                ("OTEL_LOGS_EXPORTER", "none"),
+            ],
+        )
+        .build()
+    };
+    agent_run(&traces_only(&dead_endpoint()));
+    let path = dir.path().join(OTEL_TRACES_OUTBOX_FILE);
+    assert_eq!(lines(&path), 5);
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let planted = std::fs::read_to_string(&path).unwrap();
+
+    let up = Collector::start();
+    let c = traces_only(&format!("{}/v1/traces", up.base_url()));
+    agent_run(&c);
+    assert_eq!(spans_of(&up).len(), 5, "this run's own spans only");
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        planted,
+        "untouched"
+    );
+}
