@@ -657,3 +657,55 @@ fn a_failed_model_turn_is_an_error_span_and_a_duration_with_its_error_type() {
         "{keys:?}"
     );
 }
+
+#[test]
+fn the_metrics_signal_has_its_own_headers_and_timeout() {
+    let traces = Collector::start();
+    let metrics = Collector::start();
+    metrics.set_delay(Duration::from_secs(3));
+    let dir = tempfile::tempdir().unwrap();
+    let traces_url = format!("{}/v1/traces", traces.base_url());
+    let metrics_url = format!("{}/v1/metrics", metrics.base_url());
+    let c = wired(
+        dir.path(),
+        &[
+            ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", &traces_url),
+            ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", &metrics_url),
+            (
+                "OTEL_EXPORTER_OTLP_HEADERS",
+                "authorization=general,x-tenant=t1",
+            ),
+            (
+                "OTEL_EXPORTER_OTLP_METRICS_HEADERS",
+                "authorization=metrics%20only",
+            ),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "20000"),
+            ("OTEL_EXPORTER_OTLP_METRICS_TIMEOUT", "300"),
+            ("OTEL_LOGS_EXPORTER", "none"),
+        ],
+    );
+    c.track_command("run", Vec::<String>::new());
+    let started = std::time::Instant::now();
+    c.shutdown();
+    let waited = started.elapsed();
+    assert!(
+        waited < Duration::from_secs(2),
+        "the metrics' 300 ms, not the general 20 s nor the receiver's 3 s: {waited:?}"
+    );
+    let sent = metrics_requests(&metrics);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].header("authorization"), Some("metrics only"));
+    assert_eq!(sent[0].header("x-tenant"), Some("t1"));
+    assert_eq!(
+        lines(&dir.path().join(OTEL_METRICS_OUTBOX_FILE)),
+        1,
+        "not answered in time: it waits in the outbox"
+    );
+    let spans: Vec<Request> = traces.requests();
+    assert!(!spans.is_empty());
+    for r in &spans {
+        assert_eq!(r.path, "/v1/traces");
+        assert_eq!(r.header("authorization"), Some("general"));
+        assert!(r.is_accepted());
+    }
+}

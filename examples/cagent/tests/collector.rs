@@ -212,6 +212,25 @@ fn a_cagent_run_over_otlp_lands_in_the_collector_summary() {
 }
 
 #[test]
+fn the_collector_refuses_the_operators_metrics_and_the_logs_still_land() {
+    let s = setup();
+    let out = run_cagent_otel_logs_as(&s, &[("TELEMETRY_VERBOSE", "1")]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr
+            .contains("telemetry (otel metrics): dropped 1 record(s): collector refused them (404"),
+        "{stderr}"
+    );
+    let left =
+        std::fs::read_to_string(s.config.join("telemetry-otel-metrics.jsonl")).unwrap_or_default();
+    // A refused record is dropped, not sent again; only the count of dropped records stays
+    // (the next request of the signal reports it).
+    assert!(!left.contains("\"event\""), "{left}");
+    assert!(left.contains("\"dropped_records\":1"), "{left}");
+    assert_one_scenario(&summary(&s));
+}
+
+#[test]
 fn cagent_runs_in_every_otlp_protocol_and_compression_give_the_same_summary() {
     let cagent = setup();
     run_cagent(&cagent, API_KEY);
