@@ -366,7 +366,7 @@ impl ClientBuilder {
             [self.otel_sink.as_ref(), self.otel_metrics_sink.as_ref()],
             self.config_dir.as_deref(),
         );
-        let metrics = Self::metrics_signal(&settings, &env, metrics_sinks);
+        let metrics = otel_setup::metrics_signal(settings.otel.enabled, &env, metrics_sinks);
         let remote = (otel_stream.is_some() || metrics.is_some())
             .then(|| remote_parent(&env, &diag))
             .flatten();
@@ -421,27 +421,6 @@ impl ClientBuilder {
                 decided_by: settings.decided_by,
             }),
         }
-    }
-
-    /// The operator's metrics, when its stream is on and has a metrics destination
-    /// (`sinks`); the temporality from `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`
-    /// (one warning for a value that is not one).
-    fn metrics_signal(
-        settings: &Settings,
-        env: &Env,
-        sinks: Vec<Arc<dyn Sink>>,
-    ) -> Option<super::MetricsSignal> {
-        if !settings.otel.enabled || sinks.is_empty() {
-            return None;
-        }
-        let (temporality, warning) = crate::metrics::temporality(env);
-        if let Some(w) = warning {
-            eprintln!("telemetry: {}", printable(&w, false));
-        }
-        Some(super::MetricsSignal {
-            metrics: crate::metrics::Metrics::new(temporality),
-            sinks,
-        })
     }
 
     /// The connect and request timeouts: the builder's, else the defaults; each at most

@@ -264,3 +264,24 @@ impl Sink for Console {
         }
     }
 }
+
+/// The operator's metrics, when its stream is `on` and has a metrics destination (`sinks`);
+/// the temporality from `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE` (one warning for
+/// a value that is not one).
+pub(super) fn metrics_signal(
+    on: bool,
+    env: &Env,
+    sinks: Vec<Arc<dyn Sink>>,
+) -> Option<super::MetricsSignal> {
+    if !on || sinks.is_empty() {
+        return None;
+    }
+    let (temporality, warning) = crate::metrics::temporality(env);
+    if let Some(w) = warning {
+        eprintln!("telemetry: {}", printable(&w, false));
+    }
+    Some(super::MetricsSignal {
+        metrics: crate::metrics::Metrics::new(temporality),
+        sinks,
+    })
+}
