@@ -40,6 +40,12 @@ pub const MAX_TAG_VALUE_CHARS: usize = 128;
 /// however large the number or late the date, a CLI waits at most a day before it sends again.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
 
+/// A round trip remembered beside an outbox (`<outbox>.round-trip`) is taken as at most this,
+/// the longest request timeout: however large the number in the file, it can only make a run
+/// queue its records at once (they leave at the flush point, which measures the round trip
+/// again).
+pub const MAX_ROUND_TRIP: Duration = Duration::from_secs(60);
+
 /// Every count the client sends (tokens, tool calls, durations in milliseconds, dropped
 /// records) is at most this: the largest int64, so OTLP's `intValue` and a collector's sums
 /// always take it.

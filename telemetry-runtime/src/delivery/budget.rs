@@ -4,11 +4,18 @@
 //! - one account per process: every direct send's wait, to any destination of the client
 //!   (both streams, every signal), is counted in one [`DirectSpend`] the deliveries share;
 //!   each delivery adds its own flush requests' waits; both only grow;
-//! - a direct send starts only while the send budget lasts and the last round trip measured
-//!   fits in what is left of it; a send once started is never cut short by the budget (a
-//!   collector may have stored a request cut short, and sending it again would deliver it
-//!   twice), so the send budget is passed by at most one request per sending thread, itself
-//!   bounded by the request timeout;
+//! - a direct send starts only while what is left of the send budget holds two round trips
+//!   (its own and the one flush that sends whatever must wait): with a steady round trip, a
+//!   command's direct sends and its flush fit in the send budget together. The round trip
+//!   expected is the latest measured in this process, else the one an earlier run measured
+//!   (remembered beside the outbox), else none (the first run on a machine sends its first
+//!   record at once). A run that knows its collector is slow therefore queues at once and
+//!   pays one round trip, at its flush point;
+//! - a send once started is never cut short by the budget (a collector may have stored a
+//!   request cut short, and sending it again would deliver it twice), so the send budget is
+//!   passed by at most one request per sending thread, itself bounded by the request timeout;
+//! - a remembered round trip only ever decides direct sends: flushes go by what this process
+//!   measured, so no value in a file can keep records from leaving;
 //! - flushes share one deadline per process and destination: together with the direct sends
 //!   they wait at most the send budget plus one request timeout (the destinations of a client
 //!   flush side by side, so in wall time the bound holds for the process) ([`Budget::reserve`] grants each flush
@@ -57,14 +64,37 @@ pub(crate) struct Budget {
     /// Nanoseconds this destination's flush requests waited, plus what those in flight
     /// reserved.
     flushes: AtomicU64,
-    /// The latest round trip measured (direct send or flush), in nanoseconds.
+    /// The latest round trip measured in this process (direct send or flush), in nanoseconds;
+    /// zero before the first.
     last_round_trip: AtomicU64,
+    /// The round trip an earlier run measured, in nanoseconds; zero when none.
+    remembered: u64,
+}
+
+/// Why a direct send may not start now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NoSend {
+    /// Nothing is left of the send budget.
+    Spent,
+    /// What is left does not hold two round trips of the collector (`round_trip`, measured in
+    /// this process unless `remembered`): the record waits for the flush point.
+    Slow {
+        round_trip: Duration,
+        remembered: bool,
+        left: Duration,
+    },
 }
 
 impl Budget {
     /// A budget of `send` for direct sends (counted in `direct`, shared with the client's
-    /// other destinations), and `send + timeout` in all.
-    pub(crate) fn new(send: Duration, timeout: Duration, direct: DirectSpend) -> Self {
+    /// other destinations), and `send + timeout` in all; `remembered`: the round trip an
+    /// earlier run measured to this destination, if any.
+    pub(crate) fn new(
+        send: Duration,
+        timeout: Duration,
+        direct: DirectSpend,
+        remembered: Option<Duration>,
+    ) -> Self {
         let send = nanos(send);
         Self {
             send,
@@ -72,6 +102,7 @@ impl Budget {
             direct,
             flushes: AtomicU64::new(0),
             last_round_trip: AtomicU64::new(0),
+            remembered: remembered.map_or(0, nanos),
         }
     }
 
@@ -94,9 +125,30 @@ impl Budget {
         (left > 0 && left >= self.last_round_trip.load(Ordering::Relaxed)).then_some(left)
     }
 
+    /// Whether a direct send may start now: `Ok`, or why not.
+    pub(crate) fn direct_send(&self) -> Result<(), NoSend> {
+        let left = self.send.saturating_sub(self.spent());
+        if left == 0 {
+            return Err(NoSend::Spent);
+        }
+        let (round_trip, remembered) = match self.last_round_trip.load(Ordering::Relaxed) {
+            0 => (self.remembered, true),
+            measured => (measured, false),
+        };
+        if left >= round_trip.saturating_mul(2) {
+            return Ok(());
+        }
+        Err(NoSend::Slow {
+            round_trip: Duration::from_nanos(round_trip),
+            remembered,
+            left: Duration::from_nanos(left),
+        })
+    }
+
     /// Whether a direct send may start now.
-    pub(crate) fn allows_a_send(&self) -> bool {
-        self.left_of(self.send, self.spent()).is_some()
+    #[cfg(test)]
+    fn allows_a_send(&self) -> bool {
+        self.direct_send().is_ok()
     }
 
     /// Counts a direct send's wait.
@@ -198,19 +250,59 @@ mod tests {
     const MS: fn(u64) -> Duration = Duration::from_millis;
 
     #[test]
-    fn the_budget_allows_sends_while_a_round_trip_fits() {
-        let b = Budget::new(MS(100), MS(1_500), DirectSpend::default());
-        assert!(b.allows_a_send());
-        b.spend(MS(40));
-        assert!(b.allows_a_send(), "60 ms left, 40 ms expected");
-        b.spend(MS(40));
-        assert!(!b.allows_a_send(), "20 ms left, 40 ms expected");
-        assert!(!Budget::new(Duration::ZERO, MS(1_500), DirectSpend::default()).allows_a_send());
+    fn the_budget_allows_sends_while_two_round_trips_fit() {
+        let b = Budget::new(MS(100), MS(1_500), DirectSpend::default(), None);
+        assert!(b.allows_a_send(), "nothing measured: the first send starts");
+        b.spend(MS(20));
+        assert!(b.allows_a_send(), "80 ms left, 2 x 20 ms expected");
+        b.spend(MS(20));
+        b.spend(MS(20));
+        assert!(b.allows_a_send(), "40 ms left: this send and the flush fit");
+        b.spend(MS(20));
+        assert_eq!(
+            b.direct_send(),
+            Err(NoSend::Slow {
+                round_trip: MS(20),
+                remembered: false,
+                left: MS(20)
+            }),
+            "20 ms left: the flush would pass the budget"
+        );
+        b.spend(MS(20));
+        assert_eq!(b.direct_send(), Err(NoSend::Spent));
+        let zero = Budget::new(Duration::ZERO, MS(1_500), DirectSpend::default(), None);
+        assert_eq!(zero.direct_send(), Err(NoSend::Spent));
+    }
+
+    #[test]
+    fn a_remembered_round_trip_decides_until_this_process_measures_one() {
+        // The collector was 51 ms away last run: 100 ms cannot hold a send and the flush.
+        let slow = Budget::new(MS(100), MS(1_500), DirectSpend::default(), Some(MS(51)));
+        assert_eq!(
+            slow.direct_send(),
+            Err(NoSend::Slow {
+                round_trip: MS(51),
+                remembered: true,
+                left: MS(100)
+            })
+        );
+        // The flush is not held back by the remembered value.
+        assert_eq!(slow.reserve(MS(1_500)), Some(MS(1_500)));
+        slow.settle(MS(1_500), MS(2));
+        assert!(slow.allows_a_send(), "this process measured 2 ms since");
+
+        let fast = Budget::new(MS(100), MS(1_500), DirectSpend::default(), Some(MS(1)));
+        assert!(fast.allows_a_send());
+        // A remembered value as long as any timeout never stops a flush.
+        let huge = Budget::new(MS(100), MS(1_500), DirectSpend::default(), Some(MS(60_000)));
+        assert!(!huge.allows_a_send());
+        assert!(!huge.is_spent());
+        assert_eq!(huge.reserve(MS(1_500)), Some(MS(1_500)));
     }
 
     #[test]
     fn flushes_share_one_deadline_with_the_direct_sends() {
-        let b = Budget::new(MS(100), MS(1_500), DirectSpend::default());
+        let b = Budget::new(MS(100), MS(1_500), DirectSpend::default(), None);
         assert_eq!(b.whole(), MS(1_600));
         // A direct send that took 1.4 s (started within the budget, never cut short).
         b.spend(MS(1_400));
@@ -219,7 +311,7 @@ mod tests {
         assert_eq!(b.reserve(MS(1_500)), None);
         assert!(b.is_spent());
 
-        let b = Budget::new(MS(100), MS(1_500), DirectSpend::default());
+        let b = Budget::new(MS(100), MS(1_500), DirectSpend::default(), None);
         let granted = b.reserve(MS(1_500)).unwrap();
         assert_eq!(granted, MS(1_500), "at most one timeout per request");
         assert_eq!(b.reserve(MS(1_500)), Some(MS(100)), "the rest, reserved");
@@ -240,8 +332,8 @@ mod tests {
     #[test]
     fn destinations_share_the_send_budget_and_each_flushes_on_its_own_account() {
         let shared = DirectSpend::default();
-        let usage = Budget::new(MS(100), MS(1_500), shared.clone());
-        let traces = Budget::new(MS(100), MS(1_500), shared);
+        let usage = Budget::new(MS(100), MS(1_500), shared.clone(), None);
+        let traces = Budget::new(MS(100), MS(1_500), shared, None);
         usage.spend(MS(100));
         assert!(
             !traces.allows_a_send(),
@@ -259,7 +351,7 @@ mod tests {
 
     #[test]
     fn huge_durations_saturate() {
-        let b = Budget::new(Duration::MAX, Duration::MAX, DirectSpend::default());
+        let b = Budget::new(Duration::MAX, Duration::MAX, DirectSpend::default(), None);
         assert!(b.allows_a_send());
         b.spend(Duration::MAX);
         b.spend(Duration::MAX);

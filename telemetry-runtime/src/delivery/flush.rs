@@ -24,8 +24,28 @@ use crate::outbox::Outbox;
 type Settle<'a> = dyn FnMut(&[String], u64, u64) -> io::Result<()> + 'a;
 
 impl Delivery {
-    /// Sends what waits (memory first, then the outbox) until `deadline`.
+    /// Sends what waits (memory first, then the outbox) until `deadline`, then remembers the
+    /// round trip this process measured for later runs.
     pub(crate) fn flush(&self, deadline: Instant) {
+        self.flush_waiting(deadline);
+        self.remember_round_trip();
+    }
+
+    /// Writes the latest round trip measured beside the outbox, when it changed.
+    fn remember_round_trip(&self) {
+        let (Some(outbox), Some(ms)) = (&self.outbox, self.round_trip.to_save()) else {
+            return;
+        };
+        match outbox.set_round_trip(ms) {
+            Ok(()) => self.round_trip.saved(ms),
+            Err(e) => self
+                .diag
+                .line(&format!("telemetry: cannot remember the round trip: {e}")),
+        }
+    }
+
+    /// Sends what waits (memory first, then the outbox) until `deadline`.
+    fn flush_waiting(&self, deadline: Instant) {
         if self.nothing_waits() {
             return;
         }

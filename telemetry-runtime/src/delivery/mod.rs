@@ -6,8 +6,11 @@
 //! - synchronous means durable: when [`Delivery::deliver`] returns, its record was answered
 //!   with a 2xx, counted as refused, or is queued (the outbox; memory only when the outbox
 //!   cannot be written or there is no config dir);
-//! - direct sends wait at most the send budget in all ([`budget`]); once it is spent, records
-//!   are queued and leave in batches at the next flush point ([`flush`]);
+//! - direct sends wait at most the send budget in all ([`budget`]), and start only while what
+//!   is left of it holds the collector's round trip twice (the send and the flush after it):
+//!   a run that knows, from its own measurements or the last run's ([`round_trip`]), that its
+//!   collector is slow queues at once; queued records leave in batches at the next flush
+//!   point ([`flush`]);
 //! - the process waits on the network at most the send budget plus one request timeout in
 //!   all, flushes included: one flush deadline per process, not one per flush point;
 //! - after the first failure, `Retry` or refusal, this process makes no more requests
@@ -21,6 +24,7 @@
 mod budget;
 mod destination;
 mod flush;
+mod round_trip;
 mod window;
 
 use std::collections::VecDeque;
@@ -37,7 +41,8 @@ use crate::diag::DiagOut;
 use crate::export::{Answer, Verdict, WireFormat};
 use crate::outbox::Outbox;
 use crate::transport::Transport;
-use budget::Budget;
+use budget::{Budget, NoSend};
+use round_trip::RoundTrip;
 
 /// Most records in one request.
 pub const MAX_BATCH: usize = 100;
@@ -71,6 +76,8 @@ pub(crate) struct Delivery {
     outbox: Option<Outbox>,
     memory: Mutex<Memory>,
     budget: Budget,
+    /// The round trip remembered beside the outbox, and this process's latest.
+    round_trip: RoundTrip,
     /// Set after the first failure, `Retry` or refusal: no more requests in this process.
     stopped: AtomicBool,
     /// Set while records must stay on this machine (the first-run notice was shown).
@@ -89,12 +96,20 @@ impl Delivery {
         settings: Settings,
         diag: DiagOut,
     ) -> Self {
+        let round_trip = RoundTrip::load(outbox.as_ref());
+        let budget = Budget::new(
+            settings.send_budget,
+            settings.timeout,
+            settings.direct,
+            round_trip.remembered(),
+        );
         Self {
             transport,
             format,
             outbox,
             memory: Mutex::default(),
-            budget: Budget::new(settings.send_budget, settings.timeout, settings.direct),
+            budget,
+            round_trip,
             stopped: AtomicBool::new(false),
             hold: AtomicBool::new(false),
             pending: AtomicBool::new(false),
@@ -149,13 +164,8 @@ impl Delivery {
             Some(why)
         } else if self.pending.load(Ordering::Relaxed) {
             Some("earlier records of this process wait for the next flush point".to_owned())
-        } else if !self.budget.allows_a_send() {
-            Some(format!(
-                "the send budget ({} ms) is spent: sent at the next flush point",
-                self.budget.total().as_millis()
-            ))
         } else {
-            None
+            self.budget.direct_send().err().map(|no| self.no_send_why(no))
         };
         if let Some(why) = why {
             self.queue(vec![line], &why);
@@ -192,6 +202,32 @@ impl Delivery {
                     &format!("{e}; no more attempts in this process"),
                 );
             }
+        }
+    }
+
+    /// Why a direct send does not start, for verbose mode.
+    fn no_send_why(&self, no: NoSend) -> String {
+        let budget = self.budget.total().as_millis();
+        match no {
+            NoSend::Spent => {
+                format!("the send budget ({budget} ms) is spent: sent at the next flush point")
+            }
+            NoSend::Slow {
+                round_trip,
+                remembered,
+                left,
+            } => format!(
+                "a round trip to the collector takes {} ms ({}): it and the flush's do not fit \
+                 in the {} ms left of the send budget ({budget} ms): sent at the next flush \
+                 point",
+                round_trip.as_millis(),
+                if remembered {
+                    "measured by an earlier run"
+                } else {
+                    "measured by this run"
+                },
+                left.as_millis()
+            ),
         }
     }
 
@@ -234,12 +270,14 @@ impl Delivery {
             };
             return Ok((204, nothing, taken));
         }
+        let started = Instant::now();
         let reply = self.transport.post(
             &encoded.body,
             self.format.content_type(),
             encoded.content_encoding,
             timeout,
         )?;
+        self.round_trip.answered(started.elapsed());
         let verdict = self.format.judge(&Answer {
             status: reply.status,
             body: &reply.body,

@@ -9,7 +9,10 @@
 //!   the file is rewritten (microseconds to a millisecond), never across network I/O;
 //! - `telemetry-outbox.jsonl.send`: the send lock, taken with a try-lock by the one process
 //!   that sends the outbox; never waited for;
-//! - `telemetry-outbox.jsonl.not-before`: the collector's `Retry-After`, as unix milliseconds.
+//! - `telemetry-outbox.jsonl.not-before`: the collector's `Retry-After`, as unix milliseconds;
+//! - `telemetry-outbox.jsonl.round-trip`: the round trip to this outbox's endpoint measured by
+//!   the last run, in whole milliseconds (rounded up), read as at most
+//!   [`MAX_ROUND_TRIP`](crate::limits::MAX_ROUND_TRIP) whatever the file says.
 //!
 //! Invariants:
 //! - an outbox is shared by the applications of one config dir, and each sends only its own
@@ -37,6 +40,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::files;
 pub use crate::files::OUTBOX_FILE;
+use crate::limits::MAX_ROUND_TRIP;
 use scan::{Keep, Scan};
 pub use scan::{MAX_BYTES, MAX_RECORDS};
 
@@ -46,6 +50,8 @@ const LOCK_SUFFIX: &str = ".lock";
 const SEND_SUFFIX: &str = ".send";
 /// Suffix of the "not before" file.
 const NOT_BEFORE_SUFFIX: &str = ".not-before";
+/// Suffix of the file remembering the last round trip measured.
+const ROUND_TRIP_SUFFIX: &str = ".round-trip";
 /// Longest wait for the append lock. It is held for at most a rewrite of 1 MiB, so this is
 /// reached only when its holder is stopped; the caller then keeps the records in memory.
 const APPEND_PATIENCE: Duration = Duration::from_secs(1);
@@ -62,6 +68,7 @@ pub(crate) struct Outbox {
     lock_path: PathBuf,
     send_path: PathBuf,
     not_before_path: PathBuf,
+    round_trip_path: PathBuf,
 }
 
 /// What waits to be sent: records (oldest first) and the count of dropped records.
@@ -105,6 +112,7 @@ impl Outbox {
             lock_path: beside(&path, LOCK_SUFFIX),
             send_path: beside(&path, SEND_SUFFIX),
             not_before_path: beside(&path, NOT_BEFORE_SUFFIX),
+            round_trip_path: beside(&path, ROUND_TRIP_SUFFIX),
             path,
         }
     }
@@ -113,18 +121,20 @@ impl Outbox {
         &self.path
     }
 
-    /// Deletes the outbox, its lock files, the "not before" file and every temporary file of
-    /// them (opt-out, reset). Missing files are fine; nothing is opened (a FIFO is removed).
+    /// Deletes the outbox, its lock files, the "not before" and round trip files and every
+    /// temporary file of them (opt-out, reset). Missing files are fine; nothing is opened (a
+    /// FIFO is removed).
     pub(crate) fn delete(&self) -> io::Result<()> {
         for p in [
             &self.path,
             &self.lock_path,
             &self.send_path,
             &self.not_before_path,
+            &self.round_trip_path,
         ] {
             files::remove(p)?;
         }
-        for name in [&self.path, &self.not_before_path] {
+        for name in [&self.path, &self.not_before_path, &self.round_trip_path] {
             if let Some(name) = name.file_name().and_then(|n| n.to_str()) {
                 files::clean_temps(&self.dir, name, true);
             }
@@ -286,6 +296,29 @@ impl Outbox {
     pub(crate) fn clear_not_before(&self) {
         let _ = files::remove(&self.not_before_path);
     }
+
+    /// The round trip to this outbox's endpoint that an earlier run measured, in whole
+    /// milliseconds, at most [`MAX_ROUND_TRIP`]. `None` when there is none or the file is not
+    /// a regular file of at most 32 bytes holding a whole number (hostile contents are
+    /// ignored, never trusted past the cap).
+    pub(crate) fn round_trip(&self) -> Option<Duration> {
+        let bytes = files::read_capped(&self.round_trip_path, 32).ok()??;
+        let text = std::str::from_utf8(&bytes).ok()?.trim();
+        if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        // All digits: only an overflow fails to parse, and that is over the cap too.
+        let ms = text.parse::<u64>().unwrap_or(u64::MAX);
+        Some(Duration::from_millis(ms).min(MAX_ROUND_TRIP))
+    }
+
+    /// Remembers `ms`, a round trip in whole milliseconds, for later runs (a private file
+    /// renamed into place, so a reader never sees half of it).
+    pub(crate) fn set_round_trip(&self, ms: u64) -> io::Result<()> {
+        fs::create_dir_all(&self.dir)?;
+        let ms = ms.min(u64::try_from(MAX_ROUND_TRIP.as_millis()).unwrap_or(u64::MAX));
+        files::replace(&self.round_trip_path, ms.to_string().as_bytes(), false)
+    }
 }
 
 impl Sending<'_> {
@@ -434,6 +467,41 @@ mod tests {
         assert!(ob.not_before().unwrap() <= SystemTime::now() + MAX_NOT_BEFORE);
         ob.clear_not_before();
         assert!(ob.not_before().is_none());
+    }
+
+    #[test]
+    fn the_round_trip_is_remembered_and_hostile_contents_are_clamped_or_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let ob = Outbox::new(dir.path(), "app");
+        assert_eq!(ob.round_trip(), None, "nothing measured yet");
+        ob.set_round_trip(51).unwrap();
+        assert_eq!(ob.round_trip(), Some(Duration::from_millis(51)));
+        let path = dir.path().join(format!("{OUTBOX_FILE}{ROUND_TRIP_SUFFIX}"));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        for (text, read) in [
+            (" 7\n", Some(Duration::from_millis(7))),
+            ("0", Some(Duration::ZERO)),
+            ("99999999999999999999999", Some(MAX_ROUND_TRIP)),
+            ("3600000", Some(MAX_ROUND_TRIP)),
+            ("", None),
+            ("-5", None),
+            ("1.5", None),
+            ("12ms", None),
+            ("\u{0}\u{1b}[2J", None),
+            ("1234567890123456789012345678901234", None),
+        ] {
+            fs::write(&path, text).unwrap();
+            assert_eq!(ob.round_trip(), read, "{text:?}");
+        }
+        ob.set_round_trip(u64::MAX).unwrap();
+        assert_eq!(ob.round_trip(), Some(MAX_ROUND_TRIP));
+        ob.delete().unwrap();
+        assert!(!path.exists(), "opting out forgets it too");
     }
 
     #[test]
