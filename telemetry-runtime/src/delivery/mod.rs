@@ -165,7 +165,10 @@ impl Delivery {
         } else if self.pending.load(Ordering::Relaxed) {
             Some("earlier records of this process wait for the next flush point".to_owned())
         } else {
-            self.budget.direct_send().err().map(|no| self.no_send_why(no))
+            self.budget
+                .direct_send()
+                .err()
+                .map(|no| self.no_send_why(no))
         };
         if let Some(why) = why {
             self.queue(vec![line], &why);
