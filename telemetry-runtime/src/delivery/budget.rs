@@ -7,10 +7,11 @@
 //! - a direct send starts only while what is left of the send budget holds two round trips
 //!   (its own and the one flush that sends whatever must wait): with a steady round trip, a
 //!   command's direct sends and its flush fit in the send budget together. The round trip
-//!   expected is the latest measured in this process, else the one an earlier run measured
-//!   (remembered beside the outbox), else none (the first run on a machine sends its first
-//!   record at once). A run that knows its collector is slow therefore queues at once and
-//!   pays one round trip, at its flush point;
+//!   expected is the fastest measured in this process (the collector's distance: a request
+//!   slowed by this machine's load says nothing about it), else the one an earlier run
+//!   measured (remembered beside the outbox), else none (the first run on a machine sends its
+//!   first record at once). A run that knows its collector is slow therefore queues at once
+//!   and pays one round trip, at its flush point;
 //! - a send once started is never cut short by the budget (a collector may have stored a
 //!   request cut short, and sending it again would deliver it twice), so the send budget is
 //!   passed by at most one request per sending thread, itself bounded by the request timeout;
@@ -67,6 +68,9 @@ pub(crate) struct Budget {
     /// The latest round trip measured in this process (direct send or flush), in nanoseconds;
     /// zero before the first.
     last_round_trip: AtomicU64,
+    /// The fastest round trip measured in this process, in nanoseconds; `u64::MAX` before the
+    /// first.
+    fastest: AtomicU64,
     /// The round trip an earlier run measured, in nanoseconds; zero when none.
     remembered: u64,
 }
@@ -102,6 +106,7 @@ impl Budget {
             direct,
             flushes: AtomicU64::new(0),
             last_round_trip: AtomicU64::new(0),
+            fastest: AtomicU64::new(u64::MAX),
             remembered: remembered.map_or(0, nanos),
         }
     }
@@ -131,8 +136,8 @@ impl Budget {
         if left == 0 {
             return Err(NoSend::Spent);
         }
-        let (round_trip, remembered) = match self.last_round_trip.load(Ordering::Relaxed) {
-            0 => (self.remembered, true),
+        let (round_trip, remembered) = match self.fastest.load(Ordering::Relaxed) {
+            u64::MAX => (self.remembered, true),
             measured => (measured, false),
         };
         if left >= round_trip.saturating_mul(2) {
@@ -192,8 +197,10 @@ impl Budget {
 
     /// Remembers a round trip (direct or in a flush).
     fn measured(&self, round_trip: Duration) {
-        self.last_round_trip
-            .store(nanos(round_trip), Ordering::Relaxed);
+        let ns = nanos(round_trip);
+        self.last_round_trip.store(ns, Ordering::Relaxed);
+        self.fastest
+            .fetch_min(ns.min(u64::MAX - 1), Ordering::Relaxed);
     }
 
     /// The latest round trip measured (zero before the first).
@@ -272,6 +279,19 @@ mod tests {
         assert_eq!(b.direct_send(), Err(NoSend::Spent));
         let zero = Budget::new(Duration::ZERO, MS(1_500), DirectSpend::default(), None);
         assert_eq!(zero.direct_send(), Err(NoSend::Spent));
+    }
+
+    #[test]
+    fn one_slow_answer_among_fast_ones_does_not_stop_direct_sends() {
+        let b = Budget::new(MS(100), MS(1_500), DirectSpend::default(), None);
+        b.spend(MS(2));
+        b.spend(MS(40)); // a moment of load on this machine, not the collector's distance
+        assert!(b.allows_a_send(), "58 ms left, 2 x 2 ms expected");
+        assert_eq!(
+            b.last_round_trip(),
+            MS(40),
+            "flushes still go by the latest"
+        );
     }
 
     #[test]

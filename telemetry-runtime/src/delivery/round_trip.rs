@@ -5,8 +5,9 @@
 //!
 //! Invariants:
 //! - read once, when the delivery is made; written at flush points only (never per record),
-//!   and only when this process's latest answered request took a different number of whole
-//!   milliseconds (rounded up) than what the file holds;
+//!   and only when this process's fastest answered request took a different number of whole
+//!   milliseconds (rounded up) than what the file holds (the fastest: the collector's distance,
+//!   not a moment of load on this machine);
 //! - only answered requests count (any status): a refused connection or a timeout measures
 //!   no round trip;
 //! - without a config dir nothing is remembered and every run behaves as the first one.
@@ -24,7 +25,7 @@ const NONE: u64 = u64::MAX;
 pub(super) struct RoundTrip {
     /// Whole milliseconds on disk (read when made, or last written); [`NONE`] when none.
     on_disk: AtomicU64,
-    /// The latest answered request's round trip in this process, in nanoseconds; 0: none.
+    /// The fastest answered request's round trip in this process, in nanoseconds; `u64::MAX`: none.
     answered: AtomicU64,
 }
 
@@ -36,7 +37,7 @@ impl RoundTrip {
             .map_or(NONE, |d| u64::try_from(d.as_millis()).unwrap_or(NONE));
         Self {
             on_disk: AtomicU64::new(ms),
-            answered: AtomicU64::new(0),
+            answered: AtomicU64::new(u64::MAX),
         }
     }
 
@@ -50,15 +51,16 @@ impl RoundTrip {
 
     /// Notes the round trip of a request that was answered.
     pub(super) fn answered(&self, took: Duration) {
-        let ns = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX).max(1);
-        self.answered.store(ns, Ordering::Relaxed);
+        let ns = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+        self.answered
+            .fetch_min(ns.min(u64::MAX - 1), Ordering::Relaxed);
     }
 
     /// At a flush point: the whole milliseconds (rounded up) to write beside the outbox, when
     /// this process measured a round trip that differs from what is there.
     pub(super) fn to_save(&self) -> Option<u64> {
         let ns = self.answered.load(Ordering::Relaxed);
-        if ns == 0 {
+        if ns == u64::MAX {
             return None;
         }
         let ms = ns.div_ceil(1_000_000);
@@ -87,6 +89,12 @@ mod tests {
         outbox.set_round_trip(51).unwrap();
         rt.saved(51);
         assert_eq!(rt.to_save(), None, "the same value is not written again");
+        rt.answered(Duration::from_millis(80));
+        assert_eq!(
+            rt.to_save(),
+            None,
+            "a slower answer (this machine's load) changes nothing"
+        );
         rt.answered(Duration::from_micros(300));
         assert_eq!(rt.to_save(), Some(1), "loopback is 1 ms, not 0");
 
