@@ -51,8 +51,11 @@ enum Command {
         retain_days: Option<u32>,
         #[command(flatten)]
         limits: LimitFlags,
-        /// Always mark the session cookie `Secure` (behind a TLS proxy).
-        #[arg(long, env = "TELEMETRY_COLLECTOR_SECURE_COOKIES")]
+        /// Always mark the session cookie `Secure` (behind a TLS proxy). The variable takes
+        /// 1/0, true/false, yes/no, on/off.
+        #[arg(long, env = "TELEMETRY_COLLECTOR_SECURE_COOKIES",
+              action = clap::ArgAction::SetTrue,
+              value_parser = clap::builder::BoolishValueParser::new())]
         secure_cookies: bool,
         /// How long a login opens the report, in seconds.
         #[arg(long, env = "TELEMETRY_COLLECTOR_SESSION_TTL", value_parser = seconds,
