@@ -1,5 +1,6 @@
 //! The HTTP routes: ingest (cagent format and OTLP logs in protobuf or JSON, see
-//! `otlp::body`), the report, login and logout, health. Every answer carries `X-Content-Type-Options: nosniff`.
+//! `otlp::body`), the report, login and logout, health. Every answer the router makes carries
+//! `X-Content-Type-Options: nosniff` (hyper's own empty 400/431 for an unparsable head does not).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;

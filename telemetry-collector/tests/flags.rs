@@ -214,6 +214,10 @@ fn every_setting_applies(s: &Serve) {
     let refused = read_answer(&mut seventh, Duration::from_secs(5));
     assert!(refused.starts_with("HTTP/1.1 503"), "{refused}");
     assert!(refused.contains("--max-connections"), "{refused}");
+    assert!(
+        refused.contains("x-content-type-options: nosniff"),
+        "{refused}"
+    );
     drop(held);
     std::thread::sleep(Duration::from_millis(300));
 
@@ -265,6 +269,10 @@ fn every_setting_applies(s: &Serve) {
     assert!(text.contains("--max-concurrent-bodies"), "{text}");
     let timed_out = read_answer(&mut stalled, Duration::from_secs(10));
     assert!(timed_out.starts_with("HTTP/1.1 408"), "{timed_out}");
+    assert!(
+        timed_out.contains("x-content-type-options: nosniff"),
+        "{timed_out}"
+    );
     assert!(
         (Duration::from_secs(2)..Duration::from_secs(9)).contains(&start.elapsed()),
         "{:?}",
