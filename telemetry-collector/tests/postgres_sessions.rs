@@ -244,3 +244,93 @@ fn get_any(server: &BackgroundServer, path: &str) -> (u16, String) {
     let mut r = agent().get(&server.url(path)).call().unwrap();
     (r.status().as_u16(), r.body_mut().read_to_string().unwrap())
 }
+
+/// `report --db URL --session ID` (text and JSON): its stdout, after checking it succeeded.
+fn report_session(db: &str, id: &str, json: bool) -> String {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_telemetry-collector"));
+    cmd.env_remove("TELEMETRY_COLLECTOR_DB")
+        .args(["report", "--db", db, "--session", id]);
+    if json {
+        cmd.args(["--format", "json"]);
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{db} {id}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn report_session_and_retention_of_spans_and_sessions_are_the_same_in_both_stores() {
+    let Some(pg) = Postgres::start("report_session_and_retention_in_both_stores") else {
+        return;
+    };
+    let url = pg.create_db("retain");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.db");
+    let old = now_ms() - 10 * 86_400_000;
+    let fresh = now_ms() - 60_000;
+    let fresh_trace = "0af7651916cd43dd8448eb211c80319c";
+    for db in [path.to_str().unwrap(), url.as_str()] {
+        let server = BackgroundServer::start(Config::new(db)).unwrap();
+        for (id, trace, t0) in [("old-t", TRACE, old), ("new-t", fresh_trace, fresh)] {
+            let body = traces_request(run_spans(id, trace, t0));
+            assert_eq!(post(&server, "/v1/traces", &body).0, 200);
+        }
+        for (id, t0) in [("old-r", old), ("new-r", fresh + 1_000)] {
+            let body = json!({ "records": run_records(id, t0) });
+            assert_eq!(post(&server, "/events/v1/track", &body).0, 200);
+        }
+        server.stop().unwrap();
+    }
+    // The terminal waterfall and its JSON read the same from either store.
+    for id in ["new-t", "new-r", "old-t"] {
+        for json in [false, true] {
+            let lite = report_session(path.to_str().unwrap(), id, json);
+            assert_eq!(lite, report_session(&url, id, json), "{id}");
+        }
+    }
+    let text = report_session(&url, "new-t", false);
+    assert!(text.starts_with("Session new-t · agent root"), "{text}");
+    assert!(text.contains("3 tool calls (1 failed)"), "{text}");
+    let detail: Value = serde_json::from_str(&report_session(&url, "new-r", true)).unwrap();
+    assert_eq!(detail["spans"].as_array().unwrap().len(), 8, "{detail}");
+
+    // Retention (at start, --retain-days 3) removes the old sessions' spans, records and
+    // totals in both stores alike.
+    let servers: Vec<BackgroundServer> = [path.to_str().unwrap(), url.as_str()]
+        .into_iter()
+        .map(|db| {
+            let mut config = Config::new(db);
+            config.retain_days = Some(3);
+            BackgroundServer::start(config).unwrap()
+        })
+        .collect();
+    for path in [
+        "/api/sessions",
+        "/api/sessions/new-t",
+        "/api/sessions/new-r",
+    ] {
+        assert_eq!(get(&servers[0], path), get(&servers[1], path), "{path}");
+    }
+    let page: Value = serde_json::from_str(&get(&servers[1], "/api/sessions")).unwrap();
+    let ids: Vec<&str> = page["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["new-r", "new-t"]);
+    for server in &servers {
+        for gone in ["/api/sessions/old-t", "/api/sessions/old-r"] {
+            assert_eq!(get_any(server, gone).0, 404, "{gone}");
+        }
+    }
+    assert_eq!(pg.psql("retain", "SELECT COUNT(*) FROM spans"), "9");
+    assert_eq!(pg.psql("retain", "SELECT COUNT(*) FROM sessions"), "2");
+    for server in servers {
+        server.stop().unwrap();
+    }
+}
