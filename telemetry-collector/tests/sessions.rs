@@ -106,6 +106,43 @@ fn a_run_sent_as_spans_and_as_records_makes_the_same_session() {
     let d = api(&h, "/api/sessions/sess-traces");
     let spans = d["spans"].as_array().unwrap();
     assert_eq!(spans.len(), 9, "run, invoke_agent, 3 tools, 4 turns");
+    // Exactly the issue's keys: the list's totals plus "spans", and twelve per span.
+    let mut detail_keys: Vec<&String> = d.as_object().unwrap().keys().collect();
+    detail_keys.retain(|k| *k != "spans");
+    assert_eq!(
+        detail_keys,
+        t.as_object().unwrap().keys().collect::<Vec<_>>()
+    );
+    for key in [
+        "id",
+        "tool_calls",
+        "failed_tool_calls",
+        "is_success",
+        "source",
+    ] {
+        assert_eq!(d[key], t[key], "{key}");
+    }
+    for span in spans {
+        assert_eq!(
+            span.as_object().unwrap().keys().collect::<Vec<_>>(),
+            [
+                "duration_ms",
+                "error",
+                "input_tokens",
+                "is_success",
+                "kind",
+                "model",
+                "name",
+                "output_tokens",
+                "parent_id",
+                "span_id",
+                "start",
+                "tool_name"
+            ],
+            "{span}"
+        );
+        assert_eq!(span["span_id"].as_str().unwrap().len(), 16, "{span}");
+    }
     let kinds: Vec<&str> = spans.iter().map(|s| s["kind"].as_str().unwrap()).collect();
     assert_eq!(
         kinds,
@@ -315,6 +352,20 @@ fn recent_sessions_are_paged_newest_first_and_filter_the_failed() {
     assert_eq!(section.matches("href=\"/sessions/").count(), 50);
     assert!(section.contains("href=\"/sessions/s119\""));
     assert!(section.contains("Older sessions"));
+    // The issue's columns: time, agent, duration, tool calls, tokens, cost, outcome.
+    assert!(
+        section.contains(
+            "<tr><th>Started (UTC)</th><th>Agent</th><th>Duration</th><th>Tool calls</th>\
+             <th>Tokens</th><th>Cost</th><th>Outcome</th></tr>"
+        ),
+        "{section}"
+    );
+    let s117 = section.split("href=\"/sessions/s117\"").nth(1).unwrap();
+    let row = s117.split("</tr>").next().unwrap();
+    assert!(
+        row.contains("<td>root</td><td>900 ms</td>") && row.ends_with("<td class=bad>failed</td>"),
+        "{row}"
+    );
     let (_, failed_page) = admin_get(&h, "/?days=7&failed=1");
     let section = failed_page.split("id=sessions").nth(1).unwrap();
     assert_eq!(section.matches("href=\"/sessions/").count(), 40);
