@@ -604,3 +604,102 @@ fn traces_need_the_ingest_key_when_one_is_set() {
         200
     );
 }
+
+#[test]
+fn a_ten_thousand_span_session_is_stored_whole_and_drawn_in_grouped_bars_under_a_megabyte() {
+    let h = harness();
+    let t0 = now_ms() - 3_600_000;
+    let conv = || attr("gen_ai.conversation.id", s("big"));
+    let op = |o: &str| attr("gen_ai.operation.name", s(o));
+    let mut spans = vec![
+        span(
+            TRACE,
+            "0000000000000001",
+            None,
+            "run",
+            1,
+            (t0, t0 + 200_000),
+            vec![],
+            None,
+        ),
+        span(
+            TRACE,
+            "0000000000000002",
+            Some("0000000000000001"),
+            "invoke_agent root",
+            1,
+            (t0 + 1, t0 + 199_000),
+            vec![
+                op("invoke_agent"),
+                attr("gen_ai.agent.name", s("root")),
+                conv(),
+            ],
+            None,
+        ),
+    ];
+    // Then runs of 99 calls of one tool after each model turn; every 50th call fails.
+    let mut tools = 0;
+    for n in 2..10_000u32 {
+        let t = t0 + 2 + i64::from(n) * 19;
+        let id = format!("{:016x}", 0x1000 + n);
+        let (name, attrs, error) = if n % 100 == 2 {
+            let attrs = vec![
+                op("chat"),
+                attr("gen_ai.usage.input_tokens", i(100)),
+                conv(),
+            ];
+            ("chat m".to_owned(), attrs, None)
+        } else {
+            tools += 1;
+            let tool = ["read_file", "shell"][((n - 2) / 100 % 2) as usize];
+            let attrs = vec![
+                op("execute_tool"),
+                attr("gen_ai.tool.name", s(tool)),
+                conv(),
+            ];
+            let error = (tools % 50 == 0).then_some("boom");
+            (format!("execute_tool {tool}"), attrs, error)
+        };
+        let parent = Some("0000000000000002");
+        spans.push(span(
+            TRACE,
+            &id,
+            parent,
+            &name,
+            1,
+            (t, t + 15),
+            attrs,
+            error,
+        ));
+    }
+    for chunk in spans.chunks(1_000) {
+        assert_eq!(
+            post_traces(&h, &traces_request(chunk.to_vec())),
+            (200, json!({}))
+        );
+    }
+    let row = api(&h, "/api/sessions");
+    let row = find(&row, "big");
+    assert_eq!(
+        (&row["tool_calls"], &row["failed_tool_calls"]),
+        (&json!(tools), &json!(tools / 50))
+    );
+    assert_eq!(
+        row["input_tokens"],
+        (9_998 - tools) * 100,
+        "100 a model turn"
+    );
+    let d = api(&h, "/api/sessions/big");
+    assert_eq!(d["spans"].as_array().unwrap().len(), 10_000);
+
+    let (status, html) = admin_get(&h, "/sessions/big");
+    assert_eq!(status, 200);
+    assert!(html.len() <= 1_000_000, "{} bytes", html.len());
+    let bars = html.matches("<rect class=b").count();
+    // 2 + 100 model turns + 100 runs of one tool, each run one bar with its count.
+    assert_eq!(bars, 202, "{bars} bars");
+    assert_eq!(html.matches(">read_file ×99</text>").count(), 50);
+    assert_eq!(html.matches(">shell ×99</text>").count(), 49);
+    assert_eq!(html.matches(">shell ×97</text>").count(), 1, "the last run");
+    assert!(html.contains("consecutive calls of the same tool"));
+}
