@@ -3,7 +3,8 @@
 //! stream) and, in another run, as traces (the operator's stream, `TELEMETRY_OTEL=1`, OTLP
 //! protobuf to `/v1/traces`): each run is one session in Recent sessions (`/api/sessions`)
 //! with the same tool calls and outcome, and its page draws one bar per span in parent
-//! order; a replayed run is stored once.
+//! order; a replayed run is stored once; and the two runs give the same sessions with the
+//! collector on PostgreSQL.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -13,6 +14,10 @@ use std::time::Duration;
 
 use serde_json::Value;
 use telemetry_collector::{BackgroundServer, Config};
+
+// The collector's own PostgreSQL harness: a real server in a temporary directory.
+#[path = "../../../telemetry-collector/tests/common/pg.rs"]
+mod pg;
 
 const ADMIN: &str = "cagent-sessions-admin-token";
 const KEY: &str = "cagent-sessions-ingest-key";
@@ -25,8 +30,16 @@ struct Setup {
 }
 
 fn setup() -> Setup {
+    setup_on(None)
+}
+
+/// A collector over a SQLite file in a temporary directory, or over `postgres_url`.
+fn setup_on(postgres_url: Option<&str>) -> Setup {
     let db_dir = tempfile::tempdir().unwrap();
-    let mut config = Config::new(db_dir.path().join("collector.db"));
+    let mut config = match postgres_url {
+        Some(url) => Config::new(url),
+        None => Config::new(db_dir.path().join("collector.db")),
+    };
     config.admin_token = Some(ADMIN.into());
     config.api_keys = vec![KEY.into()];
     let server = BackgroundServer::start(config).unwrap();
@@ -197,10 +210,30 @@ fn a_cagent_run_sent_as_records_is_one_session_with_its_waterfall() {
 
 #[test]
 fn a_cagent_run_sent_as_traces_and_one_sent_as_records_are_the_same_session() {
-    let s = setup();
-    run_as_records(&s);
-    run_as_traces(&s);
-    let list = sessions(&s);
+    traces_and_records_make_the_same_session(&setup());
+}
+
+#[test]
+fn in_postgresql_a_cagent_run_sent_as_traces_and_one_sent_as_records_are_the_same_session() {
+    let Some(pg) = pg::Postgres::start("in_postgresql_a_cagent_run_sent_as_traces") else {
+        return;
+    };
+    let url = pg.create_db("cagent_sessions");
+    let s = setup_on(Some(&url));
+    traces_and_records_make_the_same_session(&s);
+    assert_eq!(
+        pg.psql("cagent_sessions", "SELECT COUNT(*) FROM spans"),
+        "9"
+    );
+    s.server.stop().unwrap();
+}
+
+/// Both runs, one per stream: one session each in Recent sessions with the same totals and
+/// outcome, and the traces' page drawn in parent order.
+fn traces_and_records_make_the_same_session(s: &Setup) {
+    run_as_records(s);
+    run_as_traces(s);
+    let list = sessions(s);
     assert_eq!(list.len(), 2, "{list:#?}");
     let by = |source: &str| list.iter().find(|x| x["source"] == source).unwrap().clone();
     let (traces, records) = (by("traces"), by("records"));
@@ -230,7 +263,7 @@ fn a_cagent_run_sent_as_traces_and_one_sent_as_records_are_the_same_session() {
     // The traces' session: the command's root span, the session under it, the rest under
     // that; one bar per span, in parent order, each indented under its parent.
     let id = traces["id"].as_str().unwrap();
-    let detail = api(&s, &format!("/api/sessions/{id}"));
+    let detail = api(s, &format!("/api/sessions/{id}"));
     let spans = detail["spans"].as_array().unwrap();
     assert_eq!(spans.len(), 9, "{detail:#}");
     assert_eq!(
@@ -249,7 +282,7 @@ fn a_cagent_run_sent_as_traces_and_one_sent_as_records_are_the_same_session() {
         failed.iter().any(|x| x["tool_name"] == "read_file"),
         "{detail:#}"
     );
-    let html = get(&s, &format!("/sessions/{id}"));
+    let html = get(s, &format!("/sessions/{id}"));
     let bars = bars(&html);
     assert_eq!(bars.len(), 9);
     assert_eq!(
