@@ -14,9 +14,7 @@ use sha2::{Digest, Sha256};
 /// The longest string kept anywhere in a stored record, in characters; longer ones are cut.
 pub const MAX_STRING_CHARS: usize = 1024;
 
-/// Why a record was skipped (counted, never stored).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rejection(pub String);
+pub use crate::validate::Rejection;
 
 /// A record ready for the `events` table: the indexed columns plus the whole record's JSON.
 #[derive(Debug, Clone, PartialEq)]
@@ -117,7 +115,7 @@ fn flatten(event_id: String, record: Value, now_ms: i64) -> Row {
         agent: p["agent_name"]
             .as_str()
             .filter(|a| !a.is_empty())
-            .map(crate::span::no_nul),
+            .map(no_nul),
         is_success: p["is_success"].as_bool(),
         duration_ms: int_of(&p["duration_ms"]).map(|d| d.max(0)),
         input_tokens: int_of(&p["input_tokens"]),
@@ -156,8 +154,23 @@ fn derived_id(obj: &Map<String, Value>) -> String {
     id
 }
 
-fn cap(s: &str) -> String {
-    crate::span::cap(s)
+/// `s` cut to [`MAX_STRING_CHARS`] characters, each NUL replaced by U+FFFD (PostgreSQL's
+/// text cannot hold NUL, and both stores keep the same text).
+pub fn cap(s: &str) -> String {
+    let s = match s.char_indices().nth(MAX_STRING_CHARS) {
+        Some((at, _)) => &s[..at],
+        None => s,
+    };
+    no_nul(s)
+}
+
+/// `s` with each NUL replaced by U+FFFD.
+///
+/// ```
+/// assert_eq!(telemetry_collector::record::no_nul("a\u{0}b"), "a\u{fffd}b");
+/// ```
+pub fn no_nul(s: &str) -> String {
+    s.replace('\0', "\u{fffd}")
 }
 
 /// Caps every string, and replaces each NUL by U+FFFD: PostgreSQL's text cannot hold NUL
@@ -169,7 +182,7 @@ fn cap_strings(v: &mut Value) {
                 s.truncate(at);
             }
             if s.contains('\0') {
-                *s = crate::span::no_nul(s);
+                *s = no_nul(s);
             }
         }
         Value::Array(items) => items.iter_mut().for_each(cap_strings),

@@ -20,6 +20,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 
+mod session_routes;
+
 use crate::auth::Access;
 use crate::limits::{BODY_SLOT_WAIT, Limits};
 use crate::login::Login;
@@ -68,9 +70,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/traces", post(traces))
         .route("/", get(report_page))
         .route("/api/summary", get(api_summary))
-        .route("/api/sessions", get(sessions::routes::api_list))
-        .route("/api/sessions/{id}", get(sessions::routes::api_one))
-        .route("/sessions/{id}", get(sessions::routes::session_page))
+        .route("/api/sessions", get(session_routes::api_list))
+        .route("/api/sessions/{id}", get(session_routes::api_one))
+        .route("/sessions/{id}", get(session_routes::session_page))
         .route("/login", post(login))
         .route("/logout", get(logout).post(logout))
         .route("/healthz", get(healthz))
@@ -491,12 +493,12 @@ async fn report_page(
     let q = sessions::ListQuery::from_params(failed, limit, w.cursor.as_deref())
         .or_else(|_| sessions::ListQuery::from_params(failed, None, None))
         .unwrap_or_default();
-    let list = match sessions::routes::load_page(&st, q.clone()).await {
+    let list = match session_routes::load_page(&st, q.clone()).await {
         Ok(p) => p,
         Err(e) => return reason(StatusCode::INTERNAL_SERVER_ERROR, e),
     };
     let own = format!("days={days}&top={top}");
-    let section = sessions::recent::section(&list, &q, &own);
+    let section = crate::waterfall::recent::section(&list, &q, &own);
     page(
         StatusCode::OK,
         html::report_page_with(&summary, st.config.admin_token.is_some(), &section),

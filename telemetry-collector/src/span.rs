@@ -3,10 +3,11 @@
 //!
 //! Invariants: ids are never all zero; `end_ns >= start_ns`; every number is within the
 //! bounds records have (`limits.rs`); every string is capped at
-//! [`MAX_STRING_CHARS`] characters.
+//! [`MAX_STRING_CHARS`](crate::record::MAX_STRING_CHARS) characters.
 
-use crate::record::MAX_STRING_CHARS;
-use crate::sessions::{Kind, Span, Tally};
+use serde::Serialize;
+
+pub use crate::record::{cap, no_nul};
 
 /// A span ready to store.
 #[derive(Clone, Debug, PartialEq)]
@@ -50,38 +51,48 @@ pub struct SpanRow {
     pub service: Option<String>,
 }
 
+/// What a span is in a session.
+#[derive(Serialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// A command, or any span that is none of the others.
+    Command,
+    /// The agent session itself (`invoke_agent`).
+    Session,
+    /// A tool call (`execute_tool`).
+    Tool,
+    /// A model turn (`chat`).
+    Chat,
+}
+
+impl Kind {
+    /// `command`, `session`, `tool` or `chat`, as stored and in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Command => "command",
+            Self::Session => "session",
+            Self::Tool => "tool",
+            Self::Chat => "chat",
+        }
+    }
+
+    /// The value [`as_str`](Self::as_str) wrote; anything else is a command.
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "session" => Self::Session,
+            "tool" => Self::Tool,
+            "chat" => Self::Chat,
+            _ => Self::Command,
+        }
+    }
+}
+
 impl SpanRow {
     /// The UTC day it started on (retention).
     pub fn day(&self) -> i64 {
         self.start_ns
             .div_euclid(1_000_000)
             .div_euclid(crate::rollup::MS_PER_DAY)
-    }
-
-    /// The span as a session's view shows it; `member`: it carries the session's id.
-    pub fn to_span(&self) -> Span {
-        let mut s = Span::new(hex(&self.span_id), self.kind, self.name.clone())
-            .with_times(self.start_ns, self.end_ns);
-        s.parent_id = self.parent_id.map(|p| hex(&p));
-        s.is_success = self.is_success;
-        s.error = if self.is_success {
-            None
-        } else {
-            self.error.clone()
-        };
-        s.tool_name.clone_from(&self.tool_name);
-        s.model.clone_from(&self.model);
-        s.input_tokens = self.input_tokens;
-        s.output_tokens = self.output_tokens;
-        s.cost = self.cost;
-        s.agent.clone_from(&self.agent);
-        s.member = self.session_id.is_some();
-        s
-    }
-
-    /// What the span adds to its session's totals.
-    pub fn tally(&self) -> Tally {
-        Tally::of(&self.to_span())
     }
 }
 
@@ -117,23 +128,4 @@ pub fn unhex<const N: usize>(s: &str) -> Option<[u8; N]> {
         out[i] = digit(pair[0])? << 4 | digit(pair[1])?;
     }
     Some(out)
-}
-
-/// `s` cut to [`MAX_STRING_CHARS`] characters, each NUL replaced by U+FFFD (PostgreSQL's
-/// text cannot hold NUL, and both stores keep the same text).
-pub fn cap(s: &str) -> String {
-    let s = match s.char_indices().nth(MAX_STRING_CHARS) {
-        Some((at, _)) => &s[..at],
-        None => s,
-    };
-    no_nul(s)
-}
-
-/// `s` with each NUL replaced by U+FFFD.
-///
-/// ```
-/// assert_eq!(telemetry_collector::span::no_nul("a\u{0}b"), "a\u{fffd}b");
-/// ```
-pub fn no_nul(s: &str) -> String {
-    s.replace('\0', "\u{fffd}")
 }

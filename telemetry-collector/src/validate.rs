@@ -10,7 +10,10 @@
 use serde_json::{Map, Value};
 
 use crate::limits::{MAX_COST, MAX_COUNT, MAX_DROPPED, MAX_DURATION_MS, MAX_FUTURE_MS, MAX_TOKENS};
-use crate::record::Rejection;
+
+/// Why a record was skipped (counted, never stored).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection(pub String);
 
 /// The integer properties and their upper bounds (the lower bound is 0).
 const INTEGERS: &[(&str, i64)] = &[

@@ -16,14 +16,15 @@
 //!   in does not matter) for the list, and recomputed from the spans for one session.
 
 pub mod cursor;
-pub mod recent;
 pub mod records;
-pub mod routes;
 pub mod traces;
+pub(crate) mod tree;
 
 use serde::Serialize;
 
+pub use crate::span::Kind;
 pub use cursor::{Cursor, ListQuery, MAX_PAGE};
+pub use tree::depths;
 
 /// Where a session's picture comes from.
 #[derive(Serialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -50,42 +51,6 @@ impl Source {
             "traces" => Some(Self::Traces),
             "records" => Some(Self::Records),
             _ => None,
-        }
-    }
-}
-
-/// What a span is in a session.
-#[derive(Serialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[serde(rename_all = "lowercase")]
-pub enum Kind {
-    /// A command, or any span that is none of the others.
-    Command,
-    /// The agent session itself (`invoke_agent`).
-    Session,
-    /// A tool call (`execute_tool`).
-    Tool,
-    /// A model turn (`chat`).
-    Chat,
-}
-
-impl Kind {
-    /// `command`, `session`, `tool` or `chat`, as stored and in JSON.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Command => "command",
-            Self::Session => "session",
-            Self::Tool => "tool",
-            Self::Chat => "chat",
-        }
-    }
-
-    /// The value [`as_str`](Self::as_str) wrote; anything else is a command.
-    pub fn parse(s: &str) -> Self {
-        match s {
-            "session" => Self::Session,
-            "tool" => Self::Tool,
-            "chat" => Self::Chat,
-            _ => Self::Command,
         }
     }
 }
@@ -352,7 +317,7 @@ impl Tally {
 /// (a parent before a child that starts at the same time).
 pub fn detail(id: &str, source: Source, mut spans: Vec<Span>, left_out: u64) -> Option<Detail> {
     let tally = Tally::of_members(&spans)?;
-    let depth = crate::waterfall::depths(&spans);
+    let depth = depths(&spans);
     let mut order: Vec<usize> = (0..spans.len()).collect();
     order.sort_by_key(|&i| {
         (

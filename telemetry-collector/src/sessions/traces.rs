@@ -7,8 +7,36 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::Span;
-use crate::span::SpanRow;
+use super::{Span, Tally};
+use crate::span::{SpanRow, hex};
+
+impl SpanRow {
+    /// The span as a session's view shows it; `member`: it carries the session's id.
+    pub fn to_span(&self) -> Span {
+        let mut s = Span::new(hex(&self.span_id), self.kind, self.name.clone())
+            .with_times(self.start_ns, self.end_ns);
+        s.parent_id = self.parent_id.map(|p| hex(&p));
+        s.is_success = self.is_success;
+        s.error = if self.is_success {
+            None
+        } else {
+            self.error.clone()
+        };
+        s.tool_name.clone_from(&self.tool_name);
+        s.model.clone_from(&self.model);
+        s.input_tokens = self.input_tokens;
+        s.output_tokens = self.output_tokens;
+        s.cost = self.cost;
+        s.agent.clone_from(&self.agent);
+        s.member = self.session_id.is_some();
+        s
+    }
+
+    /// What the span adds to its session's totals.
+    pub fn tally(&self) -> Tally {
+        Tally::of(&self.to_span())
+    }
+}
 
 /// How many parents are followed up from a member at most (a hostile client may send a
 /// chain or a cycle).

@@ -3,10 +3,10 @@
 
 use std::fmt::Write as _;
 
-use super::{ListQuery, Page, Source};
+use super::duration;
+use super::page::{clip, session_path, utc};
 use crate::html::{escape, thousands};
-use crate::waterfall::duration;
-use crate::waterfall::page::{clip, session_path, utc};
+use crate::sessions::{ListQuery, Page, Source};
 
 /// Characters of an agent's name or a session id in a row.
 const NAME_CHARS: usize = 40;

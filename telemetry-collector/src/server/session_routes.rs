@@ -8,9 +8,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::{Detail, ListQuery, Page};
+use super::{AppState, access, page, reason, throttled};
 use crate::auth::Access;
-use crate::server::{AppState, access, page, reason, throttled};
+use crate::sessions::{Detail, ListQuery, Page};
 use crate::{html, waterfall};
 
 /// The query of a page of sessions, as sent.
