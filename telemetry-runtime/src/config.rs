@@ -9,6 +9,8 @@ pub(crate) mod ci;
 mod consent;
 mod endpoint;
 mod env;
+mod exporter;
+mod notice_text;
 mod otel_consent;
 mod platform;
 mod proxy;
@@ -23,6 +25,8 @@ pub use ci::CI_VARIABLES;
 pub use consent::{Consent, ConsentSource};
 pub use endpoint::endpoint_problem;
 pub use env::Env;
+pub use exporter::{Exporter, OtlpCompression, OtlpProtocol};
+pub use notice_text::notice_text;
 pub use otel_consent::OTEL_SDK_DISABLED;
 pub use platform::go_os;
 pub(crate) use proxy::proxy_url;
@@ -51,9 +55,8 @@ pub(crate) fn read_persisted(config_dir: Option<&Path>) -> Option<bool> {
     }
 }
 
-pub use crate::client::DEBUG_USER_UUID;
+pub use crate::files::DEBUG_USER_UUID;
 use crate::limits::{MAX_TAG_VALUE_CHARS, MAX_TAGS};
-pub use crate::notice::notice_text;
 /// Tag keys longer than this many bytes are invalid.
 const MAX_TAG_KEY_BYTES: usize = 64;
 

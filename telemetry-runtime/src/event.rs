@@ -1,12 +1,14 @@
 //! Typed events. One Rust type per event; [`Event::properties`] produces exactly the wire
 //! properties a collector written for cagent's Go telemetry expects.
 
+mod measure;
+
+pub(crate) use measure::Measure;
 use std::fmt;
 use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use crate::metrics::Measure;
 use crate::outcome::Outcome;
 
 /// Identifier of an agent session.

@@ -22,7 +22,9 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
-pub use crate::identity::{load_or_create_user_uuid, read_user_uuid};
+mod identity;
+
+pub use identity::{DEBUG_USER_UUID, load_or_create_user_uuid, read_user_uuid};
 
 /// The anonymous id.
 pub const USER_UUID_FILE: &str = "user-uuid";

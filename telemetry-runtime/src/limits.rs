@@ -67,6 +67,20 @@ pub const MAX_OTLP_HEADER_BYTES: usize = 8 * 1024;
 /// ones are added to the metric's one overflow series (attribute `otel.metric.overflow`).
 pub const MAX_METRIC_SERIES: usize = 100;
 
-pub use crate::delivery::MAX_BATCH;
-pub use crate::outbox::{MAX_BYTES as OUTBOX_MAX_BYTES, MAX_RECORDS as OUTBOX_MAX_RECORDS};
-pub use crate::scrub::MAX_STRING_CHARS;
+/// Longest string kept, in characters (Unicode scalar values): the scrubber cuts every string
+/// that leaves the machine to this.
+pub const MAX_STRING_CHARS: usize = 256;
+
+/// Most records in one request.
+pub const MAX_BATCH: usize = 100;
+
+/// The largest request body sent, before compression (4 MiB): a batch whose body would be
+/// larger is split, and a record whose body alone would be larger is dropped and counted.
+/// OpenTelemetry receivers refuse larger bodies by default (the Collector's OTLP receiver
+/// and most vendors' intakes take at most 4 MiB or more).
+pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+/// Most records an outbox keeps (the newest).
+pub const OUTBOX_MAX_RECORDS: usize = 1_000;
+/// Most bytes of records an outbox keeps (the newest).
+pub const OUTBOX_MAX_BYTES: usize = 1024 * 1024;

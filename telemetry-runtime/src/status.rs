@@ -7,9 +7,8 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::client::Client;
-use crate::config::{Consent, ConsentSource, redact_endpoint};
-use crate::export::Exporter;
+use crate::config::Exporter;
+use crate::config::{Consent, ConsentSource};
 
 /// Everything a user needs to know about telemetry on this machine: the usage stream (the
 /// vendor's anonymous statistics: the fields from `enabled` to `queued_records`) and the
@@ -17,7 +16,8 @@ use crate::export::Exporter;
 /// key, a header value nor an endpoint's credentials. `Display` renders it for a terminal.
 ///
 /// ```
-/// use telemetry_runtime::{Client, ConsentSource, Env};
+/// use telemetry_runtime::config::ConsentSource;
+/// use telemetry_runtime::{Client, Env};
 /// let client = Client::builder().env(Env::from_pairs([("DO_NOT_TRACK", "1")])).build();
 /// let status = client.status();
 /// assert!(!status.enabled);
@@ -125,49 +125,6 @@ impl fmt::Display for SignalStatus {
             write!(f, "; {} queued", self.queued_records)?;
         }
         Ok(())
-    }
-}
-
-impl Client {
-    /// The status report: consent and its source, config dir, anonymous id, endpoint
-    /// (redacted, never the key), what decided each setting, and the outbox backlog. Reading
-    /// it creates no file.
-    ///
-    /// ```
-    /// use telemetry_runtime::{Client, Env};
-    /// let env = Env::from_pairs([("TELEMETRY_ENDPOINT", "https://me:hunter2@c.example/v1")]);
-    /// let text = Client::builder().env(env).build().status().to_string();
-    /// assert!(text.contains("https://***@c.example/v1") && !text.contains("hunter2"));
-    /// assert!(text.contains("TELEMETRY_ENDPOINT"));
-    /// ```
-    #[must_use]
-    pub fn status(&self) -> Status {
-        let consent = self.consent();
-        Status {
-            enabled: consent.enabled,
-            source: consent.source,
-            decided_by: consent.decided_by.clone(),
-            reason: consent.reason.clone(),
-            config_dir: self.config_dir().map(PathBuf::from),
-            anonymous_id: self.existing_user_uuid(),
-            endpoint: self.configured_endpoint().map(redact_endpoint),
-            endpoint_problem: self.endpoint_problem().map(str::to_owned),
-            debug: self.is_debug(),
-            exporter: self.exporter(),
-            send_budget: self.send_budget(),
-            timeout: self.request_timeout(),
-            decided_by_setting: self
-                .decided_by()
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), v.clone()))
-                .collect(),
-            queued_records: self.queued_records(),
-            otel: Consent {
-                warnings: Vec::new(),
-                ..self.otel_consent().clone()
-            },
-            otel_signals: self.otel_signals().to_vec(),
-        }
     }
 }
 

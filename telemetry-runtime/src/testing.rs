@@ -51,7 +51,7 @@ pub fn capture_client(builder: ClientBuilder) -> (Client, Records) {
     let client = builder
         .env_or_empty()
         .enabled(true)
-        .memory(records.clone())
+        .sink(records.clone())
         .build();
     (client, records)
 }
@@ -76,7 +76,7 @@ pub fn capture_otel<R>(f: impl FnOnce() -> R) -> (R, Vec<Value>) {
     let client = Client::builder()
         .app("test", "0.0.0")
         .env_or_empty()
-        .memory(Records::default())
+        .sink(Records::default())
         .otel(true)
         .otel_sink(records.clone())
         .build();

@@ -128,7 +128,7 @@ fn main() -> ExitCode {
     let config_dir = cli
         .config_dir
         .clone()
-        .or_else(|| cli_telemetry::platform_config_dir(&env).map(|d| d.join("cagent")));
+        .or_else(|| cli_telemetry::config::platform_config_dir(&env).map(|d| d.join("cagent")));
 
     let mut builder = Client::builder()
         .app("cagent", env!("CARGO_PKG_VERSION"))

@@ -39,7 +39,8 @@ pub fn reset_id(client: &Client) -> io::Result<Option<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cli_telemetry::{ConsentSource, Env};
+    use cli_telemetry::Env;
+    use cli_telemetry::config::ConsentSource;
 
     fn client(dir: &std::path::Path, env: Env) -> Client {
         Client::builder().env(env).config_dir(dir).build()

@@ -20,7 +20,6 @@ use crate::export::{
 use crate::outbox::Outbox;
 use crate::scrub::Scrubber;
 use crate::sink::{DebugSink, Sink};
-use crate::testing::Records;
 use crate::trace::{self, RemoteParent};
 
 /// What decided a setting that no variable decided (as in the status report).
@@ -171,7 +170,8 @@ impl ClientBuilder {
     /// `TELEMETRY_EXPORTER` (`cagent` or `otlp`) overrides it.
     ///
     /// ```
-    /// use telemetry_runtime::{Client, Env, Exporter};
+    /// use telemetry_runtime::config::Exporter;
+    /// use telemetry_runtime::{Client, Env};
     /// let client = Client::builder().exporter(Exporter::Otlp).env(Env::empty()).build();
     /// assert_eq!(client.exporter(), Exporter::Otlp);
     /// ```
@@ -239,7 +239,8 @@ impl ClientBuilder {
     /// `OTEL_EXPORTER_OTLP_PROTOCOL` (`http/protobuf` or `http/json`) overrides it.
     ///
     /// ```
-    /// use telemetry_runtime::{Client, Env, Exporter, OtlpProtocol};
+    /// use telemetry_runtime::config::{Exporter, OtlpProtocol};
+    /// use telemetry_runtime::{Client, Env};
     /// let client = Client::builder()
     ///     .exporter(Exporter::Otlp)
     ///     .otlp_protocol(OtlpProtocol::Json)
@@ -258,7 +259,8 @@ impl ClientBuilder {
     /// `OTEL_EXPORTER_OTLP_COMPRESSION` (`gzip` or `none`) overrides it.
     ///
     /// ```
-    /// use telemetry_runtime::{Client, Env, Exporter, OtlpCompression};
+    /// use telemetry_runtime::config::{Exporter, OtlpCompression};
+    /// use telemetry_runtime::{Client, Env};
     /// let client = Client::builder()
     ///     .exporter(Exporter::Otlp)
     ///     .otlp_compression(OtlpCompression::Gzip)
@@ -295,13 +297,6 @@ impl ClientBuilder {
     pub fn debug_output(mut self, writer: Arc<Mutex<dyn Write + Send>>) -> Self {
         self.diag_writer = Some(writer);
         self
-    }
-
-    /// Keeps records in the given vector instead of sending them (used by
-    /// [`testing::capture`](crate::testing::capture)).
-    #[doc(hidden)]
-    pub fn memory(self, records: Records) -> Self {
-        self.sink(records)
     }
 
     /// Sends every record to `sink` instead of an HTTP endpoint (a file, a channel, the

@@ -6,6 +6,7 @@ mod builder;
 mod names;
 mod otel_setup;
 mod records;
+mod report;
 mod session;
 mod sessions;
 mod spans;
@@ -27,7 +28,7 @@ use crate::delivery::{Delivery, OtelStream};
 use crate::event::{BuiltinEvent, CommandEvent, Event};
 use crate::export::Exporter;
 use crate::files;
-use crate::identity;
+use crate::files::DEBUG_USER_UUID;
 use crate::metrics::{Measure, Metrics};
 use crate::outbox::Outbox;
 use crate::outcome::Outcome;
@@ -37,10 +38,6 @@ use crate::sink::Sink;
 use crate::trace::RemoteParent;
 use names::NameCache;
 use sessions::Sessions;
-
-/// The `user_uuid` debug-mode records show when no anonymous id exists yet: a well-formed v4
-/// UUID that is visibly not a real one (debug mode never creates the id file).
-pub const DEBUG_USER_UUID: &str = "00000000-0000-4000-8000-000000000000";
 
 /// Flushes its client when dropped. Made by [`Client::flush_guard`].
 ///
@@ -323,7 +320,7 @@ impl Client {
     /// The anonymous id if one was already created (never creates one).
     #[must_use]
     pub fn existing_user_uuid(&self) -> Option<String> {
-        identity::read_user_uuid(self.inner.config_dir.as_deref()?)
+        files::read_user_uuid(self.inner.config_dir.as_deref()?)
     }
 
     /// Persists the user's choice in the config dir (`telemetry enable` / `telemetry disable`).
@@ -355,7 +352,7 @@ impl Client {
         files::clean_temps(dir, files::CONSENT_FILE, true);
         Outbox::new(dir, &self.inner.app).delete()?;
         if self.is_enabled() {
-            let _ = identity::load_or_create_user_uuid(Some(dir));
+            let _ = files::load_or_create_user_uuid(Some(dir));
         }
         Ok(())
     }
@@ -388,10 +385,10 @@ impl Client {
             let dir = self.inner.config_dir.as_deref();
             if self.inner.debug || !self.inner.consent.enabled {
                 return dir
-                    .and_then(identity::read_user_uuid)
+                    .and_then(files::read_user_uuid)
                     .unwrap_or_else(|| DEBUG_USER_UUID.to_owned());
             }
-            identity::load_or_create_user_uuid(dir)
+            files::load_or_create_user_uuid(dir)
         })
     }
 

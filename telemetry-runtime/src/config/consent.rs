@@ -63,7 +63,8 @@ impl fmt::Display for ConsentSource {
 /// Whether telemetry is enabled, which source decided, and why.
 ///
 /// ```
-/// use telemetry_runtime::{Client, ConsentSource, Env};
+/// use telemetry_runtime::config::ConsentSource;
+/// use telemetry_runtime::{Client, Env};
 /// let client = Client::builder()
 ///     .env(Env::from_pairs([("DO_NOT_TRACK", "1")]))
 ///     .build();

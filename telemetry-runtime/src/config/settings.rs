@@ -12,13 +12,13 @@
 
 use std::time::Duration;
 
+use super::Exporter;
 use super::consent::{Consent, Flag, parse_flag, resolve_consent};
 use super::env::{Env, Value};
 use super::otel_consent::resolve_otel_consent;
 use super::parse_tags;
 use super::platform::os_language;
 use super::vars::{Found, Lookup, Var};
-use crate::export::Exporter;
 
 /// Default time a process may spend sending before records wait in the outbox.
 pub const DEFAULT_SEND_BUDGET: Duration = Duration::from_millis(100);

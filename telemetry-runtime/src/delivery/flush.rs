@@ -16,8 +16,9 @@ use std::io;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use super::{Delivery, MAX_BATCH};
+use super::Delivery;
 use crate::export::Verdict;
+use crate::limits::MAX_BATCH;
 use crate::outbox::Outbox;
 
 /// Takes a batch out of the queue after its answer: `(batch, reported, refused)`.

@@ -44,10 +44,8 @@ use crate::transport::Transport;
 use budget::{Budget, NoSend};
 use round_trip::RoundTrip;
 
-/// Most records in one request.
-pub const MAX_BATCH: usize = 100;
 /// Most records kept in memory when there is no outbox to write to.
-const MAX_MEMORY: usize = crate::outbox::MAX_RECORDS;
+const MAX_MEMORY: usize = crate::limits::OUTBOX_MAX_RECORDS;
 
 /// How a delivery is configured.
 #[derive(Debug, Clone)]
@@ -257,7 +255,7 @@ impl Delivery {
             self.diag.line(&format!(
                 "telemetry: dropped {} record(s) whose request alone would be over {} bytes",
                 encoded.too_large,
-                crate::export::MAX_BODY_BYTES
+                crate::limits::MAX_BODY_BYTES
             ));
             self.count_dropped(encoded.too_large as u64);
         }

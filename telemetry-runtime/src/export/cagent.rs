@@ -2,7 +2,8 @@
 
 use serde_json::Value;
 
-use super::{Answer, Encoded, MAX_BODY_BYTES, Verdict, WireFormat};
+use super::{Answer, Encoded, Verdict, WireFormat};
+use crate::limits::MAX_BODY_BYTES;
 
 /// The cagent exporter: the body is exactly `{"records":[...]}`, nothing else at the top level.
 #[derive(Debug, Default, Clone, Copy)]

@@ -34,6 +34,7 @@ pub(crate) mod otlp_wire;
 use std::fmt;
 use std::time::Duration;
 
+pub(crate) use crate::config::{Exporter, OtlpCompression, OtlpProtocol};
 pub(crate) use cagent::Cagent;
 pub(crate) use otlp::Otlp;
 pub use otlp_bench::BenchEncoder;
@@ -42,121 +43,6 @@ pub(crate) use otlp_env::{
     Signal, otlp_compression, otlp_endpoint, otlp_headers, otlp_protocol, otlp_resource,
     otlp_timeout,
 };
-
-/// The largest request body sent, before compression (4 MiB): a batch whose body would be
-/// larger is split, and a record whose body alone would be larger is dropped and counted.
-/// OpenTelemetry receivers refuse larger bodies by default (the Collector's OTLP receiver
-/// and most vendors' intakes take at most 4 MiB or more).
-pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
-
-/// Which wire format records are sent in.
-///
-/// ```
-/// use telemetry_runtime::Exporter;
-/// assert_eq!(Exporter::default(), Exporter::Cagent);
-/// assert_eq!("otlp".parse::<Exporter>(), Ok(Exporter::Otlp));
-/// assert!("zipkin".parse::<Exporter>().is_err());
-/// ```
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum Exporter {
-    /// docker/cagent's JSON: `{"records": [record, ...]}` (the default).
-    #[default]
-    Cagent,
-    /// OTLP/HTTP logs in OTLP's JSON mapping (`ExportLogsServiceRequest`).
-    Otlp,
-}
-
-impl Exporter {
-    /// The name used by `TELEMETRY_EXPORTER`: `cagent` or `otlp`.
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Cagent => "cagent",
-            Self::Otlp => "otlp",
-        }
-    }
-}
-
-/// How OTLP records are encoded: `OTEL_EXPORTER_OTLP_PROTOCOL` (or the per-signal
-/// `OTEL_EXPORTER_OTLP_LOGS_PROTOCOL`) as `http/protobuf` or `http/json`.
-///
-/// ```
-/// use telemetry_runtime::OtlpProtocol;
-/// assert_eq!(OtlpProtocol::default(), OtlpProtocol::Protobuf);
-/// assert_eq!(OtlpProtocol::Json.as_str(), "http/json");
-/// assert_eq!(OtlpProtocol::Protobuf.content_type(), "application/x-protobuf");
-/// ```
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum OtlpProtocol {
-    /// `http/protobuf`: binary protobuf, `Content-Type: application/x-protobuf` (the
-    /// OpenTelemetry specification's default).
-    #[default]
-    Protobuf,
-    /// `http/json`: OTLP's JSON mapping, `Content-Type: application/json`.
-    Json,
-}
-
-impl OtlpProtocol {
-    /// The name used by `OTEL_EXPORTER_OTLP_PROTOCOL`: `http/protobuf` or `http/json`.
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Protobuf => "http/protobuf",
-            Self::Json => "http/json",
-        }
-    }
-
-    /// The request's `Content-Type`, exactly (no parameters).
-    #[must_use]
-    pub fn content_type(self) -> &'static str {
-        match self {
-            Self::Protobuf => "application/x-protobuf",
-            Self::Json => "application/json",
-        }
-    }
-}
-
-/// How OTLP request bodies are compressed: `OTEL_EXPORTER_OTLP_COMPRESSION` (or the
-/// per-signal `OTEL_EXPORTER_OTLP_LOGS_COMPRESSION`) as `gzip` or `none`.
-///
-/// ```
-/// use telemetry_runtime::OtlpCompression;
-/// assert_eq!(OtlpCompression::default(), OtlpCompression::None);
-/// assert_eq!(OtlpCompression::Gzip.as_str(), "gzip");
-/// ```
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum OtlpCompression {
-    /// Bodies are sent as they are (the default).
-    #[default]
-    None,
-    /// Bodies are gzip-compressed and sent with `Content-Encoding: gzip`.
-    Gzip,
-}
-
-impl OtlpCompression {
-    /// The name used by `OTEL_EXPORTER_OTLP_COMPRESSION`: `none` or `gzip`.
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::None => "none",
-            Self::Gzip => "gzip",
-        }
-    }
-}
-
-impl std::str::FromStr for Exporter {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "cagent" => Ok(Self::Cagent),
-            "otlp" => Ok(Self::Otlp),
-            other => Err(format!(
-                "unknown exporter `{other}` (expected `cagent` or `otlp`)"
-            )),
-        }
-    }
-}
 
 /// A collector's answer to one request, as the exporter needs it.
 #[derive(Debug, Clone, Copy)]

@@ -17,9 +17,8 @@ use super::otlp_logs::{self, Written};
 use super::otlp_metrics;
 use super::otlp_traces;
 use super::otlp_wire::{JsonWire, ProtoWire, gzip};
-use super::{
-    Answer, Encoded, MAX_BODY_BYTES, OtlpCompression, OtlpProtocol, Signal, Verdict, WireFormat,
-};
+use super::{Answer, Encoded, OtlpCompression, OtlpProtocol, Signal, Verdict, WireFormat};
+use crate::limits::MAX_BODY_BYTES;
 
 /// Bytes kept free under [`MAX_BODY_BYTES`] for what closes a request after its last record
 /// (JSON: `]}]}]}}`; protobuf: nothing, its length prefixes are reserved at full size).

@@ -231,7 +231,7 @@ pub(super) fn encode_for_tests(
     records: &[String],
 ) -> Vec<u8> {
     use super::otlp_wire::{JsonWire, ProtoWire};
-    let limit = super::MAX_BODY_BYTES;
+    let limit = crate::limits::MAX_BODY_BYTES;
     match protocol {
         super::OtlpProtocol::Json => {
             let mut w = JsonWire::message(1024);

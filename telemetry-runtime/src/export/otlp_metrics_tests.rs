@@ -4,11 +4,12 @@
 
 use serde_json::Value;
 
+use super::OtlpProtocol;
 use super::otlp_check::check_bodies;
 use super::otlp_common::{OtlpResource, Pieces};
 use super::otlp_metrics::{encode_for_tests, write_request};
 use super::otlp_wire::JsonWire;
-use super::{MAX_BODY_BYTES, OtlpProtocol};
+use crate::limits::MAX_BODY_BYTES;
 use crate::metrics::{Measure, Metrics, Temporality};
 
 fn pieces(protocol: OtlpProtocol) -> Pieces {

@@ -12,10 +12,11 @@ use super::otlp_common::OtlpResource;
 use super::otlp_record_ref::tests::{edge_lines, records};
 use super::otlp_wire::{ProtoValue, Reader};
 use super::{
-    Answer, MAX_BODY_BYTES, Otlp, OtlpCompression, OtlpProtocol, Signal, Verdict, WireFormat,
-    otlp_compression, otlp_protocol,
+    Answer, Otlp, OtlpCompression, OtlpProtocol, Signal, Verdict, WireFormat, otlp_compression,
+    otlp_protocol,
 };
 use crate::config::Env;
+use crate::limits::MAX_BODY_BYTES;
 
 fn resource() -> OtlpResource {
     OtlpResource::new(

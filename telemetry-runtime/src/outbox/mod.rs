@@ -41,8 +41,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crate::files;
 pub use crate::files::OUTBOX_FILE;
 use crate::limits::MAX_ROUND_TRIP;
+use crate::limits::{OUTBOX_MAX_BYTES as MAX_BYTES, OUTBOX_MAX_RECORDS as MAX_RECORDS};
 use scan::{Keep, Scan};
-pub use scan::{MAX_BYTES, MAX_RECORDS};
 
 /// Suffix of the append lock file.
 const LOCK_SUFFIX: &str = ".lock";

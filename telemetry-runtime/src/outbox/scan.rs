@@ -13,12 +13,10 @@
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 
-use crate::limits::{MAX_RECORD_BYTES, MAX_TRACE_BYTES};
-
-/// Most records the outbox keeps (the newest).
-pub const MAX_RECORDS: usize = 1_000;
-/// Most bytes of records the outbox keeps (the newest).
-pub const MAX_BYTES: usize = 1024 * 1024;
+use crate::limits::{
+    MAX_RECORD_BYTES, MAX_TRACE_BYTES, OUTBOX_MAX_BYTES as MAX_BYTES,
+    OUTBOX_MAX_RECORDS as MAX_RECORDS,
+};
 /// Longest line read: the record cap, and the cap of the trace context a record of the
 /// operator's stream carries. A record the client wrote is never longer, so a longer line was
 /// planted or corrupted.

@@ -2,7 +2,8 @@
 
 use std::borrow::Cow;
 
-use super::{EMAIL, MAX_STRING_CHARS, REDACTED, USER};
+use super::{EMAIL, REDACTED, USER};
+use crate::limits::MAX_STRING_CHARS;
 
 /// Texts longer than this (in bytes) are scrubbed only up to the first whitespace at or after
 /// it: the cap keeps far fewer characters anyway, and the regexes then never scan megabytes.

@@ -31,9 +31,6 @@ use scanners::Scan;
 
 pub(crate) use args::ArgScrubber;
 
-/// Longest string kept, in characters (Unicode scalar values).
-pub const MAX_STRING_CHARS: usize = 256;
-
 /// What a secret is replaced with.
 pub(crate) const REDACTED: &str = "<redacted>";
 /// What an e-mail address is replaced with.
@@ -52,7 +49,7 @@ const IMPERSONAL_LOGINS: [&str; 1] = ["root"];
 /// Removes personal data and secrets from strings before they are recorded.
 ///
 /// In short: home directory → `~`, login name → `<user>`, e-mail addresses → `<email>`, URL
-/// credentials removed, secrets → `<redacted>`, and at most [`MAX_STRING_CHARS`] characters
+/// credentials removed, secrets → `<redacted>`, and at most [`MAX_STRING_CHARS`](crate::limits::MAX_STRING_CHARS) characters
 /// kept.
 ///
 /// [`Scrubber::scrub`] applies these rules in this order, each to the previous one's output
@@ -115,7 +112,7 @@ const IMPERSONAL_LOGINS: [&str; 1] = ["root"];
 ///     `wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY`); runs with more separators are paths,
 ///     identifiers or UUIDs (`/usr/lib/x86_64-linux-gnu/…`,
 ///     `550e8400-e29b-41d4-a716-446655440000`) and stay.
-/// 11. **Length cap**: at most [`MAX_STRING_CHARS`] characters are kept, cut on a character
+/// 11. **Length cap**: at most [`MAX_STRING_CHARS`](crate::limits::MAX_STRING_CHARS) characters are kept, cut on a character
 ///     boundary; a placeholder the cut would halve is dropped whole.
 ///
 /// A string that is exactly a UUID (`8-4-4-4-12` hex digits) is left as it is. A text longer
@@ -127,7 +124,8 @@ const IMPERSONAL_LOGINS: [&str; 1] = ["root"];
 /// shorter than 32 characters, UUIDs, ordinary words and paths outside the home directory.
 ///
 /// ```
-/// use telemetry_runtime::{Env, Scrubber};
+/// use telemetry_runtime::Env;
+/// use telemetry_runtime::scrub::Scrubber;
 ///
 /// let env = Env::from_pairs([("HOME", "/home/alice"), ("USER", "alice")]);
 /// let scrubber = Scrubber::from_env(&env);
@@ -200,7 +198,7 @@ impl Scrubber {
     /// environment or the OS: deterministic, for tests.
     ///
     /// ```
-    /// use telemetry_runtime::Scrubber;
+    /// use telemetry_runtime::scrub::Scrubber;
     /// let scrubber = Scrubber::with_identity(Some(r"C:\Users\bob"), Some("bob"));
     /// assert_eq!(scrubber.scrub(r"C:\Users\bob\src\main.rs"), r"~\src\main.rs");
     /// assert_eq!(scrubber.scrub(r"D:\share\bob\x"), r"D:\share\<user>\x");
@@ -243,7 +241,7 @@ impl Scrubber {
     /// [`scrub`](Self::scrub) cannot see across two strings.
     ///
     /// ```
-    /// use telemetry_runtime::Scrubber;
+    /// use telemetry_runtime::scrub::Scrubber;
     /// let s = Scrubber::with_identity(None, None);
     /// assert!(s.is_secret_flag("--password"));
     /// assert!(!s.is_secret_flag("--password-file"));
@@ -277,7 +275,7 @@ impl Scrubber {
     ///   characters as the shape's body takes;
     /// - the long-run rules need a run of 32 or more base64 characters, which the pass judges
     ///   with the very function the rule uses;
-    /// - the cap needs more than [`MAX_STRING_CHARS`] characters.
+    /// - the cap needs more than [`MAX_STRING_CHARS`](crate::limits::MAX_STRING_CHARS) characters.
     ///
     /// The same pass also decides which regexes the slow path needs to run at all.
     #[must_use]
@@ -393,7 +391,7 @@ impl Scrubber {
     /// Scrubs a string in place, leaving it untouched (no allocation) when no rule applies.
     ///
     /// ```
-    /// use telemetry_runtime::Scrubber;
+    /// use telemetry_runtime::scrub::Scrubber;
     /// let mut s = String::from("password=hunter2");
     /// Scrubber::default().scrub_in_place(&mut s);
     /// assert_eq!(s, "password=<redacted>");

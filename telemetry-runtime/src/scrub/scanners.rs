@@ -6,12 +6,12 @@
 //! prefixes looked for are those of [`super::rules`], the very tables the regexes are built
 //! from.
 
-use super::MAX_STRING_CHARS;
 use super::rules::{
     AUTHORIZATION_HEADER, BEARER, COOKIE_HEADER, FLAG_DASHES, KEY_SHAPES, KeyShape,
     PASSWORD_P_FLAG, PASSWORD_P_PROGRAMS, SECRET_WORDS, SecretWord, USER_FLAGS,
 };
 use super::runs::{RunStats, RunVerdict};
+use crate::limits::MAX_STRING_CHARS;
 
 /// What one pass over the bytes found: which rules can possibly apply.
 #[derive(Clone, Copy, Debug, Default)]

@@ -1,6 +1,7 @@
 //! Home directory and login-name replacement, the length cap and the scan limit.
 
 use super::*;
+use crate::limits::MAX_STRING_CHARS;
 
 #[test]
 fn windows_paths_and_username() {

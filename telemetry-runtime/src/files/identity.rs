@@ -1,12 +1,15 @@
-//! The anonymous user id: a v4 UUID persisted at `<config_dir>/user-uuid`.
+//! The anonymous user id: a v4 UUID persisted at `<config_dir>/user-uuid`, and the id debug
+//! mode shows instead when none exists yet.
 
 use std::fs;
 use std::path::Path;
 
+use super::USER_UUID_FILE;
 use crate::files;
 
-/// File name of the persisted id inside the config dir.
-pub use crate::files::USER_UUID_FILE;
+/// The `user_uuid` debug-mode records show when no anonymous id exists yet: a well-formed v4
+/// UUID that is visibly not a real one (debug mode never creates the id file).
+pub const DEBUG_USER_UUID: &str = "00000000-0000-4000-8000-000000000000";
 
 /// Longest `user-uuid` file read (a hyphenated UUID and a newline, with room to spare).
 const MAX_ID_FILE_BYTES: usize = 128;
