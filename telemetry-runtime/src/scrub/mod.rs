@@ -411,7 +411,7 @@ impl Scrubber {
 /// was given, with exactly the same rules). The rules are listed on [`Scrubber`].
 ///
 /// ```
-/// use telemetry_runtime::scrub;
+/// use telemetry_runtime::scrub::scrub;
 /// assert_eq!(scrub("login failed: password=hunter2"), "login failed: password=<redacted>");
 /// assert_eq!(scrub("write to jane.doe@example.com"), "write to <email>");
 /// assert_eq!(scrub("v1.2.3 (3f2a9c1)"), "v1.2.3 (3f2a9c1)");
