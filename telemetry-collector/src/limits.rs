@@ -39,8 +39,9 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default `--max-connections` (lowered at start to fit the process's open-file limit).
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 
-/// Default `--max-concurrent-bodies`: ingest bodies read at once (memory: at most this many
-/// times `--max-body`).
+/// Default `--max-concurrent-bodies`: ingest requests read, parsed and stored at once (each
+/// holds its slot until answered): raw bodies take at most this many times `--max-body`, and
+/// each costs about 5 MiB at its peak once parsed (1 MiB bodies, BENCHMARKS.md).
 pub const DEFAULT_MAX_CONCURRENT_BODIES: usize = 32;
 
 /// How long an ingest request waits for one of the `--max-concurrent-bodies` slots before it
