@@ -127,9 +127,7 @@ pub fn platform_config_dir(env: &Env) -> Option<PathBuf> {
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 /// Default overall timeout of one request.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(1500);
-/// Longest timeout accepted, from the builder or `OTEL_EXPORTER_OTLP_TIMEOUT`: a longer one is
-/// cut to this, with one warning. A CLI never waits on telemetry for longer than a minute.
-pub const MAX_TIMEOUT: Duration = Duration::from_secs(60);
+pub use crate::limits::MAX_TIMEOUT;
 /// Default header carrying the API key.
 pub const DEFAULT_API_KEY_HEADER: &str = "x-api-key";
 

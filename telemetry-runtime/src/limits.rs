@@ -40,11 +40,16 @@ pub const MAX_TAG_VALUE_CHARS: usize = 128;
 /// however large the number or late the date, a CLI waits at most a day before it sends again.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
 
+/// Longest timeout accepted, from the builder or `OTEL_EXPORTER_OTLP_TIMEOUT`: a longer one is
+/// cut to this, with one warning. A CLI never waits on telemetry for longer than a minute.
+/// Also at `config::MAX_TIMEOUT`.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// A round trip remembered beside an outbox (`<outbox>.round-trip`) is taken as at most this,
 /// the longest request timeout: however large the number in the file, it can only make a run
 /// queue its records at once (they leave at the flush point, which measures the round trip
 /// again).
-pub const MAX_ROUND_TRIP: Duration = Duration::from_secs(60);
+pub const MAX_ROUND_TRIP: Duration = MAX_TIMEOUT;
 
 /// Every count the client sends (tokens, tool calls, durations in milliseconds, dropped
 /// records) is at most this: the largest int64, so OTLP's `intValue` and a collector's sums
