@@ -791,3 +791,38 @@ fn a_cagent_run_reports_its_metrics_once_exactly_as_its_records_say_in_both_enco
         assert!(left.trim().is_empty(), "{left}");
     }
 }
+
+/// `OTEL_TRACES_EXPORTER=console`: each request's OTLP JSON on one line of stderr, strictly
+/// valid, one trace of the run; stdout (the agent's answer) never gets any of it.
+#[test]
+fn the_console_exporter_prints_to_stderr_only() {
+    let sb = Sandbox::new();
+    let out = sb.run(&[
+        ("TELEMETRY_OTEL", "1"),
+        ("OTEL_TRACES_EXPORTER", "console"),
+        ("OTEL_LOGS_EXPORTER", "none"),
+        ("OTEL_METRICS_EXPORTER", "none"),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("present.txt"), "{stdout}");
+    assert!(!stdout.contains("resourceSpans"), "{stdout}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let bodies: Vec<Vec<u8>> = stderr
+        .lines()
+        .filter(|l| l.starts_with("{\"resourceSpans\""))
+        .map(|l| l.as_bytes().to_vec())
+        .collect();
+    assert_eq!(bodies.len(), 9, "one request per span: {stderr}");
+    let Some(result) = otlp_check::check_bodies(&bodies, &["--signal", "traces", "--print-json"])
+    else {
+        return;
+    };
+    assert!(result.passed, "{result:?}");
+    let messages: Vec<Value> =
+        serde_json::from_str(result.stdout.lines().nth(1).expect("the messages")).unwrap();
+    let spans = spans(&messages);
+    let traces: HashSet<&str> = spans.iter().map(|s| s.trace.as_str()).collect();
+    assert_eq!(traces.len(), 1, "{spans:#?}");
+    assert_nested(&spans);
+    assert!(!stderr.contains(sb.home.to_string_lossy().as_ref()));
+}
