@@ -561,3 +561,24 @@ fn a_tool_call_id_leaves_as_gen_ai_tool_call_id() {
         "execute_tool"
     );
 }
+
+#[track_command(name = "ask")]
+fn ask_without_a_session() -> Result<(), String> {
+    let turn = cli_telemetry::current().model_turn("openai", "gpt-4o");
+    let _ = leaf(1);
+    turn.finish(3, 4, 0.0);
+    Ok(())
+}
+
+#[test]
+fn without_a_session_tools_and_turns_hang_off_the_command() {
+    let ((), records) = capture_otel(|| ask_without_a_session().unwrap());
+    let spans = spans(&records);
+    let cmd = spans.iter().find(|s| s.name == "ask").unwrap();
+    assert!(cmd.parent.is_none());
+    for name in ["leaf", "gpt-4o"] {
+        let s = spans.iter().find(|s| s.name == name).unwrap();
+        assert_eq!(s.parent.as_ref(), Some(&cmd.span_id), "{name}");
+    }
+    assert_tree(&spans, None);
+}
