@@ -12,6 +12,7 @@
 mod cagent;
 mod otlp;
 mod otlp_answer;
+mod otlp_batch;
 mod otlp_bench;
 #[cfg(test)]
 mod otlp_check;

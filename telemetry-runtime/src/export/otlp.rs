@@ -12,8 +12,9 @@
 //! (`otlp_check`).
 
 use super::otlp_answer::{Encoding, partial_success, status_message};
+use super::otlp_batch::Written;
 use super::otlp_common::{OtlpResource, Pieces};
-use super::otlp_logs::{self, Written};
+use super::otlp_logs;
 use super::otlp_metrics;
 use super::otlp_traces;
 use super::otlp_wire::{JsonWire, ProtoWire, gzip};

@@ -16,6 +16,7 @@
 //! - A request never holds more than its limit of bytes; the records that would not fit are
 //!   left for the next request (see [`write_request`]).
 
+use super::otlp_batch::{Batch, Nesting, Written, write_nested};
 use super::otlp_common::{INT_VALUE, KEY, Pieces, STRING_VALUE, VALUE, write_any_value};
 use super::otlp_parse::{Envelope, Member, with_record};
 use super::otlp_wire::{Field, Str, Wire, field};
@@ -43,20 +44,6 @@ const ERROR: u32 = 17;
 /// The attribute prefix of a record's own properties and events.
 const PREFIX: &str = "cli_telemetry.";
 
-/// How the records of a batch went into one request.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(super) struct Written {
-    /// Records written as `LogRecord`s.
-    pub(super) written: usize,
-    /// Lines left out because they are not records.
-    pub(super) skipped: usize,
-    /// Records left out because one alone is over the limit.
-    pub(super) too_large: usize,
-    /// How many lines of the batch this request accounts for (written or left out): the
-    /// rest did not fit under the limit and go in a later request.
-    pub(super) taken: usize,
-}
-
 /// Writes one `ExportLogsServiceRequest` (its fields, into `w`) carrying `records` from the
 /// first, until the next one would take the request over `limit` bytes; `dropped` above zero
 /// travels on the first record written. A record over the limit alone is left out.
@@ -67,37 +54,17 @@ pub(super) fn write_request<W: Wire>(
     dropped: u64,
     limit: usize,
 ) -> Written {
-    let expected: usize = records.iter().map(String::len).sum();
-    w.list(RESOURCE_LOGS);
-    let resource_logs = w.open_item(RESOURCE_LOGS, expected);
-    w.piece(&pieces.resource);
-    w.list(SCOPE_LOGS);
-    let scope_logs = w.open_item(SCOPE_LOGS, expected);
-    w.piece(&pieces.scope);
-    w.list(LOG_RECORDS);
-    let mut n = Written::default();
-    for line in records {
-        let mark = w.len();
-        let carry = if n.written == 0 { dropped } else { 0 };
-        let ok = write_log_record(w, line, carry);
-        let over = w.len() > limit;
-        if !ok || over {
-            w.truncate(mark);
-        }
-        match (ok, over) {
-            (false, _) => n.skipped += 1,
-            (true, true) if n.written == 0 => n.too_large += 1,
-            (true, true) => break,
-            (true, false) => n.written += 1,
-        }
-        n.taken += 1;
-    }
-    w.end_list();
-    w.close(scope_logs);
-    w.end_list();
-    w.close(resource_logs);
-    w.end_list();
-    n
+    let batch = Batch {
+        records,
+        dropped,
+        limit,
+    };
+    let nesting = Nesting {
+        resource: RESOURCE_LOGS,
+        scope: SCOPE_LOGS,
+        items: LOG_RECORDS,
+    };
+    write_nested(w, pieces, nesting, batch, write_log_record)
 }
 
 /// Writes the `LogRecord` of one canonical `line` (an item of `logRecords`); `dropped` above

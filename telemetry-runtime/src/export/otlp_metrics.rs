@@ -14,8 +14,8 @@
 //! Invariants: a line that is not a metrics record (`metrics::read`) writes nothing the
 //! caller keeps; a request never holds more than its limit of bytes.
 
+use super::otlp_batch::{Batch, Written, write_items};
 use super::otlp_common::{INT_VALUE, KEY, Pieces, STRING_VALUE, VALUE, write_any_value};
-use super::otlp_logs::Written;
 use super::otlp_wire::{Field, Str, Wire, field};
 use crate::metrics::Temporality;
 use crate::metrics::read::{Attributes, Data, HistogramPoint, Metric, MetricsRecord, read};
@@ -67,38 +67,30 @@ pub(super) fn write_request<W: Wire>(
     dropped: u64,
     limit: usize,
 ) -> Written {
-    let expected: usize = records.iter().map(String::len).sum();
+    let batch = Batch {
+        records,
+        dropped,
+        limit,
+    };
+    let expected: usize = batch.records.iter().map(String::len).sum();
     w.list(RESOURCE_METRICS);
     let resource_metrics = w.open_item(RESOURCE_METRICS, expected);
     w.piece(&pieces.resource);
     w.list(SCOPE_METRICS);
-    let mut n = Written::default();
-    for line in records {
-        let mark = w.len();
-        let carry = if n.written == 0 { dropped } else { 0 };
-        let record = read(line);
-        if let Some(rec) = &record {
-            let scope = w.open_item(SCOPE_METRICS, line.len() * 2);
-            w.piece(&pieces.scope);
-            w.list(METRICS);
-            for (i, metric) in rec.metrics.iter().enumerate() {
-                write_metric(w, rec, metric, if i == 0 { carry } else { 0 });
-            }
-            w.end_list();
-            w.close(scope);
+    let n = write_items(w, batch, |w, line, carry| {
+        let Some(rec) = read(line) else {
+            return false;
+        };
+        let scope = w.open_item(SCOPE_METRICS, line.len() * 2);
+        w.piece(&pieces.scope);
+        w.list(METRICS);
+        for (i, metric) in rec.metrics.iter().enumerate() {
+            write_metric(w, &rec, metric, if i == 0 { carry } else { 0 });
         }
-        let over = w.len() > limit;
-        if record.is_none() || over {
-            w.truncate(mark);
-        }
-        match (record.is_some(), over) {
-            (false, _) => n.skipped += 1,
-            (true, true) if n.written == 0 => n.too_large += 1,
-            (true, true) => break,
-            (true, false) => n.written += 1,
-        }
-        n.taken += 1;
-    }
+        w.end_list();
+        w.close(scope);
+        true
+    });
     w.end_list();
     w.close(resource_metrics);
     w.end_list();

@@ -16,10 +16,10 @@ use std::borrow::Cow;
 
 use serde::Deserialize;
 
+use super::otlp_batch::{Batch, Nesting, Written, write_nested};
 use super::otlp_common::{
     DOUBLE_VALUE, INT_VALUE, KEY, Pieces, STRING_VALUE, VALUE, write_any_value,
 };
-use super::otlp_logs::Written;
 use super::otlp_parse::{Envelope, Member, with_record};
 use super::otlp_wire::{Field, Str, Wire, field};
 use crate::trace::{SpanId, TraceId};
@@ -104,37 +104,17 @@ pub(super) fn write_request<W: Wire>(
     dropped: u64,
     limit: usize,
 ) -> Written {
-    let expected: usize = records.iter().map(String::len).sum();
-    w.list(RESOURCE_SPANS);
-    let resource_spans = w.open_item(RESOURCE_SPANS, expected);
-    w.piece(&pieces.resource);
-    w.list(SCOPE_SPANS);
-    let scope_spans = w.open_item(SCOPE_SPANS, expected);
-    w.piece(&pieces.scope);
-    w.list(SPANS);
-    let mut n = Written::default();
-    for line in records {
-        let mark = w.len();
-        let carry = if n.written == 0 { dropped } else { 0 };
-        let ok = write_span(w, line, carry);
-        let over = w.len() > limit;
-        if !ok || over {
-            w.truncate(mark);
-        }
-        match (ok, over) {
-            (false, _) => n.skipped += 1,
-            (true, true) if n.written == 0 => n.too_large += 1,
-            (true, true) => break,
-            (true, false) => n.written += 1,
-        }
-        n.taken += 1;
-    }
-    w.end_list();
-    w.close(scope_spans);
-    w.end_list();
-    w.close(resource_spans);
-    w.end_list();
-    n
+    let batch = Batch {
+        records,
+        dropped,
+        limit,
+    };
+    let nesting = Nesting {
+        resource: RESOURCE_SPANS,
+        scope: SCOPE_SPANS,
+        items: SPANS,
+    };
+    write_nested(w, pieces, nesting, batch, write_span)
 }
 
 /// Writes the `Span` of one canonical `line` (an item of `spans`). Returns `false` when the
