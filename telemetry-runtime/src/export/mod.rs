@@ -18,6 +18,8 @@ mod otlp_bench;
 mod otlp_check;
 mod otlp_common;
 mod otlp_env;
+#[cfg(test)]
+mod otlp_env_tests;
 mod otlp_logs;
 mod otlp_metrics;
 #[cfg(test)]
