@@ -6,20 +6,20 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+mod usage;
+
+use self::usage::Wiring;
 use super::otel_setup::{self, OtelWiring};
 use super::{Client, Inner, names::NameCache};
 use crate::config::{
-    self, Choices, DEFAULT_API_KEY_HEADER, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, Env,
-    MAX_TIMEOUT, Settings,
+    self, Choices, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, Env, MAX_TIMEOUT, Settings,
 };
-use crate::delivery::{self, DEFAULT_SEND_BUDGET, Delivery, DirectSpend};
+use crate::delivery::{self, DEFAULT_SEND_BUDGET, DirectSpend};
 use crate::diag::{DiagOut, printable};
-use crate::export::{
-    self, Cagent, Exporter, OtlpCompression, OtlpProtocol, OtlpResource, WireFormat,
-};
+use crate::export::{Exporter, OtlpCompression, OtlpProtocol};
 use crate::outbox::Outbox;
 use crate::scrub::Scrubber;
-use crate::sink::{DebugSink, Sink};
+use crate::sink::Sink;
 use crate::trace::{self, RemoteParent};
 
 /// What decided a setting that no variable decided (as in the status report).
@@ -475,87 +475,6 @@ impl ClientBuilder {
             otel: self.otel,
         }
     }
-
-    /// Where records go: the application's sink, debug output, HTTP delivery (only when
-    /// enabled, not in debug mode, with a usable endpoint) or nowhere; and, when an endpoint
-    /// was given but cannot be used, why nothing is sent.
-    fn sink_and_delivery(&self, r: &Resolved<'_>) -> Wiring {
-        let settings = r.settings;
-        let wanted = self.sink.is_none() && !settings.debug && settings.consent.enabled;
-        let (delivery, problem) = match wanted.then(|| self.delivery(r)) {
-            Some(Ok(d)) => (Some(Arc::new(d)), None),
-            Some(Err(problem)) => (None, problem),
-            None => (None, None),
-        };
-        let problem = problem.or_else(|| settings.endpoint_problem.clone());
-        let sink: Option<Arc<dyn Sink>> = match (&self.sink, settings.debug, &delivery) {
-            (Some(sink), _, _) => Some(sink.clone()),
-            (None, true, _) => Some(Arc::new(DebugSink(r.diag.clone()))),
-            (None, false, Some(d)) => Some(d.clone()),
-            (None, false, None) => None,
-        };
-        // With the application's own sink no endpoint is used: nothing to explain.
-        let problem = (delivery.is_none() && self.sink.is_none())
-            .then_some(problem)
-            .flatten();
-        Wiring {
-            sink,
-            delivery,
-            nothing_sent: problem,
-        }
-    }
-
-    /// HTTP delivery in the chosen wire format, with the outbox of the config dir. `Err`
-    /// without an endpoint (`None`) or with one that cannot be used (why).
-    fn delivery(&self, r: &Resolved<'_>) -> Result<Delivery, Option<String>> {
-        let Resolved {
-            settings,
-            env,
-            app,
-            version,
-            ..
-        } = *r;
-        let timeout = r.timeouts.request;
-        let header = self
-            .api_key_header
-            .clone()
-            .unwrap_or_else(|| DEFAULT_API_KEY_HEADER.to_owned());
-        let headers: Vec<(String, String)> = settings
-            .api_key
-            .clone()
-            .map(|k| vec![(header, k)])
-            .unwrap_or_default();
-        let endpoint = settings.endpoint.clone().ok_or(None)?;
-        let format: Arc<dyn WireFormat> = match settings.exporter {
-            Exporter::Cagent => Arc::new(Cagent),
-            // The usage stream's OTLP: the application's resource alone, and its protocol
-            // and compression from code. `OTEL_*` configure the operator's stream only.
-            Exporter::Otlp => Arc::new(export::Otlp::new(
-                &OtlpResource::new(app, version, &[]),
-                self.otlp_protocol.unwrap_or_default(),
-                self.otlp_compression.unwrap_or_default(),
-            )),
-        };
-        let transport = crate::transport::Transport::new(
-            endpoint,
-            format!("{app}/{version}"),
-            headers,
-            r.timeouts.connect,
-            timeout,
-            env,
-        );
-        Ok(Delivery::new(
-            transport,
-            format,
-            self.config_dir.as_deref().map(|d| Outbox::new(d, app)),
-            delivery::Settings {
-                timeout,
-                send_budget: settings.send_budget.unwrap_or(DEFAULT_SEND_BUDGET),
-                direct: r.direct.clone(),
-            },
-            r.diag.clone(),
-        ))
-    }
 }
 
 /// What `build` resolved before choosing where records go.
@@ -572,15 +491,6 @@ pub(super) struct Resolved<'a> {
     pub(super) timeouts: &'a Timeouts,
     /// The send budget's account, shared by every destination of the client.
     pub(super) direct: &'a DirectSpend,
-}
-
-/// Where a client's records go.
-struct Wiring {
-    sink: Option<Arc<dyn Sink>>,
-    /// The HTTP delivery, when records are sent (the same object as `sink`).
-    delivery: Option<Arc<Delivery>>,
-    /// Why nothing is sent although an endpoint was given.
-    nothing_sent: Option<String>,
 }
 
 /// The timeouts in force, what decided the request timeout, and the warnings to print.
