@@ -127,22 +127,25 @@ fn run_ingest(c: &mut Criterion, name: &str, urls: &[String]) {
                 for (i, agent) in agents.iter().enumerate() {
                     let (next, latencies, url) = (&next, &latencies, &urls[i % urls.len()]);
                     let share = iters / n_clients + u64::from((i as u64) < iters % n_clients);
-                    scope.spawn(move || {
-                        let mut mine = Vec::with_capacity(share as usize);
-                        for _ in 0..share {
-                            let body = batch_body(next, now_ms());
-                            let t = Instant::now();
-                            let mut resp = agent
-                                .post(url)
-                                .header("Content-Type", "application/json")
-                                .send(&body)
-                                .unwrap();
-                            let _ = resp.body_mut().read_to_string();
-                            assert_eq!(resp.status(), 200);
-                            mine.push(t.elapsed());
-                        }
-                        latencies.lock().unwrap().extend(mine);
-                    });
+                    let client = std::thread::Builder::new().name("bench-client".into());
+                    client
+                        .spawn_scoped(scope, move || {
+                            let mut mine = Vec::with_capacity(share as usize);
+                            for _ in 0..share {
+                                let body = batch_body(next, now_ms());
+                                let t = Instant::now();
+                                let mut resp = agent
+                                    .post(url)
+                                    .header("Content-Type", "application/json")
+                                    .send(&body)
+                                    .unwrap();
+                                let _ = resp.body_mut().read_to_string();
+                                assert_eq!(resp.status(), 200);
+                                mine.push(t.elapsed());
+                            }
+                            latencies.lock().unwrap().extend(mine);
+                        })
+                        .unwrap();
                 }
             });
             start.elapsed()
@@ -224,7 +227,16 @@ fn process_cpu_seconds() -> (f64, f64) {
     {
         let (name, cpu) =
             cpu_of(&std::fs::read_to_string(task.path().join("stat")).unwrap_or_default());
-        if name.starts_with("tokio-runtime") || name.starts_with("collector-") {
+        // Thread names as /proc shows them (15 bytes): the runtime's workers
+        // (`tokio-rt-worker`; `tokio-runtime-w` in older tokio), the server's thread,
+        // SQLite's writer and checkpointer; the clients are `bench-client`.
+        let server_thread = [
+            "tokio-r",
+            "telemetry-coll",
+            "collector-writ",
+            "collector-chec",
+        ];
+        if server_thread.iter().any(|p| name.starts_with(p)) {
             server += cpu;
         }
         if name.starts_with("collector-writ") {
@@ -324,6 +336,9 @@ fn fill_rows(total: u64, mut store: impl FnMut(Vec<telemetry_collector::record::
 }
 
 fn summary(c: &mut Criterion) {
+    if !wanted("summary/1m_records") {
+        return;
+    }
     // COLLECTOR_BENCH_DB keeps the filled file between runs (filled only when missing).
     let dir = tempfile::tempdir().unwrap();
     let path = std::env::var_os("COLLECTOR_BENCH_DB")
@@ -359,10 +374,43 @@ fn summary(c: &mut Criterion) {
     );
 }
 
+/// Whether criterion's filter (the first argument that is not a flag, a substring of the
+/// benchmark's id) selects `id`, so a filtered run (`-- ingest`) skips the fills of the
+/// groups it would not measure (minutes of filling 1,000,000 records).
+fn wanted(id: &str) -> bool {
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        if a == "--bench" || a == "--test" || a == "--list" || a == "--exact" {
+            continue;
+        }
+        if a.starts_with('-') {
+            // Criterion's flags that take a value.
+            if !a.contains('=') && a != "--verbose" && a != "--quiet" && a != "--noplot" {
+                args.next();
+            }
+            continue;
+        }
+        return id.contains(a.as_str());
+    }
+    true
+}
+
+/// The run's PostgreSQL server: PostgreSQL's durable defaults, plus the server options in
+/// `COLLECTOR_BENCH_PG_SERVER_OPTIONS` (e.g. `-c shared_preload_libraries=pg_stat_statements`
+/// to profile the statements; split at spaces).
+fn start_server(name: &str) -> Option<Postgres> {
+    let extra = std::env::var("COLLECTOR_BENCH_PG_SERVER_OPTIONS").unwrap_or_default();
+    let extra: Vec<&str> = extra.split_whitespace().collect();
+    Postgres::start_with(name, &extra)
+}
+
 /// Ingest into PostgreSQL (a server started for the run with PostgreSQL's durable defaults):
 /// one replica, then two replicas on one database with one client thread each.
 fn ingest_postgres(c: &mut Criterion) {
-    let Some(pg) = Postgres::start_durable("ingest_postgres") else {
+    if !wanted("ingest_pg_1_replica/batch_100") && !wanted("ingest_pg_2_replicas/batch_100") {
+        return;
+    }
+    let Some(pg) = start_server("ingest_postgres") else {
         return;
     };
     // COLLECTOR_BENCH_PG_OPTIONS: session settings for the collector's connections, e.g.
@@ -385,7 +433,10 @@ fn ingest_postgres(c: &mut Criterion) {
 
 /// The summary over the same 1,000,000 records in PostgreSQL, and its bytes per record.
 fn summary_postgres(c: &mut Criterion) {
-    let Some(pg) = Postgres::start_durable("summary_postgres") else {
+    if !wanted("summary_pg/1m_records") {
+        return;
+    }
+    let Some(pg) = start_server("summary_postgres") else {
         return;
     };
     let url = pg.create_db("million");
