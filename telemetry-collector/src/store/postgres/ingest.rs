@@ -20,7 +20,9 @@ use crate::rollup::Contribution;
 
 /// The statement: `$1..$20` the `events` columns, `$21` the receive time, `$22` the JSON,
 /// `$23..$39` the contributions, `$40..$52` the session tallies (`sessions.rs`). Returns the
-/// `event_id`s it stored.
+/// `event_id`s it stored. `events` reads its columns straight from the arrays, and `new`
+/// only the rollup columns of the rows `events` took, so no row of the batch is copied
+/// whole into a temporary set.
 static STORE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     STORE_TEMPLATE
         .replace("$TALLY_PARAMS", &super::sessions::tally_params(40))
@@ -32,35 +34,37 @@ static STORE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
 });
 
 const STORE_TEMPLATE: &str = r"
-WITH input AS (
-    SELECT * FROM UNNEST(
-        $1::TEXT[], $2::BIGINT[], $3::INTEGER[], $4::TEXT[], $5::TEXT[], $6::TEXT[],
-        $7::TEXT[], $8::TEXT[], $9::BOOLEAN[], $10::BIGINT[], $11::BIGINT[], $12::BIGINT[],
-        $13::DOUBLE PRECISION[], $14::BIGINT[], $15::BIGINT[], $16::TEXT[], $17::TEXT[],
-        $18::TEXT[], $19::TEXT[], $20::BIGINT[], $22::TEXT[],
-        $23::TEXT[], $24::TEXT[], $25::INTEGER[], $26::INTEGER[], $27::INTEGER[],
-        $28::BIGINT[], $29::BIGINT[], $30::DOUBLE PRECISION[], $31::BIGINT[], $32::BIGINT[],
-        $33::BIGINT[], $34::BIGINT[], $35::TEXT[], $36::TEXT[], $37::TEXT[], $38::TEXT[],
-        $39::TEXT[], $TALLY_PARAMS
-    ) AS i(event_id, ts_ms, day, kind, action, name, user_id, session_id, is_success,
-           duration_ms, input_tokens, output_tokens, cost, tool_calls, error_count, error,
-           version, os, source, dropped_records, json,
-           r_kind, r_name, r_failed, r_end, r_end_failed, r_input, r_output, r_cost,
-           r_tool_calls, r_error_count, r_dropped, r_bucket, r_error, r_user, r_version,
-           r_os, r_session, $TALLY_COLUMNS)
-),
-ins AS (
+WITH ins AS (
     INSERT INTO events (event_id, ts_ms, day, kind, action, name, user_id, session_id,
         is_success, duration_ms, input_tokens, output_tokens, cost, tool_calls, error_count,
         error, version, os, source, dropped_records, received_ms, json)
     SELECT event_id, ts_ms, day, kind, action, name, user_id, session_id, is_success,
         duration_ms, input_tokens, output_tokens, cost, tool_calls, error_count, error,
         version, os, source, dropped_records, $21, json
-    FROM input ORDER BY event_id
+    FROM UNNEST(
+        $1::TEXT[], $2::BIGINT[], $3::INTEGER[], $4::TEXT[], $5::TEXT[], $6::TEXT[],
+        $7::TEXT[], $8::TEXT[], $9::BOOLEAN[], $10::BIGINT[], $11::BIGINT[], $12::BIGINT[],
+        $13::DOUBLE PRECISION[], $14::BIGINT[], $15::BIGINT[], $16::TEXT[], $17::TEXT[],
+        $18::TEXT[], $19::TEXT[], $20::BIGINT[], $22::TEXT[]
+    ) AS i(event_id, ts_ms, day, kind, action, name, user_id, session_id, is_success,
+           duration_ms, input_tokens, output_tokens, cost, tool_calls, error_count, error,
+           version, os, source, dropped_records, json)
+    ORDER BY event_id
     ON CONFLICT (event_id) DO NOTHING
     RETURNING event_id
 ),
-new AS (SELECT input.* FROM input JOIN ins USING (event_id)),
+new AS (
+    SELECT c.* FROM UNNEST(
+        $1::TEXT[], $3::INTEGER[],
+        $23::TEXT[], $24::TEXT[], $25::INTEGER[], $26::INTEGER[], $27::INTEGER[],
+        $28::BIGINT[], $29::BIGINT[], $30::DOUBLE PRECISION[], $31::BIGINT[], $32::BIGINT[],
+        $33::BIGINT[], $34::BIGINT[], $35::TEXT[], $36::TEXT[], $37::TEXT[], $38::TEXT[],
+        $39::TEXT[], $TALLY_PARAMS
+    ) AS c(event_id, day, r_kind, r_name, r_failed, r_end, r_end_failed, r_input, r_output,
+           r_cost, r_tool_calls, r_error_count, r_dropped, r_bucket, r_error, r_user,
+           r_version, r_os, r_session, $TALLY_COLUMNS)
+    JOIN ins USING (event_id)
+),
 d AS (
     INSERT INTO daily AS t (day, kind, name, calls, failures, input_tokens, output_tokens,
         cost, ends, end_failures, tool_calls, error_count, dropped)
