@@ -173,32 +173,43 @@ pub fn decode_traces(
 /// The `200` answer of `/v1/traces`: an `ExportTraceServiceResponse` in the request's
 /// encoding, with a `partial_success` when `rejected` spans were left out.
 pub fn answer_traces(encoding: Encoding, rejected: usize, message: &str) -> Response {
-    let rejected = i64::try_from(rejected).unwrap_or(i64::MAX);
-    match encoding {
-        Encoding::Json => {
-            let body = if rejected == 0 {
-                json!({})
-            } else {
-                json!({"partialSuccess": {
-                    "rejectedSpans": rejected.to_string(), "errorMessage": message}})
-            };
-            (StatusCode::OK, axum::Json(body)).into_response()
-        }
-        Encoding::Protobuf => {
-            let partial_success = (rejected > 0).then(|| ExportTracePartialSuccess {
-                rejected_spans: rejected,
-                error_message: message.to_owned(),
-            });
-            let body = ExportTraceServiceResponse { partial_success }.encode_to_vec();
-            let headers = [(CONTENT_TYPE, Encoding::Protobuf.content_type())];
-            (StatusCode::OK, headers, body).into_response()
-        }
-    }
+    answer_in(encoding, rejected, message, "rejectedSpans", |partial| {
+        let partial_success = partial.map(|(n, m)| ExportTracePartialSuccess {
+            rejected_spans: n,
+            error_message: m,
+        });
+        ExportTraceServiceResponse { partial_success }.encode_to_vec()
+    })
 }
 
 /// The `200` answer: an `ExportLogsServiceResponse` in the request's encoding, with a
 /// `partial_success` when `rejected` records were left out (`message` says why).
 pub fn answer(encoding: Encoding, rejected: usize, message: &str) -> Response {
+    answer_in(
+        encoding,
+        rejected,
+        message,
+        "rejectedLogRecords",
+        |partial| {
+            let partial_success = partial.map(|(n, m)| ExportLogsPartialSuccess {
+                rejected_log_records: n,
+                error_message: m,
+            });
+            ExportLogsServiceResponse { partial_success }.encode_to_vec()
+        },
+    )
+}
+
+/// A signal's `200` answer in the request's encoding: `{}` or a `partialSuccess` whose count
+/// is `rejected_key` in JSON (an int64 as a string), or the response `protobuf` makes from the
+/// partial success (`None` when nothing was rejected).
+fn answer_in(
+    encoding: Encoding,
+    rejected: usize,
+    message: &str,
+    rejected_key: &str,
+    protobuf: impl FnOnce(Option<(i64, String)>) -> Vec<u8>,
+) -> Response {
     let rejected = i64::try_from(rejected).unwrap_or(i64::MAX);
     match encoding {
         Encoding::Json => {
@@ -206,16 +217,12 @@ pub fn answer(encoding: Encoding, rejected: usize, message: &str) -> Response {
                 json!({})
             } else {
                 json!({"partialSuccess": {
-                    "rejectedLogRecords": rejected.to_string(), "errorMessage": message}})
+                    rejected_key: rejected.to_string(), "errorMessage": message}})
             };
             (StatusCode::OK, axum::Json(body)).into_response()
         }
         Encoding::Protobuf => {
-            let partial_success = (rejected > 0).then(|| ExportLogsPartialSuccess {
-                rejected_log_records: rejected,
-                error_message: message.to_owned(),
-            });
-            let body = ExportLogsServiceResponse { partial_success }.encode_to_vec();
+            let body = protobuf((rejected > 0).then(|| (rejected, message.to_owned())));
             let headers = [(CONTENT_TYPE, Encoding::Protobuf.content_type())];
             (StatusCode::OK, headers, body).into_response()
         }
