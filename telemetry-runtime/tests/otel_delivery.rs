@@ -13,7 +13,7 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::time::Duration;
 
-use common::DebugBuffer;
+use common::{DebugBuffer, attr};
 use serde_json::Value;
 use telemetry_runtime::files::{OTEL_LOGS_OUTBOX_FILE, OTEL_TRACES_OUTBOX_FILE, OUTBOX_FILE};
 use telemetry_runtime::{Client, ClientBuilder, Env, Outcome, SessionId};
@@ -62,42 +62,38 @@ fn agent_run(c: &Client) {
     c.flush();
 }
 
-/// The spans of the traces requests to `collector` answered 2xx (JSON bodies).
-fn spans(requests: &[Request]) -> Vec<Value> {
+/// The items under `path` (e.g. `resourceSpans[0].scopeSpans[0].spans`) of the requests to
+/// `endpoint` answered 2xx (JSON bodies).
+fn accepted_items(requests: &[Request], endpoint: &str, path: [&str; 3]) -> Vec<Value> {
     requests
         .iter()
-        .filter(|r| r.path == "/v1/traces" && r.is_accepted())
+        .filter(|r| r.path == endpoint && r.is_accepted())
         .flat_map(|r| {
             let body = r.json();
-            body["resourceSpans"][0]["scopeSpans"][0]["spans"]
+            body[path[0]][0][path[1]][0][path[2]]
                 .as_array()
                 .cloned()
                 .unwrap_or_default()
         })
         .collect()
+}
+
+/// The spans of the traces requests answered 2xx (JSON bodies).
+fn spans(requests: &[Request]) -> Vec<Value> {
+    accepted_items(
+        requests,
+        "/v1/traces",
+        ["resourceSpans", "scopeSpans", "spans"],
+    )
 }
 
 /// The log records of the logs requests answered 2xx (JSON bodies).
 fn log_records(requests: &[Request]) -> Vec<Value> {
-    requests
-        .iter()
-        .filter(|r| r.path == "/v1/logs" && r.is_accepted())
-        .flat_map(|r| {
-            let body = r.json();
-            body["resourceLogs"][0]["scopeLogs"][0]["logRecords"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-        })
-        .collect()
-}
-
-fn attr<'a>(span: &'a Value, key: &str) -> Option<&'a Value> {
-    span["attributes"]
-        .as_array()?
-        .iter()
-        .find(|kv| kv["key"] == key)
-        .map(|kv| &kv["value"])
+    accepted_items(
+        requests,
+        "/v1/logs",
+        ["resourceLogs", "scopeLogs", "logRecords"],
+    )
 }
 
 fn string_attr<'a>(span: &'a Value, key: &str) -> Option<&'a str> {

@@ -10,7 +10,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::DebugBuffer;
+use common::{DebugBuffer, attr};
 use serde_json::Value;
 use telemetry_runtime::event::CommandEvent;
 use telemetry_runtime::files::{OTEL_LOGS_OUTBOX_FILE, OTEL_TRACES_OUTBOX_FILE};
@@ -52,14 +52,6 @@ fn printed_spans(out: &DebugBuffer) -> Vec<Value> {
                 .unwrap()
         })
         .collect()
-}
-
-fn attr<'a>(span: &'a Value, key: &str) -> Option<&'a Value> {
-    span["attributes"]
-        .as_array()?
-        .iter()
-        .find(|kv| kv["key"] == key)
-        .map(|kv| &kv["value"])
 }
 
 fn nanos(span: &Value, key: &str) -> u64 {

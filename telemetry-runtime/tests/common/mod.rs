@@ -145,3 +145,12 @@ pub fn outbox_records(dir: &Path) -> Vec<Value> {
         .filter(|v| v.get("event").is_some())
         .collect()
 }
+
+/// The value of the OTLP attribute `key` of a span or log record (JSON encoding), if any.
+pub fn attr<'a>(item: &'a Value, key: &str) -> Option<&'a Value> {
+    item["attributes"]
+        .as_array()?
+        .iter()
+        .find(|kv| kv["key"] == key)
+        .map(|kv| &kv["value"])
+}
